@@ -1,0 +1,328 @@
+import { SelfsupError } from "../errors.ts";
+import { type Kernel, kernelKey, packParams, type Params } from "./kernel.ts";
+import { type DType, shapeSize, Tensor } from "./tensor.ts";
+
+/**
+ * Which family of kernel variants suits the adapter. Software rasterisers (llvmpipe, WARP,
+ * SwiftShader) are fastest with register-blocked kernels and no workgroup memory; discrete
+ * and integrated GPUs want tiles staged in workgroup memory.
+ */
+export type AdapterClass = "cpu" | "gpu";
+
+/** A workgroup grid: a count of workgroups (folded into 2-D as needed) or explicit x, y, z. */
+export type Grid = number | readonly [number, number?, number?];
+
+const storageUsage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+const MiB = 1024 * 1024;
+
+/**
+ * A WebGPU device and what selfsup keeps for it: compiled pipelines, a pool of reusable
+ * buffers, and the errors WebGPU reports asynchronously, which surface (with the kernel's
+ * name) at the next {@link Gpu.read} or {@link Gpu.sync}.
+ */
+export class Gpu {
+  readonly limits: GPUSupportedLimits;
+  readonly features: ReadonlySet<string>;
+  #pipelines = new Map<string, { code: string; pipeline: GPUComputePipeline }>();
+  #free = new Map<string, GPUBuffer[]>();
+  #pendingChecks: Promise<string | undefined>[] = [];
+  #uncaptured: string | undefined;
+  #allocatedBytes = 0;
+  #freeStaging: GPUBuffer[] = [];
+
+  constructor(
+    readonly device: GPUDevice,
+    /** The adapter's human-readable name, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)". */
+    readonly adapterName: string,
+    readonly adapterClass: AdapterClass,
+  ) {
+    this.limits = device.limits;
+    this.features = new Set(device.features);
+    device.addEventListener("uncapturederror", (event) => {
+      this.#uncaptured ??= (event as GPUUncapturedErrorEvent).error.message;
+    });
+  }
+
+  /** Bytes held in GPU buffers created through this object, pooled ones included. */
+  get allocatedBytes(): number {
+    return this.#allocatedBytes;
+  }
+
+  /** The compute pipeline of a kernel, compiled once. */
+  pipeline(kernel: Kernel): GPUComputePipeline {
+    const key = kernelKey(kernel);
+    const cached = this.#pipelines.get(key);
+    if (cached) {
+      if (cached.code !== kernel.code) throw new Error(`Two different kernels are named ${key}`);
+      return cached.pipeline;
+    }
+    this.device.pushErrorScope("validation");
+    const module = this.device.createShaderModule({ code: kernel.code, label: kernel.name });
+    const pipeline = this.device.createComputePipeline({
+      label: kernel.name,
+      layout: "auto",
+      compute: { module, entryPoint: kernel.entryPoint ?? "main", constants: kernel.constants },
+    });
+    this.#check(this.device.popErrorScope(), `WGSL kernel ${kernel.name}`);
+    this.#pipelines.set(key, { code: kernel.code, pipeline });
+    return pipeline;
+  }
+
+  /**
+   * A storage buffer of at least `bytes`, reused from the pool when one of that size is free.
+   * `label` names what it is for in the error raised when it cannot be bound or allocated.
+   */
+  acquire(bytes: number, label: string): GPUBuffer {
+    const size = Math.max(256, Math.ceil(bytes / 256) * 256);
+    if (size > this.limits.maxStorageBufferBindingSize) {
+      throw new SelfsupError(
+        `${label} needs ${(size / MiB).toFixed(1)} MiB, more than this adapter can bind ` +
+          `(${
+            (this.limits.maxStorageBufferBindingSize / MiB).toFixed(0)
+          } MiB): use a smaller batch`,
+      );
+    }
+    const reused = this.#free.get(String(size))?.pop();
+    if (reused) return reused;
+    this.device.pushErrorScope("out-of-memory");
+    const buffer = this.device.createBuffer({ size, usage: storageUsage, label });
+    this.#check(this.device.popErrorScope(), `GPU out of memory allocating ${label}`, true);
+    this.#allocatedBytes += size;
+    return buffer;
+  }
+
+  /** Returns a buffer from {@link acquire} to the pool. */
+  release(buffer: GPUBuffer): void {
+    const key = String(buffer.size);
+    const list = this.#free.get(key) ?? [];
+    list.push(buffer);
+    this.#free.set(key, list);
+  }
+
+  /** A tensor in a buffer of its own, from the pool; give it back with {@link release}. */
+  tensor(shape: readonly number[], label: string, dtype: DType = "f32"): Tensor {
+    return new Tensor(this.acquire(shapeSize(shape) * 4, label), shape, 0, dtype);
+  }
+
+  /** Copies host data into a tensor (queued; ordered before later submits). */
+  write(
+    tensor: Tensor,
+    data: Float32Array<ArrayBuffer> | Int32Array<ArrayBuffer> | Uint32Array<ArrayBuffer>,
+  ): void {
+    if (data.length !== tensor.size) {
+      throw new Error(`Writing ${data.length} values into tensor [${tensor.shape}]`);
+    }
+    this.device.queue.writeBuffer(tensor.buffer, tensor.byteOffset, data);
+  }
+
+  /** Encodes the programs into one command buffer and submits it. */
+  submit(...programs: Program[]): void {
+    const encoder = this.device.createCommandEncoder();
+    for (const program of programs) program.encode(encoder);
+    this.device.queue.submit([encoder.finish()]);
+  }
+
+  /** Waits for submitted work and raises any error WebGPU reported since the last check. */
+  async sync(): Promise<void> {
+    await this.device.queue.onSubmittedWorkDone();
+    await this.#raisePending();
+  }
+
+  /** Copies tensors back to the host after all submitted work, with one sync for all. */
+  async read(...tensors: Tensor[]): Promise<(Float32Array | Int32Array | Uint32Array)[]> {
+    const total = tensors.reduce((sum, t) => sum + t.byteLength, 0);
+    const staging = this.#staging(total);
+    const encoder = this.device.createCommandEncoder();
+    let offset = 0;
+    for (const t of tensors) {
+      encoder.copyBufferToBuffer(t.buffer, t.byteOffset, staging, offset, t.byteLength);
+      offset += t.byteLength;
+    }
+    this.device.queue.submit([encoder.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const bytes = staging.getMappedRange().slice(0);
+    staging.unmap();
+    this.#freeStaging.push(staging);
+    await this.#raisePending();
+    offset = 0;
+    return tensors.map((t) => {
+      const Type = t.dtype === "f32" ? Float32Array : t.dtype === "i32" ? Int32Array : Uint32Array;
+      const values = new Type(bytes, offset, t.size);
+      offset += t.byteLength;
+      return values;
+    });
+  }
+
+  /** Reads one f32 tensor. */
+  async readF32(tensor: Tensor): Promise<Float32Array> {
+    const [values] = await this.read(tensor);
+    return values as Float32Array;
+  }
+
+  destroy(): void {
+    for (const list of this.#free.values()) for (const b of list) b.destroy();
+    for (const b of this.#freeStaging) b.destroy();
+    this.#free.clear();
+    this.#freeStaging = [];
+    this.device.destroy();
+  }
+
+  // Readback buffers are reused: fresh large host-visible allocations are slow.
+  #staging(bytes: number): GPUBuffer {
+    const size = Math.max(256, 2 ** Math.ceil(Math.log2(bytes)));
+    const index = this.#freeStaging.findIndex((b) => b.size === size);
+    if (index >= 0) return this.#freeStaging.splice(index, 1)[0];
+    return this.device.createBuffer({
+      size,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+  }
+
+  #check(scope: Promise<GPUError | null>, context: string, userFacing = false): void {
+    this.#pendingChecks.push(scope.then((error) => {
+      if (!error) return undefined;
+      const message = `${context}: ${error.message.trim()}`;
+      if (userFacing) throw new SelfsupError(message.split("\n")[0]);
+      return message;
+    }));
+  }
+
+  async #raisePending(): Promise<void> {
+    const checks = this.#pendingChecks;
+    this.#pendingChecks = [];
+    for (const message of await Promise.all(checks)) if (message) throw new Error(message);
+    const uncaptured = this.#uncaptured;
+    this.#uncaptured = undefined;
+    if (uncaptured) throw new Error(`WebGPU error: ${uncaptured}`);
+  }
+}
+
+type Op =
+  | { kind: "dispatch"; pipeline: GPUComputePipeline; bindGroup: GPUBindGroup; grid: number[] }
+  | { kind: "clear"; tensor: Tensor }
+  | { kind: "copy"; from: Tensor; to: Tensor };
+
+/**
+ * A recorded sequence of GPU work — a forward pass, a backward pass, a whole training step —
+ * with its bind groups and parameter buffers made once, so running it again only encodes.
+ * The tensors it allocates with {@link Program.tensor} are its own until {@link destroy}.
+ */
+export class Program {
+  readonly #ops: Op[] = [];
+  readonly #owned: GPUBuffer[] = [];
+
+  constructor(readonly gpu: Gpu, readonly label: string) {}
+
+  /** A new tensor that lives as long as this program. */
+  tensor(shape: readonly number[], label: string, dtype: DType = "f32"): Tensor {
+    const tensor = this.gpu.tensor(shape, `${this.label}: ${label} [${shape}]`, dtype);
+    this.#owned.push(tensor.buffer);
+    return tensor;
+  }
+
+  /**
+   * Records one dispatch. The kernel's uniform `Params` struct, when given, is binding 0;
+   * the tensors are bindings 1, 2, … in order. A plain count of workgroups is folded into
+   * 2-D when it exceeds the per-dimension limit: kernels index workgroups as
+   * `wid.x + wid.y * nwg.x` and ignore those past the end.
+   */
+  dispatch(kernel: Kernel, tensors: readonly Tensor[], grid: Grid, params?: Params): void {
+    const gpu = this.gpu;
+    const pipeline = gpu.pipeline(kernel);
+    const entries: GPUBindGroupEntry[] = tensors.map((t, i) => ({
+      binding: i + 1,
+      resource: t.binding(),
+    }));
+    if (params) {
+      const bytes = packParams(params);
+      const buffer = gpu.device.createBuffer({
+        size: bytes.byteLength,
+        usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+        label: `${kernel.name} params`,
+      });
+      gpu.device.queue.writeBuffer(buffer, 0, bytes);
+      this.#owned.push(buffer);
+      entries.push({ binding: 0, resource: { buffer } });
+    }
+    const bindGroup = gpu.device.createBindGroup({
+      label: kernel.name,
+      layout: pipeline.getBindGroupLayout(0),
+      entries,
+    });
+    this.#ops.push({ kind: "dispatch", pipeline, bindGroup, grid: foldGrid(grid, gpu, kernel) });
+  }
+
+  /** Records zero-filling a tensor. */
+  clear(tensor: Tensor): void {
+    this.#ops.push({ kind: "clear", tensor });
+  }
+
+  /** Records a copy between tensors of equal size. */
+  copy(from: Tensor, to: Tensor): void {
+    if (from.size !== to.size) throw new Error(`Copy [${from.shape}] into [${to.shape}]`);
+    this.#ops.push({ kind: "copy", from, to });
+  }
+
+  /** Appends another program's operations (which stays the owner of its tensors). */
+  append(other: Program): void {
+    this.#ops.push(...other.#ops);
+  }
+
+  /** The number of dispatches recorded. */
+  get dispatchCount(): number {
+    return this.#ops.filter((op) => op.kind === "dispatch").length;
+  }
+
+  encode(encoder: GPUCommandEncoder): void {
+    let pass: GPUComputePassEncoder | undefined;
+    for (const op of this.#ops) {
+      if (op.kind === "dispatch") {
+        pass ??= encoder.beginComputePass({ label: this.label });
+        pass.setPipeline(op.pipeline);
+        pass.setBindGroup(0, op.bindGroup);
+        pass.dispatchWorkgroups(op.grid[0], op.grid[1], op.grid[2]);
+        continue;
+      }
+      pass?.end();
+      pass = undefined;
+      if (op.kind === "clear") {
+        encoder.clearBuffer(op.tensor.buffer, op.tensor.byteOffset, op.tensor.byteLength);
+      } else {
+        encoder.copyBufferToBuffer(
+          op.from.buffer,
+          op.from.byteOffset,
+          op.to.buffer,
+          op.to.byteOffset,
+          op.from.byteLength,
+        );
+      }
+    }
+    pass?.end();
+  }
+
+  /** Returns the program's tensors to the pool; the program must not run again. */
+  destroy(): void {
+    for (const buffer of this.#owned) {
+      if (buffer.usage & GPUBufferUsage.UNIFORM) buffer.destroy();
+      else this.gpu.release(buffer);
+    }
+    this.#owned.length = 0;
+    this.#ops.length = 0;
+  }
+}
+
+function foldGrid(grid: Grid, gpu: Gpu, kernel: Kernel): number[] {
+  const max = gpu.limits.maxComputeWorkgroupsPerDimension;
+  if (typeof grid === "number") {
+    if (!Number.isInteger(grid) || grid < 1) {
+      throw new Error(`Kernel ${kernel.name}: invalid workgroup count ${grid}`);
+    }
+    const rows = Math.ceil(grid / max);
+    return [Math.ceil(grid / rows), rows, 1];
+  }
+  const dims = [grid[0], grid[1] ?? 1, grid[2] ?? 1];
+  if (dims.some((d) => d > max || !Number.isInteger(d) || d < 1)) {
+    throw new Error(`Kernel ${kernel.name}: workgroup grid [${dims}] exceeds ${max} per dimension`);
+  }
+  return dims;
+}

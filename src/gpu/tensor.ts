@@ -1,0 +1,64 @@
+/** Element types a tensor can hold; all are 4 bytes wide. */
+export type DType = "f32" | "i32" | "u32";
+
+/**
+ * A view of `size` 4-byte elements of a GPU buffer, with a shape. Tensors do not own their
+ * buffer: a {@link Program} or a parameter block does, so many tensors can share one buffer
+ * (every parameter lives in one flat block, as do their gradients).
+ */
+export class Tensor {
+  readonly size: number;
+
+  constructor(
+    readonly buffer: GPUBuffer,
+    readonly shape: readonly number[],
+    /** Offset of the first element in the buffer, in elements. */
+    readonly offset = 0,
+    readonly dtype: DType = "f32",
+  ) {
+    this.size = shapeSize(shape);
+    if ((offset + this.size) * 4 > buffer.size) {
+      throw new Error(
+        `Tensor [${shape}] at element ${offset} overruns a ${buffer.size}-byte buffer`,
+      );
+    }
+  }
+
+  get byteOffset(): number {
+    return this.offset * 4;
+  }
+
+  get byteLength(): number {
+    return this.size * 4;
+  }
+
+  /** The same elements under another shape of equal size. */
+  reshape(shape: readonly number[]): Tensor {
+    if (shapeSize(shape) !== this.size) {
+      throw new Error(`Cannot reshape [${this.shape}] to [${shape}]`);
+    }
+    return new Tensor(this.buffer, shape, this.offset, this.dtype);
+  }
+
+  /** `size` elements starting `offset` elements into this tensor, as a tensor of `shape`. */
+  slice(offset: number, shape: readonly number[]): Tensor {
+    if (offset + shapeSize(shape) > this.size) {
+      throw new Error(`Slice [${shape}] at ${offset} overruns tensor [${this.shape}]`);
+    }
+    return new Tensor(this.buffer, shape, this.offset + offset, this.dtype);
+  }
+
+  binding(): GPUBufferBinding {
+    return { buffer: this.buffer, offset: this.byteOffset, size: this.byteLength };
+  }
+}
+
+/** The number of elements of a shape. */
+export function shapeSize(shape: readonly number[]): number {
+  let size = 1;
+  for (const d of shape) {
+    if (!Number.isInteger(d) || d < 0) throw new Error(`Invalid shape [${shape}]`);
+    size *= d;
+  }
+  return size;
+}

@@ -1,0 +1,102 @@
+// Shared helpers for the tests: golden fixtures, tolerant comparison, one GPU per process.
+import { createGpu } from "../src/gpu/device.ts";
+import type { Gpu } from "../src/gpu/gpu.ts";
+import { readSafetensors } from "../src/io/safetensors.ts";
+
+/** Where the PyTorch golden vectors are: $FIXTURES_DIR, else ../shared/fixtures. */
+export const fixturesDir = Deno.env.get("FIXTURES_DIR") ??
+  new URL("../../shared/fixtures", import.meta.url).pathname;
+
+/** A fixture's tensors (as float arrays) and its parsed metadata. */
+export interface Fixture {
+  get(name: string): Float32Array;
+  shape(name: string): number[];
+  has(name: string): boolean;
+  names(): string[];
+  meta: Record<string, unknown>;
+}
+
+export async function loadFixture(name: string): Promise<Fixture> {
+  const path = `${fixturesDir}/${name}.safetensors`;
+  let file;
+  try {
+    file = await readSafetensors(path);
+  } catch (error) {
+    throw new Error(
+      `Fixture ${path} is unreadable (${(error as Error).message}); set FIXTURES_DIR to the ` +
+        `folder of PyTorch golden vectors`,
+    );
+  }
+  const meta: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(file.metadata)) meta[k] = JSON.parse(v);
+  const entry = (n: string) => {
+    const t = file.tensors.get(n);
+    if (!t) throw new Error(`Fixture ${name} has no tensor ${n}`);
+    return t;
+  };
+  return {
+    get: (n) => {
+      const t = entry(n);
+      return t.data instanceof Float32Array ? t.data : Float32Array.from(t.data, Number);
+    },
+    shape: (n) => entry(n).shape,
+    has: (n) => file.tensors.has(n),
+    names: () => [...file.tensors.keys()],
+    meta,
+  };
+}
+
+/**
+ * Asserts |actual − expected| ≤ atol + rtol·|expected| elementwise; on failure the message
+ * lists the worst elements.
+ */
+export function assertClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  { atol = 1e-5, rtol = 1e-4, label = "tensor" }: { atol?: number; rtol?: number; label?: string } =
+    {},
+): void {
+  if (actual.length !== expected.length) {
+    throw new Error(`${label}: length ${actual.length}, expected ${expected.length}`);
+  }
+  const bad: { i: number; excess: number }[] = [];
+  for (let i = 0; i < actual.length; i++) {
+    const error = Math.abs(actual[i] - expected[i]);
+    const allowed = atol + rtol * Math.abs(expected[i]);
+    if (!(error <= allowed)) {
+      bad.push({ i, excess: Number.isNaN(error) ? Infinity : error / allowed });
+    }
+  }
+  if (bad.length === 0) return;
+  bad.sort((a, b) => b.excess - a.excess);
+  const worst = bad.slice(0, 5).map(({ i }) => `[${i}] ${actual[i]} vs ${expected[i]}`).join(", ");
+  throw new Error(
+    `${label}: ${bad.length} of ${actual.length} elements differ beyond atol ${atol}, ` +
+      `rtol ${rtol}; worst: ${worst}`,
+  );
+}
+
+let shared: Promise<Gpu> | undefined;
+
+/** One device per test process: creating devices is slow and llvmpipe has two cores. */
+export function testGpu(): Promise<Gpu> {
+  shared ??= createGpu();
+  return shared;
+}
+
+/** A seeded generator of standard-normal float32 values, for random test inputs. */
+export function randn(count: number, seed: number, scale = 1): Float32Array<ArrayBuffer> {
+  let state = seed >>> 0 || 1;
+  const uniform = () => {
+    // xorshift32: tiny, and good enough for test data.
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return ((state >>> 0) + 0.5) / 4294967296;
+  };
+  const out = new Float32Array(count);
+  for (let i = 0; i < count; i++) {
+    out[i] = scale * Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+  }
+  return out;
+}
