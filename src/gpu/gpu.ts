@@ -105,14 +105,16 @@ export class Gpu {
   }
 
   /** Copies host data into a tensor (queued; ordered before later submits). */
-  write(
-    tensor: Tensor,
-    data: Float32Array<ArrayBuffer> | Int32Array<ArrayBuffer> | Uint32Array<ArrayBuffer>,
-  ): void {
+  write(tensor: Tensor, data: Float32Array | Int32Array | Uint32Array): void {
     if (data.length !== tensor.size) {
       throw new Error(`Writing ${data.length} values into tensor [${tensor.shape}]`);
     }
-    this.device.queue.writeBuffer(tensor.buffer, tensor.byteOffset, data);
+    // The data may live in shared memory (batches built by workers); WebGPU copies it.
+    this.device.queue.writeBuffer(
+      tensor.buffer,
+      tensor.byteOffset,
+      data as Float32Array<ArrayBuffer>,
+    );
   }
 
   /** Encodes the programs into one command buffer and submits it. */

@@ -31,6 +31,8 @@ export class ParameterBlock {
   readonly segments: readonly Segment[];
   readonly parameters: readonly (readonly [string, Parameter])[];
   readonly runningStats: readonly (readonly [string, RunningStat])[];
+  /** The shape of every parameter and running statistic, by name. */
+  readonly shapes: ReadonlyMap<string, readonly number[]>;
   readonly #statOffsets: readonly number[];
 
   constructor(readonly gpu: Gpu, entries: readonly Entry[]) {
@@ -66,6 +68,7 @@ export class ParameterBlock {
     this.parameters = parameters;
     this.runningStats = runningStats;
     this.#statOffsets = statOffsets;
+    this.shapes = new Map([...parameters, ...runningStats].map(([name, e]) => [name, e.shape]));
   }
 
   /** Fills parameters and statistics with their initial values; `random` is uniform on [0, 1). */

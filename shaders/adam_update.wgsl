@@ -1,0 +1,39 @@
+// One Adam or AdamW step over the flat parameter block, as PyTorch computes it:
+//   p ← p · decay                      (AdamW's decoupled decay, 1 − lr·wd; 1 for Adam)
+//   g ← g + weightDecay · p             (Adam's L2 decay; 0 for AdamW)
+//   m ← β1 m + (1 − β1) g,  v ← β2 v + (1 − β2) g²
+//   p ← p − stepSize · m / (√v / √(1 − β2ᵗ) + eps),  stepSize = lr / (1 − β1ᵗ)
+// The per-step values are in a storage buffer written before each submit, so one recorded
+// program serves every step. Padding between parameters is skipped (see `chunks`).
+struct Params {
+  n: u32,
+  beta1: f32,
+  oneMinusBeta1: f32,
+  beta2: f32,
+  oneMinusBeta2: f32,
+  eps: f32,
+  weightDecay: f32,
+}
+struct Step { stepSize: f32, sqrtBiasCorrection2: f32, decay: f32 }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> step: Step;
+// Per 64-element chunk of the block: the number of its elements that belong to a parameter
+// in the low 7 bits (the rest of the chunk is alignment padding).
+@group(0) @binding(2) var<storage, read> chunks: array<u32>;
+@group(0) @binding(3) var<storage, read_write> param: array<f32>;
+@group(0) @binding(4) var<storage, read> grad: array<f32>;
+@group(0) @binding(5) var<storage, read_write> expAvg: array<f32>;
+@group(0) @binding(6) var<storage, read_write> expAvgSq: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * 256u;
+  if (i >= params.n || (i & 63u) >= (chunks[i >> 6u] & 127u)) { return; }
+  let p = param[i] * step.decay;
+  let g = grad[i] + params.weightDecay * p;
+  let m = params.beta1 * expAvg[i] + params.oneMinusBeta1 * g;
+  let v = params.beta2 * expAvgSq[i] + params.oneMinusBeta2 * g * g;
+  expAvg[i] = m;
+  expAvgSq[i] = v;
+  param[i] = p - step.stepSize * (m / (sqrt(v) / step.sqrtBiasCorrection2 + params.eps));
+}

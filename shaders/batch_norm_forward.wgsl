@@ -1,0 +1,27 @@
+// y = (x − mean)·invstd·γ + β over NCHW x, with the per-channel (mean, invstd) in `saved`.
+// Invocation (p, g) handles value p of the C·HW values of images g, g + groups, …: its
+// channel is fixed, so there is one division per invocation rather than one per element, and
+// neighbouring invocations touch neighbouring values.
+struct Params { chw: u32, hw: u32, images: u32, groups: u32 }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> saved: array<vec2f>;
+@group(0) @binding(3) var<storage, read> weight: array<f32>;
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * 256u;
+  let p = i % params.chw;
+  let g = i / params.chw;
+  if (g >= params.groups) { return; }
+  let c = p / params.hw;
+  let stats = saved[c];
+  let scale = stats.y * weight[c];
+  let shift = bias[c];
+  for (var n = g; n < params.images; n += params.groups) {
+    let o = n * params.chw + p;
+    y[o] = (x[o] - stats.x) * scale + shift;
+  }
+}

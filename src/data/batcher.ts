@@ -1,0 +1,341 @@
+/**
+ * Batches for training (two augmented views per image, built ahead in workers) and for
+ * evaluation (one normalised view, in dataset order), laid out for the GPU as NCHW float32.
+ *
+ * Every random draw for image i in epoch e comes from its own stream of (seed, e, i), so the
+ * batches are bit-identical whatever the number of workers.
+ *
+ * @module
+ */
+
+import { SelfsupError } from "../errors.ts";
+import { type AugmentConfig, Augmenter, augmentPreset } from "./augment.ts";
+import type { WorkerReply, WorkerRequest } from "./augment_worker.ts";
+import { type ImageDataset, packDataset, type PackedImageDataset } from "./dataset.ts";
+import { Random } from "./random.ts";
+
+/**
+ * The order of an epoch: a permutation of 0..n-1 that depends only on (seed, epoch).
+ *
+ * @example
+ * ```ts
+ * import { epochPermutation } from "./batcher.ts";
+ * const order = epochPermutation(10, 42, 0); // same result on every call
+ * ```
+ */
+export function epochPermutation(n: number, seed: number, epoch: number): Int32Array {
+  return new Random(seed, epoch, 0).permutation(n);
+}
+
+/**
+ * Writes two views of each image in `indices` into `out`, laid out as (2B, 3, H, W): row k is
+ * view 1 of image k, row B + k is view 2. View v of image i in `epoch` draws from the stream
+ * (seed, epoch, 1 + 2i + v); stream 0 of an epoch is its shuffle.
+ */
+export function writeTwoViews(
+  image: (i: number) => Uint8Array,
+  augmenters: readonly [Augmenter, Augmenter],
+  seed: number,
+  epoch: number,
+  indices: Int32Array,
+  out: Float32Array,
+): void {
+  const rng = new Random(seed);
+  const size = augmenters[0].viewSize;
+  const b = indices.length;
+  for (let k = 0; k < b; k++) {
+    const i = indices[k];
+    const pixels = image(i);
+    augmenters[0].apply(pixels, rng.reseed(seed, epoch, 1 + 2 * i), out, k * size);
+    augmenters[1].apply(pixels, rng.reseed(seed, epoch, 2 + 2 * i), out, (b + k) * size);
+  }
+}
+
+/** A training batch. Its arrays stay valid until the next batch is requested. */
+export interface TwoViewBatch {
+  /** (2B, 3, H, W) normalised views: rows 0..B-1 view 1 of each image, rows B..2B-1 view 2. */
+  readonly views: Float32Array;
+  /** Label of each image (B). */
+  readonly labels: Int32Array;
+  /** Dataset index of each image (B). */
+  readonly indices: Int32Array;
+  /** Images in the batch (B). */
+  readonly size: number;
+  readonly epoch: number;
+  /** Position of the batch in its epoch. */
+  readonly step: number;
+}
+
+/** Options of {@linkcode TwoViewLoader}. */
+export interface TwoViewLoaderOptions {
+  /** Images per batch (B); the last partial batch of an epoch is dropped. */
+  batchSize: number;
+  /** Seed of the shuffles and augmentations. */
+  seed: number;
+  /**
+   * Recipe of both views, or one per view (asymmetric methods such as BYOL). Default:
+   * `simclr-seed` at the dataset's image size.
+   */
+  augment?: AugmentConfig | readonly [AugmentConfig, AugmentConfig];
+  /** Worker threads (default: CPU cores − 1, at least 1); 0 builds batches in this thread. */
+  workers?: number;
+  /** Batches built ahead of the one in use (default: workers + 1, at least 2; none without workers). */
+  prefetch?: number;
+}
+
+interface Job {
+  resolve(views: Float32Array<ArrayBuffer>): void;
+  reject(error: Error): void;
+}
+
+/**
+ * Feeds training: per epoch a seeded shuffle, drop-last batches of two augmented views per
+ * image, built ahead in Deno Workers while the caller uses the previous batch. Workers receive
+ * the dataset's bytes once, in shared memory; batch buffers travel back and forth by transfer
+ * and are reused. Call {@linkcode TwoViewLoader.close} (or `using`) to stop the workers.
+ *
+ * @example
+ * ```ts ignore
+ * import { TwoViewLoader } from "./batcher.ts";
+ * import { syntheticDataset } from "./synthetic.ts";
+ * using loader = new TwoViewLoader(syntheticDataset(), { batchSize: 256, seed: 0 });
+ * for await (const batch of loader.epoch(0)) {
+ *   // upload batch.views (512 × 3 × 32 × 32 floats) before asking for the next batch
+ * }
+ * ```
+ */
+export class TwoViewLoader {
+  /** Batches in each epoch: ⌊length / batchSize⌋. */
+  readonly batchesPerEpoch: number;
+  readonly #dataset: PackedImageDataset;
+  readonly #batchSize: number;
+  readonly #seed: number;
+  readonly #recipes: readonly [AugmentConfig, AugmentConfig];
+  readonly #prefetch: number;
+  readonly #workers: Worker[] = [];
+  readonly #jobs = new Map<number, Job>();
+  readonly #free: Float32Array<ArrayBuffer>[] = [];
+  readonly #bufferLength: number;
+  #local: [Augmenter, Augmenter] | null = null;
+  /** Batches already started for the start of the epoch after the last one run. */
+  #ahead: { epoch: number; jobs: Promise<Float32Array<ArrayBuffer>>[] } | null = null;
+  #nextJob = 0;
+  #closed = false;
+
+  /** Packs the dataset into shared memory if needed and starts the workers. */
+  constructor(dataset: ImageDataset, options: TwoViewLoaderOptions) {
+    const { batchSize, seed } = options;
+    if (!Number.isInteger(batchSize) || batchSize < 1) {
+      throw new SelfsupError(
+        `Cannot batch with batch size ${batchSize}: expected a whole number ≥ 1`,
+      );
+    }
+    if (dataset.length < batchSize) {
+      throw new SelfsupError(
+        `Cannot make a batch of ${batchSize} from a dataset of ${dataset.length} images`,
+      );
+    }
+    this.#dataset = packDataset(dataset);
+    this.#batchSize = batchSize;
+    this.#seed = seed;
+    this.batchesPerEpoch = Math.floor(dataset.length / batchSize);
+    const augment = options.augment ?? augmentPreset("simclr-seed", dataset.height, dataset.width);
+    this.#recipes = "height" in augment ? [augment, augment] : augment;
+    this.#bufferLength = 2 * batchSize * 3 * this.#recipes[0].height * this.#recipes[0].width;
+    const workers = options.workers ?? Math.max(1, (navigator.hardwareConcurrency ?? 2) - 1);
+    // Without workers nothing runs in parallel, so building ahead would only delay batch 0.
+    this.#prefetch = workers === 0 ? 0 : Math.max(1, options.prefetch ?? Math.max(2, workers + 1));
+    if (workers === 0) {
+      const { height, width } = this.#dataset;
+      this.#local = [
+        new Augmenter(this.#recipes[0], height, width),
+        new Augmenter(this.#recipes[1], height, width),
+      ];
+    }
+    for (let w = 0; w < workers; w++) this.#workers.push(this.#startWorker());
+  }
+
+  #startWorker(): Worker {
+    const worker = new Worker(new URL("./augment_worker.ts", import.meta.url).href, {
+      type: "module",
+    });
+    worker.onmessage = (event: MessageEvent<WorkerReply>) => {
+      const reply = event.data;
+      const job = this.#jobs.get(reply.id);
+      if (!job) return;
+      this.#jobs.delete(reply.id);
+      if ("error" in reply) job.reject(new Error(`augment worker failed: ${reply.error}`));
+      else job.resolve(reply.views);
+    };
+    worker.onerror = (event: ErrorEvent) => {
+      event.preventDefault();
+      this.#failAll(new Error(`augment worker failed: ${event.message}`));
+    };
+    const { pixels, height, width } = this.#dataset;
+    worker.postMessage(
+      { type: "init", pixels, height, width, recipes: this.#recipes } satisfies WorkerRequest,
+    );
+    return worker;
+  }
+
+  #failAll(error: Error): void {
+    for (const job of this.#jobs.values()) job.reject(error);
+    this.#jobs.clear();
+  }
+
+  /** Starts building the batch of `indices` and resolves with its filled buffer. */
+  #submit(epoch: number, indices: Int32Array): Promise<Float32Array<ArrayBuffer>> {
+    const views = this.#free.pop() ?? new Float32Array(this.#bufferLength);
+    if (this.#local) {
+      const { pixels } = this.#dataset;
+      const size = this.#dataset.height * this.#dataset.width * 3;
+      const image = (i: number) => pixels.subarray(i * size, (i + 1) * size);
+      writeTwoViews(image, this.#local, this.#seed, epoch, indices, views);
+      return Promise.resolve(views);
+    }
+    const id = this.#nextJob++;
+    const worker = this.#workers[id % this.#workers.length];
+    const job = new Promise<Float32Array<ArrayBuffer>>((resolve, reject) => {
+      this.#jobs.set(id, { resolve, reject });
+      worker.postMessage(
+        { type: "job", id, seed: this.#seed, epoch, indices, views } satisfies WorkerRequest,
+        [views.buffer],
+      );
+    });
+    // A job may fail (on close) while nobody awaits it yet; whoever awaits it still sees why.
+    job.catch(() => {});
+    return job;
+  }
+
+  /**
+   * The batches of one epoch, in order. Each batch is valid until the next is requested; its
+   * buffer is then reused. Near the end of an epoch the first batches of the next one are
+   * started, so that `epoch(e + 1)` begins without a wait. `first` skips the batches before
+   * it, to resume an interrupted epoch with the very batches it would have had.
+   */
+  async *epoch(epoch: number, first = 0): AsyncGenerator<TwoViewBatch> {
+    if (this.#closed) throw new Error("TwoViewLoader is closed");
+    if (!Number.isInteger(first) || first < 0 || first > this.batchesPerEpoch) {
+      throw new Error(`Epoch ${epoch} has no batch ${first}`);
+    }
+    const steps = this.batchesPerEpoch;
+    const b = this.#batchSize;
+    const slice = (order: Int32Array, step: number) => order.slice(step * b, (step + 1) * b);
+    const order = epochPermutation(this.#dataset.length, this.#seed, epoch);
+    let nextOrder: Int32Array | null = null;
+    const ahead = this.#ahead;
+    this.#ahead = null;
+    let pending: Promise<Float32Array<ArrayBuffer>>[] = [];
+    if (ahead?.epoch === epoch && first === 0) pending = ahead.jobs;
+    else if (ahead) await this.#recycle(ahead.jobs);
+    const next: Promise<Float32Array<ArrayBuffer>>[] = [];
+    let submitted = first + pending.length;
+    let finished = false;
+    try {
+      for (let step = first; step < steps; step++) {
+        for (; submitted <= step + this.#prefetch; submitted++) {
+          if (submitted < steps) {
+            pending.push(this.#submit(epoch, slice(order, submitted)));
+          } else if (submitted - steps < steps) {
+            nextOrder ??= epochPermutation(this.#dataset.length, this.#seed, epoch + 1);
+            next.push(this.#submit(epoch + 1, slice(nextOrder, submitted - steps)));
+          } else break;
+        }
+        const views = await pending.shift()!;
+        const indices = slice(order, step);
+        const labels = new Int32Array(b);
+        for (let k = 0; k < b; k++) labels[k] = this.#dataset.labels[indices[k]];
+        yield { views, labels, indices, size: b, epoch, step };
+        this.#free.push(views);
+      }
+      finished = true;
+    } finally {
+      // Stopped early: let the batches in flight land so their buffers can be reused.
+      await this.#recycle(pending);
+      if (finished) this.#ahead = { epoch: epoch + 1, jobs: next };
+      else await this.#recycle(next);
+    }
+  }
+
+  async #recycle(jobs: Promise<Float32Array<ArrayBuffer>>[]): Promise<void> {
+    for (const job of jobs) {
+      const views = await job.catch(() => null);
+      if (views) this.#free.push(views);
+    }
+  }
+
+  /** Stops the workers; pending batches fail. Safe to call twice. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const worker of this.#workers) worker.terminate();
+    this.#failAll(new Error("TwoViewLoader was closed"));
+  }
+
+  /** Same as {@linkcode TwoViewLoader.close}, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** An evaluation batch. Its arrays stay valid until the next batch is requested. */
+export interface EvalBatch {
+  /** (B, 3, H, W) normalised images. */
+  readonly images: Float32Array;
+  readonly labels: Int32Array;
+  readonly indices: Int32Array;
+  /** Images in this batch (the last one may be smaller). */
+  readonly size: number;
+}
+
+/** Options of {@linkcode evalBatches}. */
+export interface EvalBatchOptions {
+  batchSize: number;
+  /** Recipe (default `eval`: normalise only, at the dataset's size). */
+  augment?: AugmentConfig;
+}
+
+/**
+ * The whole dataset in order, one un-augmented normalised view per image, keeping the last
+ * partial batch: for linear probes and embeddings.
+ *
+ * @example
+ * ```ts
+ * import { evalBatches } from "./batcher.ts";
+ * import { syntheticDataset } from "./synthetic.ts";
+ * for (const batch of evalBatches(syntheticDataset({ count: 50 }), { batchSize: 32 })) {
+ *   batch.size; // 32, then 18
+ * }
+ * ```
+ */
+export function* evalBatches(
+  dataset: ImageDataset,
+  options: EvalBatchOptions,
+): Generator<EvalBatch> {
+  const { batchSize } = options;
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new SelfsupError(
+      `Cannot batch with batch size ${batchSize}: expected a whole number ≥ 1`,
+    );
+  }
+  const recipe = options.augment ?? augmentPreset("eval", dataset.height, dataset.width);
+  const augmenter = new Augmenter(recipe, dataset.height, dataset.width);
+  const images = new Float32Array(batchSize * augmenter.viewSize);
+  const rng = new Random(0);
+  for (let start = 0; start < dataset.length; start += batchSize) {
+    const size = Math.min(batchSize, dataset.length - start);
+    const indices = new Int32Array(size);
+    const labels = new Int32Array(size);
+    for (let k = 0; k < size; k++) {
+      indices[k] = start + k;
+      labels[k] = dataset.label(start + k);
+      augmenter.apply(dataset.image(start + k), rng, images, k * augmenter.viewSize);
+    }
+    yield {
+      images: size === batchSize ? images : images.subarray(0, size * augmenter.viewSize),
+      labels,
+      indices,
+      size,
+    };
+  }
+}

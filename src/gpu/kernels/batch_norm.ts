@@ -1,0 +1,61 @@
+import type { Kernel } from "../kernel.ts";
+import stats from "../../../shaders/batch_norm_stats.wgsl" with { type: "text" };
+import statsCombine from "../../../shaders/batch_norm_stats_combine.wgsl" with { type: "text" };
+import evalStats from "../../../shaders/batch_norm_eval_stats.wgsl" with { type: "text" };
+import forward from "../../../shaders/batch_norm_forward.wgsl" with { type: "text" };
+import backwardReduce from "../../../shaders/batch_norm_backward_reduce.wgsl" with {
+  type: "text",
+};
+import backwardCombine from "../../../shaders/batch_norm_backward_combine.wgsl" with {
+  type: "text",
+};
+import backwardInput from "../../../shaders/batch_norm_backward_input.wgsl" with {
+  type: "text",
+};
+
+/**
+ * Per-(channel, chunk) mean and squared deviations (Welford, then a pairwise merge in the
+ * workgroup); one workgroup of 64 per chunk, channel-major. Params: HW, C, N·HW, chunk,
+ * chunks, (64 / HW)·C·HW + 64 % HW, 64 % HW.
+ */
+export const batchNormStatsKernel: Kernel = { name: "batch_norm_stats", code: stats };
+
+/**
+ * Merges the chunks of each channel into the saved (mean, invstd) and updates the running
+ * statistics; one workgroup of 64 per channel. Params: C, N·HW, chunk, chunks, f32 momentum,
+ * f32 eps.
+ */
+export const batchNormStatsCombineKernel: Kernel = {
+  name: "batch_norm_stats_combine",
+  code: statsCombine,
+};
+
+/** The saved (mean, invstd) from the running statistics; 64 channels per workgroup. */
+export const batchNormEvalStatsKernel: Kernel = { name: "batch_norm_eval_stats", code: evalStats };
+
+/**
+ * y = (x − mean)·invstd·γ + β; workgroups of 256 over (C·HW positions × image groups).
+ * Params: C·HW, HW, N, groups.
+ */
+export const batchNormForwardKernel: Kernel = { name: "batch_norm_forward", code: forward };
+
+/** Per-(channel, chunk) Σgy and Σgy·(x − mean); laid out as {@link batchNormStatsKernel}. */
+export const batchNormBackwardReduceKernel: Kernel = {
+  name: "batch_norm_backward_reduce",
+  code: backwardReduce,
+};
+
+/**
+ * Per channel: γ and β gradients (+=) and the coefficients of the input gradient; one
+ * workgroup of 64 per channel. Params: C, chunks, N·HW, train (1 or 0).
+ */
+export const batchNormBackwardCombineKernel: Kernel = {
+  name: "batch_norm_backward_combine",
+  code: backwardCombine,
+};
+
+/** gx from the per-channel coefficients; laid out as {@link batchNormForwardKernel}. */
+export const batchNormBackwardInputKernel: Kernel = {
+  name: "batch_norm_backward_input",
+  code: backwardInput,
+};

@@ -1,0 +1,52 @@
+import type { Kernel } from "../kernel.ts";
+import ntXentNormalize from "../../../shaders/nt_xent_normalize.wgsl" with { type: "text" };
+import ntXentSimilarity from "../../../shaders/nt_xent_similarity.wgsl" with { type: "text" };
+import ntXentLogsumexp from "../../../shaders/nt_xent_logsumexp.wgsl" with { type: "text" };
+import ntXentSimilarityBackward from "../../../shaders/nt_xent_similarity_backward.wgsl" with {
+  type: "text",
+};
+import ntXentBackward from "../../../shaders/nt_xent_backward.wgsl" with { type: "text" };
+import ntXentNormalizeBackward from "../../../shaders/nt_xent_normalize_backward.wgsl" with {
+  type: "text",
+};
+import crossEntropyRows from "../../../shaders/cross_entropy_rows.wgsl" with { type: "text" };
+import lossMean from "../../../shaders/loss_mean.wgsl" with { type: "text" };
+
+/**
+ * Normalises the rows of z [M, D] into ẑ [Mp, Dp] (zero-padded to multiples of 8) and keeps
+ * their norms; one invocation per padded row, 64 a group.
+ */
+export const ntXentNormalizeKernel: Kernel = { name: "nt_xent_normalize", code: ntXentNormalize };
+
+/** S = ẑẑᵀ/τ [Mp, Mp], 8×8 outputs per invocation: dispatch ceil((Mp/8)² / 64) workgroups. */
+export const ntXentSimilarityKernel: Kernel = {
+  name: "nt_xent_similarity",
+  code: ntXentSimilarity,
+};
+
+/** Per-row masked logsumexp and loss of S: one workgroup per row. */
+export const ntXentLogsumexpKernel: Kernel = { name: "nt_xent_logsumexp", code: ntXentLogsumexp };
+
+/** Overwrites rows [0, M) of S with (G + Gᵀ)/τ: one invocation per element, 256 a group. */
+export const ntXentSimilarityBackwardKernel: Kernel = {
+  name: "nt_xent_similarity_backward",
+  code: ntXentSimilarityBackward,
+};
+
+/** gẑ = Hẑ [Mp, Dp], 8×8 outputs per invocation: dispatch ceil((Mp/8)·(Dp/8) / 64) workgroups. */
+export const ntXentBackwardKernel: Kernel = { name: "nt_xent_backward", code: ntXentBackward };
+
+/** Back through the row normalisation into gz [M, D]; one invocation per row, 64 a group. */
+export const ntXentNormalizeBackwardKernel: Kernel = {
+  name: "nt_xent_normalize_backward",
+  code: ntXentNormalizeBackward,
+};
+
+/** Per-row softmax cross-entropy loss and gradient: one workgroup per row. */
+export const crossEntropyRowsKernel: Kernel = {
+  name: "cross_entropy_rows",
+  code: crossEntropyRows,
+};
+
+/** The scaled sum of per-row losses into one value: a single workgroup. */
+export const lossMeanKernel: Kernel = { name: "loss_mean", code: lossMean };

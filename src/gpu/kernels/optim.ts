@@ -1,0 +1,28 @@
+import type { Kernel } from "../kernel.ts";
+import adamUpdate from "../../../shaders/adam_update.wgsl" with { type: "text" };
+import sgdUpdate from "../../../shaders/sgd_update.wgsl" with { type: "text" };
+import larsNorms from "../../../shaders/lars_norms.wgsl" with { type: "text" };
+import larsTrust from "../../../shaders/lars_trust.wgsl" with { type: "text" };
+import larsUpdate from "../../../shaders/lars_update.wgsl" with { type: "text" };
+
+/** Adam and AdamW over the flat block; dispatch ceil(n / 256) workgroups. */
+export const adamUpdateKernel: Kernel = { name: "adam_update", code: adamUpdate };
+
+/** SGD with momentum over the flat block; dispatch ceil(n / 256) workgroups. */
+export const sgdUpdateKernel: Kernel = { name: "sgd_update", code: sgdUpdate };
+
+/** SGD without momentum (no buffer bound); dispatch ceil(n / 256) workgroups. */
+export const sgdUpdatePlainKernel: Kernel = {
+  name: "sgd_update",
+  code: sgdUpdate,
+  entryPoint: "without_momentum",
+};
+
+/** LARS stage 1: partial squared norms, one workgroup per piece of a weight. */
+export const larsNormsKernel: Kernel = { name: "lars_norms", code: larsNorms };
+
+/** LARS stage 2: trust ratio per segment, one workgroup per segment. */
+export const larsTrustKernel: Kernel = { name: "lars_trust", code: larsTrust };
+
+/** LARS stage 3: momentum update over the flat block; dispatch ceil(n / 256) workgroups. */
+export const larsUpdateKernel: Kernel = { name: "lars_update", code: larsUpdate };

@@ -1,0 +1,229 @@
+import type { Program } from "../gpu/gpu.ts";
+import {
+  batchNormBackwardCombineKernel,
+  batchNormBackwardInputKernel,
+  batchNormBackwardReduceKernel,
+  batchNormEvalStatsKernel,
+  batchNormForwardKernel,
+  batchNormStatsCombineKernel,
+  batchNormStatsKernel,
+} from "../gpu/kernels/batch_norm.ts";
+import { f32 } from "../gpu/kernel.ts";
+import type { Tensor } from "../gpu/tensor.ts";
+import { SelfsupError } from "../errors.ts";
+import {
+  type Entry,
+  type Forward,
+  type ForwardOptions,
+  type Layer,
+  Parameter,
+  RunningStat,
+} from "./module.ts";
+
+/** Batch norm hyperparameters, PyTorch's defaults. */
+export interface BatchNormOptions {
+  /** Weight of the batch statistics in the running-statistic update. */
+  momentum?: number;
+  eps?: number;
+}
+
+/** What the backward pass of a batch norm needs from its forward pass. */
+export interface BatchNormSaved {
+  /** The forward input [N, C, H, W]. */
+  readonly input: Tensor;
+  /** Per channel (mean, 1/sqrt(var + eps)) as normalised with: [C, 2]. */
+  readonly stats: Tensor;
+  /** Whether the statistics were the batch's (training) or the running ones. */
+  readonly train: boolean;
+}
+
+// The reductions over N·H·W run in two stages: chunks of this many values per workgroup of 64
+// invocations, then one workgroup per channel merging its chunks. Chunks keep a discrete GPU
+// busy when a few channels hold a million values each; fewer, longer ones suit llvmpipe.
+const chunkValues = { cpu: 64 * 256, gpu: 64 * 32 };
+const reduceWorkgroup = 64;
+// Invocations the elementwise kernels aim for: each loops over images g, g + groups, ….
+const elementwiseTarget = { cpu: 1 << 12, gpu: 1 << 18 };
+
+function nchw(x: Tensor): [number, number, number] {
+  if (x.shape.length !== 4) throw new Error(`Batch norm expects NCHW input, got [${x.shape}]`);
+  const [n, c, h, w] = x.shape;
+  return [n, c, h * w];
+}
+
+// The chunking of a per-channel reduction, and the uniform parameters of its first stage.
+function chunking(program: Program, x: Tensor) {
+  const [n, c, hw] = nchw(x);
+  const count = n * hw;
+  const chunk = Math.min(chunkValues[program.gpu.adapterClass], count);
+  const chunks = Math.ceil(count / chunk);
+  const params = [
+    hw,
+    c,
+    count,
+    chunk,
+    chunks,
+    Math.floor(reduceWorkgroup / hw) * c * hw + (reduceWorkgroup % hw),
+    reduceWorkgroup % hw,
+  ];
+  return { c, count, chunk, chunks, params };
+}
+
+// Grid and parameters of the elementwise kernels.
+function elementwise(program: Program, x: Tensor): { grid: number; params: number[] } {
+  const [n, c, hw] = nchw(x);
+  const chw = c * hw;
+  const groups = Math.min(
+    n,
+    Math.max(1, Math.floor(elementwiseTarget[program.gpu.adapterClass] / chw)),
+  );
+  return { grid: Math.ceil((chw * groups) / 256), params: [chw, hw, n, groups] };
+}
+
+/**
+ * Records batch norm's forward pass over x [N, C, H, W]. In training mode it normalises with
+ * the batch statistics (biased variance) and updates the running statistics in place
+ * (momentum, unbiased variance); otherwise it normalises with the running statistics.
+ */
+export function batchNormForward(
+  program: Program,
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor,
+  runningMean: Tensor,
+  runningVar: Tensor,
+  { train, momentum = 0.1, eps = 1e-5 }: { train: boolean } & BatchNormOptions,
+): { output: Tensor; saved: BatchNormSaved } {
+  const [n, c, hw] = nchw(x);
+  for (const t of [weight, bias, runningMean, runningVar]) {
+    if (t.size !== c) throw new Error(`Batch norm over ${c} channels got a [${t.shape}] tensor`);
+  }
+  const stats = program.tensor([c, 2], "batch norm statistics");
+  if (train) {
+    if (n * hw < 2) {
+      throw new SelfsupError(
+        `Batch norm in training mode needs more than 1 value per channel, got input [${x.shape}]`,
+      );
+    }
+    const chunks = chunking(program, x);
+    const partial = program.tensor([c, chunks.chunks, 2], "batch norm partial statistics");
+    program.dispatch(batchNormStatsKernel, [x, partial], c * chunks.chunks, chunks.params);
+    program.dispatch(
+      batchNormStatsCombineKernel,
+      [partial, stats, runningMean, runningVar],
+      c,
+      [c, chunks.count, chunks.chunk, chunks.chunks, f32(momentum), f32(eps)],
+    );
+  } else {
+    program.dispatch(
+      batchNormEvalStatsKernel,
+      [runningMean, runningVar, stats],
+      Math.ceil(c / 64),
+      [c, f32(eps)],
+    );
+  }
+  const output = program.tensor(x.shape, "batch norm output");
+  const { grid, params } = elementwise(program, x);
+  program.dispatch(batchNormForwardKernel, [x, stats, weight, bias, output], grid, params);
+  return { output, saved: { input: x, stats, train } };
+}
+
+/**
+ * Records batch norm's backward pass: accumulates (+=) the γ and β gradients and, when
+ * `inputGrad`, returns the input gradient (overwritten), which in training mode includes the
+ * path through the batch statistics.
+ */
+export function batchNormBackward(
+  program: Program,
+  saved: BatchNormSaved,
+  gradY: Tensor,
+  weight: Tensor,
+  gradWeight: Tensor,
+  gradBias: Tensor,
+  inputGrad = true,
+): Tensor | undefined {
+  const { input: x, stats, train } = saved;
+  if (gradY.size !== x.size) {
+    throw new Error(`Batch norm gradient [${gradY.shape}] for input [${x.shape}]`);
+  }
+  const chunks = chunking(program, x);
+  const c = chunks.c;
+  const partial = program.tensor([c, chunks.chunks, 2], "batch norm partial gradient sums");
+  program.dispatch(
+    batchNormBackwardReduceKernel,
+    [x, gradY, stats, partial],
+    c * chunks.chunks,
+    chunks.params,
+  );
+  const coefficients = program.tensor([c, 4], "batch norm input-gradient coefficients");
+  program.dispatch(
+    batchNormBackwardCombineKernel,
+    [partial, stats, weight, gradWeight, gradBias, coefficients],
+    c,
+    [c, chunks.chunks, chunks.count, train ? 1 : 0],
+  );
+  if (!inputGrad) return undefined;
+  const gradX = program.tensor(x.shape, "batch norm input gradient");
+  const { grid, params } = elementwise(program, x);
+  program.dispatch(batchNormBackwardInputKernel, [x, gradY, coefficients, gradX], grid, params);
+  return gradX;
+}
+
+const constant = (value: number) => (size: number) => new Float32Array(size).fill(value);
+
+/**
+ * 2-D batch normalisation over NCHW inputs, as PyTorch's `nn.BatchNorm2d`: γ (`weight`,
+ * ones) and β (`bias`, zeros), and the running mean (zeros) and variance (ones) used in
+ * evaluation mode. `num_batches_tracked` is not kept here: momentum makes it unused.
+ */
+export class BatchNorm2d implements Layer {
+  readonly weight: Parameter;
+  readonly bias: Parameter;
+  readonly runningMean: RunningStat;
+  readonly runningVar: RunningStat;
+  readonly momentum: number;
+  readonly eps: number;
+
+  constructor(readonly channels: number, { momentum = 0.1, eps = 1e-5 }: BatchNormOptions = {}) {
+    this.weight = new Parameter([channels], "norm", constant(1));
+    this.bias = new Parameter([channels], "norm", constant(0));
+    this.runningMean = new RunningStat([channels], constant(0));
+    this.runningVar = new RunningStat([channels], constant(1));
+    this.momentum = momentum;
+    this.eps = eps;
+  }
+
+  entries(): Entry[] {
+    return [
+      ["weight", this.weight],
+      ["bias", this.bias],
+      ["running_mean", this.runningMean],
+      ["running_var", this.runningVar],
+    ];
+  }
+
+  forward(program: Program, input: Tensor, options: ForwardOptions): Forward {
+    const { output, saved } = batchNormForward(
+      program,
+      input,
+      this.weight.value,
+      this.bias.value,
+      this.runningMean.value,
+      this.runningVar.value,
+      { train: options.train, momentum: this.momentum, eps: this.eps },
+    );
+    return {
+      output,
+      backward: (p, gradOutput) =>
+        batchNormBackward(
+          p,
+          saved,
+          gradOutput,
+          this.weight.value,
+          this.weight.grad,
+          this.bias.grad,
+          options.inputGrad,
+        ),
+    };
+  }
+}

@@ -1,0 +1,179 @@
+import type { Program } from "../gpu/gpu.ts";
+import {
+  linearBackwardInputKernel,
+  linearBackwardWeightKernel,
+  linearBackwardWeightReduceKernel,
+  linearForwardKernel,
+  linearPadKernel,
+} from "../gpu/kernels/linear.ts";
+import type { Tensor } from "../gpu/tensor.ts";
+import {
+  type Entry,
+  type Forward,
+  type ForwardOptions,
+  type Initializer,
+  type Layer,
+  Parameter,
+} from "./module.ts";
+
+// Outputs per invocation along each side, and invocations per workgroup, of the GEMM kernels.
+const block = 16;
+const workgroup = 64;
+
+// The kernels load vec4 rows, so a matrix whose rows are not a multiple of 4 wide is copied
+// into a zero-padded one first (only odd layer widths pay for this).
+function padded(program: Program, t: Tensor, rows: number, cols: number, label: string): Tensor {
+  const [r, c] = t.shape;
+  if (rows === r && cols === c) return t;
+  const out = program.tensor([rows, cols], `${label} padded`);
+  program.dispatch(linearPadKernel, [t, out], Math.ceil(out.size / 256), [r, c, cols, out.size]);
+  return out;
+}
+
+const up4 = (n: number) => Math.ceil(n / 4) * 4;
+
+function matrixShape(t: Tensor, what: string): [number, number] {
+  if (t.shape.length !== 2) throw new Error(`Linear ${what} must be 2-D, got [${t.shape}]`);
+  return [t.shape[0], t.shape[1]];
+}
+
+/** Records y = x·Wᵀ + b for x [N, in], weight [out, in] and bias [out]; returns y [N, out]. */
+export function linearForward(program: Program, x: Tensor, weight: Tensor, bias: Tensor): Tensor {
+  const [m, k] = matrixShape(x, "input");
+  const [n, wk] = matrixShape(weight, "weight");
+  if (wk !== k || bias.size !== n) {
+    throw new Error(`Linear: input [${x.shape}], weight [${weight.shape}], bias [${bias.shape}]`);
+  }
+  const xp = padded(program, x, m, up4(k), "linear input");
+  const wp = padded(program, weight, n, up4(k), "linear weight");
+  const y = program.tensor([m, n], "linear output");
+  const tilesN = Math.ceil(n / block);
+  const tiles = Math.ceil(m / block) * tilesN;
+  program.dispatch(linearForwardKernel, [xp, wp, bias, y], Math.ceil(tiles / workgroup), [
+    m,
+    n,
+    up4(k) / 4,
+    tilesN,
+  ]);
+  return y;
+}
+
+/** Records gx = gy·W for gy [N, out] and weight [out, in]; returns gx [N, in] (overwritten). */
+export function linearBackwardInput(program: Program, gradY: Tensor, weight: Tensor): Tensor {
+  const [m, k] = matrixShape(gradY, "output gradient");
+  const [wk, n] = matrixShape(weight, "weight");
+  if (wk !== k) throw new Error(`Linear: gradient [${gradY.shape}], weight [${weight.shape}]`);
+  const gp = padded(program, gradY, m, up4(k), "linear output gradient");
+  const wp = padded(program, weight, up4(k), up4(n), "linear weight");
+  const gx = program.tensor([m, n], "linear input gradient");
+  const tilesN = Math.ceil(n / block);
+  const tiles = Math.ceil(m / block) * tilesN;
+  program.dispatch(linearBackwardInputKernel, [gp, wp, gx], Math.ceil(tiles / workgroup), [
+    m,
+    n,
+    up4(k) / 4,
+    up4(n) / 4,
+    tilesN,
+  ]);
+  return gx;
+}
+
+// Invocations worth having at once: llvmpipe needs a few workgroups per core, a discrete GPU
+// thousands of invocations. Splitting the batch finds them when the weight is small (a probe).
+const targetInvocations = { cpu: 256, gpu: 16384 };
+// Fewer batch rows than this per split would cost more in partial sums than they save.
+const minRowsPerSplit = 64;
+
+/**
+ * Records gW += gyᵀ·x and gb += Σ_rows gy for x [N, in], gy [N, out], gradWeight [out, in]
+ * and gradBias [out] (parameter gradients accumulate). A long batch with a small weight is
+ * split into partial sums that a second kernel adds up.
+ */
+export function linearBackwardWeight(
+  program: Program,
+  x: Tensor,
+  gradY: Tensor,
+  gradWeight: Tensor,
+  gradBias: Tensor,
+): void {
+  const [k, n] = matrixShape(x, "input");
+  const [gk, m] = matrixShape(gradY, "output gradient");
+  if (gk !== k || gradWeight.size !== m * n || gradBias.size !== m) {
+    throw new Error(
+      `Linear: input [${x.shape}], gradient [${gradY.shape}], weight gradient ` +
+        `[${gradWeight.shape}], bias gradient [${gradBias.shape}]`,
+    );
+  }
+  const gp = padded(program, gradY, k, up4(m), "linear output gradient");
+  const xp = padded(program, x, k, up4(n), "linear input");
+  const tilesN = Math.ceil(n / block);
+  const tiles = Math.ceil(m / block) * tilesN;
+  const wanted = Math.ceil(targetInvocations[program.gpu.adapterClass] / tiles);
+  const maxSplits = Math.max(1, Math.floor(k / minRowsPerSplit));
+  const rowsPerSplit = Math.ceil(k / Math.min(wanted, maxSplits));
+  // Every split must get rows: each one writes its whole slice of partial sums.
+  const splits = Math.ceil(k / rowsPerSplit);
+  const params = (accumulate: number) => [
+    m,
+    n,
+    k,
+    up4(m) / 4,
+    up4(n) / 4,
+    tilesN,
+    tiles,
+    rowsPerSplit,
+    accumulate,
+  ];
+  const grid = Math.ceil((tiles * splits) / workgroup);
+  if (splits === 1) {
+    program.dispatch(linearBackwardWeightKernel, [gp, xp, gradWeight, gradBias], grid, params(1));
+    return;
+  }
+  const partW = program.tensor([splits, m * n], "linear weight gradient partial sums");
+  const partB = program.tensor([splits, m], "linear bias gradient partial sums");
+  program.dispatch(linearBackwardWeightKernel, [gp, xp, partW, partB], grid, params(0));
+  program.dispatch(
+    linearBackwardWeightReduceKernel,
+    [partW, partB, gradWeight, gradBias],
+    Math.ceil((m * n + m) / 256),
+    [m, n, splits],
+  );
+}
+
+/**
+ * A fully connected layer with bias, y = x·Wᵀ + b, on inputs [N, inFeatures]. Parameters are
+ * named and shaped as PyTorch's `nn.Linear` (weight [out, in], bias [out]) and initialised as
+ * it does: both uniform on ±1/√inFeatures.
+ */
+export class Linear implements Layer {
+  readonly weight: Parameter;
+  readonly bias: Parameter;
+
+  constructor(readonly inFeatures: number, readonly outFeatures: number) {
+    const bound = 1 / Math.sqrt(inFeatures);
+    const init: Initializer = (size, random) =>
+      Float32Array.from({ length: size }, () => (2 * random() - 1) * bound);
+    this.weight = new Parameter([outFeatures, inFeatures], "weight", init);
+    this.bias = new Parameter([outFeatures], "bias", init);
+  }
+
+  entries(): Entry[] {
+    return [["weight", this.weight], ["bias", this.bias]];
+  }
+
+  forward(program: Program, input: Tensor, options: ForwardOptions): Forward {
+    if (input.shape.length !== 2 || input.shape[1] !== this.inFeatures) {
+      throw new Error(`Linear(${this.inFeatures}, ${this.outFeatures}) got input [${input.shape}]`);
+    }
+    const output = linearForward(program, input, this.weight.value, this.bias.value);
+    return {
+      output,
+      backward: (p, gradOutput) => {
+        linearBackwardWeight(p, input, gradOutput, this.weight.grad, this.bias.grad);
+        return options.inputGrad
+          ? linearBackwardInput(p, gradOutput, this.weight.value)
+          : undefined;
+      },
+    };
+  }
+}

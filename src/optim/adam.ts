@@ -1,0 +1,77 @@
+import type { Gpu, Program } from "../gpu/gpu.ts";
+import { f32 } from "../gpu/kernel.ts";
+import { adamUpdateKernel } from "../gpu/kernels/optim.ts";
+import type { Tensor } from "../gpu/tensor.ts";
+import type { ParameterBlock } from "../nn/parameters.ts";
+import { chunkTable, StepValues, zeroState } from "./_layout.ts";
+import type { Optimizer } from "./optimizer.ts";
+
+/** Adam's hyperparameters; `decoupled` makes it AdamW. */
+export interface AdamOptions {
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  readonly weightDecay: number;
+  readonly decoupled: boolean;
+}
+
+/**
+ * Adam (Kingma & Ba) with L2 weight decay added to the gradient, as PyTorch's `Adam`, or with
+ * decoupled weight decay, as PyTorch's `AdamW`: one dispatch over the flat block. State:
+ * `exp_avg` and `exp_avg_sq`, PyTorch's names.
+ */
+export class Adam implements Optimizer {
+  readonly state: ReadonlyMap<string, Tensor>;
+  readonly #chunks: Tensor;
+  readonly #step: StepValues;
+
+  constructor(readonly gpu: Gpu, readonly block: ParameterBlock, readonly options: AdamOptions) {
+    this.state = zeroState(gpu, block, ["exp_avg", "exp_avg_sq"]);
+    const table = chunkTable(block);
+    this.#chunks = gpu.tensor([table.length], "optimizer chunk table", "u32");
+    gpu.write(this.#chunks, table);
+    this.#step = new StepValues(gpu, 3);
+  }
+
+  record(program: Program): void {
+    const { beta1, beta2, eps, weightDecay, decoupled } = this.options;
+    const n = this.block.values.size;
+    program.dispatch(
+      adamUpdateKernel,
+      [
+        this.#step.tensor,
+        this.#chunks,
+        this.block.values,
+        this.block.grads,
+        this.state.get("exp_avg")!,
+        this.state.get("exp_avg_sq")!,
+      ],
+      Math.ceil(n / 256),
+      [
+        n,
+        f32(beta1),
+        f32(1 - beta1),
+        f32(beta2),
+        f32(1 - beta2),
+        f32(eps),
+        f32(decoupled ? 0 : weightDecay),
+      ],
+    );
+  }
+
+  prepare(step: number, learningRate: number): void {
+    StepValues.check(step, learningRate);
+    const { beta1, beta2, weightDecay, decoupled } = this.options;
+    // In float64 on the host, as PyTorch computes them in Python.
+    this.#step.write([
+      learningRate / (1 - beta1 ** step),
+      Math.sqrt(1 - beta2 ** step),
+      decoupled ? 1 - learningRate * weightDecay : 1,
+    ]);
+  }
+
+  destroy(): void {
+    for (const tensor of [...this.state.values(), this.#chunks]) this.gpu.release(tensor.buffer);
+    this.#step.destroy();
+  }
+}

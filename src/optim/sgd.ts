@@ -1,0 +1,54 @@
+import type { Gpu, Program } from "../gpu/gpu.ts";
+import { f32 } from "../gpu/kernel.ts";
+import { sgdUpdateKernel, sgdUpdatePlainKernel } from "../gpu/kernels/optim.ts";
+import type { Tensor } from "../gpu/tensor.ts";
+import type { ParameterBlock } from "../nn/parameters.ts";
+import { chunkTable, StepValues, zeroState } from "./_layout.ts";
+import type { Optimizer } from "./optimizer.ts";
+
+/** SGD's hyperparameters. */
+export interface SgdOptions {
+  readonly momentum: number;
+  readonly weightDecay: number;
+}
+
+/**
+ * Stochastic gradient descent with momentum and L2 weight decay, as PyTorch's `SGD` with
+ * dampening 0 and without Nesterov momentum: one dispatch over the flat block. State:
+ * `momentum_buffer` (none without momentum).
+ */
+export class Sgd implements Optimizer {
+  readonly state: ReadonlyMap<string, Tensor>;
+  readonly #chunks: Tensor;
+  readonly #step: StepValues;
+
+  constructor(readonly gpu: Gpu, readonly block: ParameterBlock, readonly options: SgdOptions) {
+    this.state = zeroState(gpu, block, options.momentum > 0 ? ["momentum_buffer"] : []);
+    const table = chunkTable(block);
+    this.#chunks = gpu.tensor([table.length], "optimizer chunk table", "u32");
+    gpu.write(this.#chunks, table);
+    this.#step = new StepValues(gpu, 1);
+  }
+
+  record(program: Program): void {
+    const n = this.block.values.size;
+    const buffer = this.state.get("momentum_buffer");
+    const tensors = [this.#step.tensor, this.#chunks, this.block.values, this.block.grads];
+    program.dispatch(
+      buffer ? sgdUpdateKernel : sgdUpdatePlainKernel,
+      buffer ? [...tensors, buffer] : tensors,
+      Math.ceil(n / 256),
+      [n, f32(this.options.momentum), f32(this.options.weightDecay)],
+    );
+  }
+
+  prepare(step: number, learningRate: number): void {
+    StepValues.check(step, learningRate);
+    this.#step.write([learningRate]);
+  }
+
+  destroy(): void {
+    for (const tensor of [...this.state.values(), this.#chunks]) this.gpu.release(tensor.buffer);
+    this.#step.destroy();
+  }
+}

@@ -1,0 +1,92 @@
+/** What a run's plot shows. */
+export interface PlotData {
+  readonly title: string;
+  /** Training loss by step. */
+  readonly loss: readonly (readonly [step: number, loss: number])[];
+  /** Accuracies in [0, 1], e.g. probe and kNN of the run and of a random network. */
+  readonly accuracies: readonly { readonly label: string; readonly value: number }[];
+}
+
+const width = 880;
+const height = 360;
+const pad = 48;
+
+/**
+ * A self-contained SVG of the loss curve and a bar chart of accuracies, which any browser
+ * opens: no plotting library, no fonts to fetch.
+ */
+export function renderPlot(data: PlotData): string {
+  const lossWidth = 520;
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" ` +
+    `font-family="sans-serif" font-size="12">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="${pad}" y="22" font-size="15">${escape(data.title)}</text>`,
+    ...lossPanel(data.loss, pad, 40, lossWidth - pad, height - 40 - pad),
+    ...accuracyPanel(
+      data.accuracies,
+      lossWidth + pad,
+      40,
+      width - lossWidth - 2 * pad,
+      height - 40 - pad,
+    ),
+    `</svg>`,
+  ];
+  return parts.join("\n") + "\n";
+}
+
+function lossPanel(points: PlotData["loss"], x: number, y: number, w: number, h: number): string[] {
+  const out = [`<text x="${x}" y="${y - 4}">training loss</text>`, frame(x, y, w, h)];
+  const finite = points.filter(([, l]) => Number.isFinite(l));
+  if (finite.length === 0) return out;
+  const steps = finite.map(([s]) => s);
+  const losses = finite.map(([, l]) => l);
+  const [s0, s1] = [Math.min(...steps), Math.max(...steps)];
+  const [l0, l1] = [Math.min(...losses), Math.max(...losses)];
+  const sx = (s: number) => x + (s1 > s0 ? ((s - s0) / (s1 - s0)) * w : w / 2);
+  const sy = (l: number) => y + h - (l1 > l0 ? ((l - l0) / (l1 - l0)) * h : h / 2);
+  const path = finite.map(([s, l], i) => `${i ? "L" : "M"}${sx(s).toFixed(1)},${sy(l).toFixed(1)}`);
+  out.push(`<path d="${path.join(" ")}" fill="none" stroke="#1f77b4" stroke-width="1.5"/>`);
+  out.push(`<text x="${x - 4}" y="${y + 10}" text-anchor="end">${l1.toFixed(2)}</text>`);
+  out.push(`<text x="${x - 4}" y="${y + h}" text-anchor="end">${l0.toFixed(2)}</text>`);
+  out.push(`<text x="${x}" y="${y + h + 16}">step ${s0}</text>`);
+  out.push(`<text x="${x + w}" y="${y + h + 16}" text-anchor="end">step ${s1}</text>`);
+  return out;
+}
+
+function accuracyPanel(
+  bars: PlotData["accuracies"],
+  x: number,
+  y: number,
+  w: number,
+  h: number,
+): string[] {
+  const out = [`<text x="${x}" y="${y - 4}">top-1 accuracy</text>`, frame(x, y, w, h)];
+  const slot = w / Math.max(1, bars.length);
+  bars.forEach(({ label, value }, i) => {
+    const barHeight = Math.max(0, Math.min(1, value)) * h;
+    const bx = x + i * slot + slot * 0.15;
+    out.push(
+      `<rect x="${bx.toFixed(1)}" y="${(y + h - barHeight).toFixed(1)}" width="${
+        (slot * 0.7).toFixed(1)
+      }" ` +
+        `height="${barHeight.toFixed(1)}" fill="${
+          label.includes("random") ? "#bbbbbb" : "#2ca02c"
+        }"/>`,
+      `<text x="${(bx + slot * 0.35).toFixed(1)}" y="${(y + h - barHeight - 4).toFixed(1)}" ` +
+        `text-anchor="middle">${(100 * value).toFixed(1)}%</text>`,
+      `<text x="${(bx + slot * 0.35).toFixed(1)}" y="${y + h + 16}" text-anchor="middle">${
+        escape(label)
+      }</text>`,
+    );
+  });
+  return out;
+}
+
+function frame(x: number, y: number, w: number, h: number): string {
+  return `<rect x="${x}" y="${y}" width="${w}" height="${h}" fill="none" stroke="#999"/>`;
+}
+
+function escape(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}

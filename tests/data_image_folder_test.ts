@@ -1,0 +1,148 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+// The main imagescript entry encodes PNG and JPEG test images; it loads a native addon, so it
+// stays out of src/ (which decodes through the wasm codecs) and out of src/deps.ts, whose
+// importers would all need --allow-ffi if it were there.
+// deno-lint-ignore no-import-prefix
+import { Image } from "npm:imagescript@1.3.1";
+import { SelfsupError } from "../src/errors.ts";
+import { loadImageFolder } from "../src/data/image_folder.ts";
+
+/** A solid image of (r, g, b), with a white top-left quarter so orientation is visible. */
+function solid(width: number, height: number, [r, g, b]: number[]): Image {
+  const img = new Image(width, height);
+  img.fill(Image.rgbaToColor(r, g, b, 255));
+  img.drawBox(1, 1, width / 2, height / 2, Image.rgbaToColor(255, 255, 255, 255));
+  return img;
+}
+
+async function withFolder(
+  files: Record<string, Uint8Array>,
+  fn: (root: string, cacheDir: string) => Promise<void>,
+) {
+  const root = await Deno.makeTempDir({ prefix: "selfsup_folder_" });
+  const cacheDir = await Deno.makeTempDir({ prefix: "selfsup_cache_" });
+  try {
+    for (const [rel, bytes] of Object.entries(files)) {
+      await Deno.mkdir(join(root, rel, ".."), { recursive: true });
+      await Deno.writeFile(join(root, rel), bytes);
+    }
+    await fn(root, cacheDir);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+    await Deno.remove(cacheDir, { recursive: true });
+  }
+}
+
+Deno.test("an image folder of PNGs and JPEGs loads resized, labelled by sorted class", async () => {
+  const files = {
+    "zebra/a.png": await solid(64, 64, [200, 10, 10]).encode(),
+    "zebra/nested/b.PNG": await solid(40, 40, [10, 200, 10]).encode(),
+    "apple/c.jpg": await solid(32, 32, [10, 10, 200]).encodeJPEG(95),
+    "apple/notes.txt": new TextEncoder().encode("not an image"),
+    ".hidden/d.png": await solid(8, 8, [0, 0, 0]).encode(),
+  };
+  await withFolder(files, async (root, cacheDir) => {
+    const ds = await loadImageFolder(root, { height: 16, cacheDir });
+    assert.deepEqual(ds.classNames, ["apple", "zebra"]);
+    assert.equal(ds.length, 3);
+    assert.deepEqual([0, 1, 2].map((i) => ds.label(i)), [0, 1, 1]);
+    assert.equal(ds.width, 16);
+    assert.equal(ds.image(0).length, 16 * 16 * 3);
+    // Bottom-right pixels keep the fill colour (JPEG within its loss); top-left is white.
+    const pixel = (
+      i: number,
+      x: number,
+      y: number,
+    ) => [...ds.image(i).subarray((y * 16 + x) * 3, (y * 16 + x) * 3 + 3)];
+    for (
+      const [i, colour] of [[0, [10, 10, 200]], [1, [200, 10, 10]], [2, [10, 200, 10]]] as const
+    ) {
+      pixel(i, 14, 14).forEach((v, c) =>
+        assert.ok(Math.abs(v - colour[c]) <= 6, `image ${i}: ${v}`)
+      );
+      pixel(i, 3, 3).forEach((v) => assert.ok(v >= 245, `image ${i} top-left: ${v}`));
+    }
+  });
+});
+
+async function loadInSubprocess(root: string, cacheDir: string) {
+  const module = new URL("../src/data/image_folder.ts", import.meta.url).href;
+  const script = `
+    import { loadImageFolder } from ${JSON.stringify(module)};
+    const ds = await loadImageFolder(${JSON.stringify(root)}, { height: 8, cacheDir: ${
+    JSON.stringify(cacheDir)
+  } });
+    console.log(JSON.stringify([...ds.pixels]));`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--quiet", script],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  return {
+    ok: out.success,
+    pixels: out.success ? JSON.parse(text(out.stdout)) : null,
+    error: text(out.stderr),
+  };
+}
+
+Deno.test("the decoded folder is cached in memory and on disk, keyed by size and mtime", async () => {
+  const files = {
+    "a/1.png": await solid(20, 10, [90, 30, 30]).encode(),
+    "b/2.png": await solid(10, 20, [30, 90, 30]).encode(),
+  };
+  await withFolder(files, async (root, cacheDir) => {
+    const first = await loadImageFolder(root, { height: 8, cacheDir });
+    assert.equal(await loadImageFolder(root, { height: 8, cacheDir }), first);
+    const cacheFiles = await Array.fromAsync(Deno.readDir(join(cacheDir, "image-folders")));
+    assert.deepEqual(cacheFiles.map((f) => f.name.endsWith(".bin")), [true]);
+    // Garbage of the same size with the old mtime: only the cache can still give the pixels.
+    const path = join(root, "a/1.png");
+    const { size, mtime } = await Deno.stat(path);
+    await Deno.writeFile(path, new Uint8Array(size).fill(1));
+    await Deno.utime(path, mtime!, mtime!);
+    const cached = await loadInSubprocess(root, cacheDir);
+    assert.ok(cached.ok, cached.error);
+    assert.deepEqual(cached.pixels, [...first.pixels]);
+    // A new mtime is a new key: the folder is decoded again, and the garbage is found.
+    await Deno.utime(path, new Date(), new Date());
+    const fresh = await loadInSubprocess(root, cacheDir);
+    assert.ok(!fresh.ok && fresh.error.includes("1.png"), fresh.error);
+  });
+});
+
+Deno.test("empty folders and undecodable files are clear errors naming them", async () => {
+  await withFolder({ "readme.txt": new Uint8Array(3) }, async (root, cacheDir) => {
+    await assert.rejects(
+      loadImageFolder(root, { cacheDir }),
+      (e) => e instanceof SelfsupError && /has no class subfolders/.test(e.message),
+    );
+    await Deno.mkdir(join(root, "cats"));
+    await assert.rejects(
+      loadImageFolder(root, { cacheDir }),
+      (e) =>
+        e instanceof SelfsupError && /class folder cats has no PNG or JPEG images/.test(e.message),
+    );
+    await Deno.writeTextFile(join(root, "cats", "broken.png"), "definitely not a png");
+    await assert.rejects(
+      loadImageFolder(root, { cacheDir }),
+      (e) =>
+        e instanceof SelfsupError &&
+        e.message ===
+          `Cannot decode ${join(root, "cats", "broken.png")}: it is neither a PNG nor a JPEG file`,
+    );
+    const png = await solid(8, 8, [1, 2, 3]).encode();
+    await Deno.writeFile(join(root, "cats", "broken.png"), png.slice(0, 40));
+    await assert.rejects(
+      loadImageFolder(root, { cacheDir }),
+      (e) =>
+        e instanceof SelfsupError &&
+        e.message.startsWith(`Cannot decode ${join(root, "cats", "broken.png")}: `),
+    );
+  });
+  await assert.rejects(
+    loadImageFolder("/nonexistent/selfsup/folder"),
+    (e) => e instanceof SelfsupError && /does not exist/.test(e.message),
+  );
+});

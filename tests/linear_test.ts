@@ -1,0 +1,191 @@
+import { Program } from "../src/gpu/gpu.ts";
+import type { Tensor } from "../src/gpu/tensor.ts";
+import {
+  Linear,
+  linearBackwardInput,
+  linearBackwardWeight,
+  linearForward,
+} from "../src/nn/linear.ts";
+import { ParameterBlock } from "../src/nn/parameters.ts";
+import { checkGradient, dot } from "./_gradcheck.ts";
+import { assertClose, loadFixture, randn, testGpu } from "./_util.ts";
+
+// Float64 references for x [m, k], W [n, k], b [n], gy [m, n].
+function reference(
+  x: Float32Array,
+  w: Float32Array,
+  b: Float32Array,
+  gy: Float32Array,
+  [m, k, n]: number[],
+) {
+  const y = new Float64Array(m * n);
+  const gx = new Float64Array(m * k);
+  const gw = new Float64Array(n * k);
+  const gb = new Float64Array(n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = b[j];
+      for (let q = 0; q < k; q++) s += x[i * k + q] * w[j * k + q];
+      y[i * n + j] = s;
+      const g = gy[i * n + j];
+      gb[j] += g;
+      for (let q = 0; q < k; q++) {
+        gx[i * k + q] += g * w[j * k + q];
+        gw[j * k + q] += g * x[i * k + q];
+      }
+    }
+  }
+  return { y, gx, gw, gb };
+}
+
+/** Records the forward and both backward passes of one linear layer on its own tensors. */
+async function linearCase([m, k, n]: number[]) {
+  const gpu = await testGpu();
+  const program = new Program(gpu, `linear ${m}×${k}→${n}`);
+  const x = program.tensor([m, k], "x");
+  const w = program.tensor([n, k], "weight");
+  const b = program.tensor([n], "bias");
+  const gy = program.tensor([m, n], "gy");
+  const gw = program.tensor([n, k], "weight gradient");
+  const gb = program.tensor([n], "bias gradient");
+  const y = linearForward(program, x, w, b);
+  const gx = linearBackwardInput(program, gy, w);
+  linearBackwardWeight(program, x, gy, gw, gb);
+  const run = async (
+    values: Float32Array<ArrayBuffer>[],
+    read: Tensor[] = [y, gx, gw, gb],
+  ): Promise<Float32Array[]> => {
+    [x, w, b, gy].forEach((t, i) => gpu.write(t, values[i]));
+    gpu.write(gw, new Float32Array(gw.size));
+    gpu.write(gb, new Float32Array(gb.size));
+    gpu.submit(program);
+    return (await gpu.read(...read)) as Float32Array[];
+  };
+  return { gpu, program, run, tensors: { x, w, b, gy, y, gx, gw, gb } };
+}
+
+// f32 sums of k products of unit-scale values are off by about k·2⁻²⁴·max|term|; the
+// fixtures and random cases below have k ≤ 1,000, so atol 1e-4 with rtol 1e-4 leaves margin
+// while still catching a wrong or missing term (errors of order 1).
+const tolerance = { atol: 1e-4, rtol: 1e-4 };
+
+Deno.test("linear matches the PyTorch fixture", async () => {
+  const f = await loadFixture("linear");
+  const [m, k] = f.shape("input");
+  const [n] = f.shape("weight");
+  const { program, run } = await linearCase([m, k, n]);
+  const [y, gx, gw, gb] = await run(
+    ["input", "weight", "bias", "grad_output"].map((name) => f.get(name).slice()),
+  );
+  assertClose(y, f.get("output"), { atol: 1e-5, rtol: 1e-5, label: "output" });
+  assertClose(gx, f.get("grad_input"), { atol: 1e-5, rtol: 1e-5, label: "grad_input" });
+  assertClose(gw, f.get("grad_weight"), { atol: 1e-5, rtol: 1e-5, label: "grad_weight" });
+  assertClose(gb, f.get("grad_bias"), { atol: 1e-5, rtol: 1e-5, label: "grad_bias" });
+  program.destroy();
+});
+
+// Shapes [batch, in, out]: batch 1; widths that are not multiples of 4 (padded) or 16
+// (partial blocks); more than one block each way; a batch long enough to split the weight
+// gradient into partial sums.
+for (const shape of [[1, 7, 3], [37, 13, 10], [70, 36, 20], [5, 512, 10], [1000, 6, 3]]) {
+  Deno.test(`linear ${shape.join("×")} matches a float64 reference`, async () => {
+    const [m, k, n] = shape;
+    const { program, run } = await linearCase(shape);
+    const values = [randn(m * k, 1), randn(n * k, 2), randn(n, 3), randn(m * n, 4)];
+    const [y, gx, gw, gb] = await run(values);
+    const ref = reference(values[0], values[1], values[2], values[3], shape);
+    assertClose(y, ref.y, { ...tolerance, label: "output" });
+    assertClose(gx, ref.gx, { ...tolerance, label: "input gradient" });
+    assertClose(gw, ref.gw, { ...tolerance, label: "weight gradient" });
+    assertClose(gb, ref.gb, { ...tolerance, label: "bias gradient" });
+    program.destroy();
+  });
+}
+
+Deno.test("linear splits a long batch into partial sums for the weight gradient", async () => {
+  const shape = [1000, 8, 4];
+  const [m, k, n] = shape;
+  const { program, run } = await linearCase(shape);
+  // Forward, backward input, weight gradient in partial sums, and their reduction.
+  if (program.dispatchCount !== 4) {
+    throw new Error(`expected a split weight gradient, got ${program.dispatchCount} dispatches`);
+  }
+  const values = [randn(m * k, 9), randn(n * k, 10), randn(n, 11), randn(m * n, 12)];
+  const [, , gw, gb] = await run(values);
+  const ref = reference(values[0], values[1], values[2], values[3], shape);
+  assertClose(gw, ref.gw, { ...tolerance, label: "weight gradient" });
+  assertClose(gb, ref.gb, { ...tolerance, label: "bias gradient" });
+  program.destroy();
+});
+
+Deno.test("linear gradients agree with finite differences", async () => {
+  const shape = [3, 5, 7];
+  const [m, k, n] = shape;
+  const { program, run, tensors } = await linearCase(shape);
+  const values = [randn(m * k, 5), randn(n * k, 6), randn(n, 7), randn(m * n, 8)];
+  const [, gx, gw, gb] = await run(values);
+  const r = values[3];
+  for (
+    const [index, label, grad] of [[0, "input", gx], [1, "weight", gw], [2, "bias", gb]] as const
+  ) {
+    await checkGradient(
+      `linear ${label}`,
+      async (v) => {
+        const inputs = values.slice();
+        inputs[index] = v;
+        const [y] = await run(inputs, [tensors.y]);
+        return dot(r, y);
+      },
+      values[index].slice(),
+      grad,
+    );
+  }
+  program.destroy();
+});
+
+Deno.test("Linear layer: names, init, accumulating parameter gradients", async () => {
+  const gpu = await testGpu();
+  const layer = new Linear(9, 5);
+  const entries = layer.entries();
+  if (entries.map(([name]) => name).join() !== "weight,bias") throw new Error("entry names");
+  const block = new ParameterBlock(gpu, entries);
+  let seed = 1;
+  block.initialize(() => (seed = (seed * 16807) % 2147483647) / 2147483647);
+  const params = await block.read();
+  const bound = 1 / Math.sqrt(9);
+  for (const name of ["weight", "bias"]) {
+    const v = params.get(name)!;
+    if (v.some((x) => Math.abs(x) > bound) || Math.max(...v.map(Math.abs)) < bound / 2) {
+      throw new Error(`${name} is not uniform on ±1/√in`);
+    }
+  }
+  const program = new Program(gpu, "linear layer");
+  const x = program.tensor([4, 9], "x");
+  const gy = program.tensor([4, 5], "gy");
+  const pass = layer.forward(program, x, { train: true, inputGrad: false });
+  if (pass.backward(program, gy) !== undefined) throw new Error("input gradient not skipped");
+  const x0 = randn(36, 9);
+  const gy0 = randn(20, 10);
+  gpu.write(x, x0);
+  gpu.write(gy, gy0);
+  gpu.write(block.grads, new Float32Array(block.grads.size));
+  gpu.submit(program);
+  const once = await block.readGrads();
+  gpu.submit(program);
+  const twice = await block.readGrads();
+  const ref = reference(x0, params.get("weight")!, params.get("bias")!, gy0, [4, 9, 5]);
+  assertClose(once.get("weight")!, ref.gw, { ...tolerance, label: "weight gradient" });
+  assertClose(once.get("bias")!, ref.gb, { ...tolerance, label: "bias gradient" });
+  for (const name of ["weight", "bias"]) {
+    assertClose(twice.get(name)!, once.get(name)!.map((v) => 2 * v), {
+      atol: 1e-6,
+      rtol: 1e-6,
+      label: `${name} gradient after two backward passes`,
+    });
+  }
+  const [y] = await gpu.read(pass.output);
+  const refY = reference(x0, params.get("weight")!, params.get("bias")!, gy0, [4, 9, 5]).y;
+  assertClose(y, refY, { ...tolerance, label: "layer output" });
+  program.destroy();
+  block.destroy();
+});

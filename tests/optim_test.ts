@@ -1,0 +1,390 @@
+import { Program } from "../src/gpu/gpu.ts";
+import type { Gpu } from "../src/gpu/gpu.ts";
+import { Parameter, type ParameterKind } from "../src/nn/module.ts";
+import { ParameterBlock } from "../src/nn/parameters.ts";
+import { createOptimizer, type Optimizer, type OptimizerConfig } from "../src/optim/optimizer.ts";
+import { assertClose, loadFixture, randn, testGpu } from "./_util.ts";
+
+const zeros = (size: number) => new Float32Array(size);
+
+/** A block of one parameter per entry, with gradients and the optimizer's state set. */
+function makeBlock(gpu: Gpu, shapes: readonly (readonly [string, number[], ParameterKind])[]) {
+  return new ParameterBlock(
+    gpu,
+    shapes.map(([name, shape, kind]) => [name, new Parameter(shape, kind, zeros)] as const),
+  );
+}
+
+/** Per-parameter arrays laid out in the block's flat layout, with `padding` in the gaps. */
+function flatten(
+  block: ParameterBlock,
+  parts: readonly ArrayLike<number>[],
+  padding = 0,
+): Float32Array<ArrayBuffer> {
+  const flat = new Float32Array(block.values.size).fill(padding);
+  block.segments.forEach(({ offset }, i) => flat.set(parts[i], offset));
+  return flat;
+}
+
+/** Splits a flat array into per-parameter arrays, asserting the padding is exactly zero. */
+function split(block: ParameterBlock, flat: Float32Array, label: string): Float32Array[] {
+  const live = new Uint8Array(flat.length);
+  const parts = block.segments.map(({ offset, size }) => {
+    live.fill(1, offset, offset + size);
+    return flat.slice(offset, offset + size);
+  });
+  const padding = flat.filter((_, i) => !live[i]);
+  assertClose(padding, new Float32Array(padding.length), {
+    atol: 0,
+    rtol: 0,
+    label: `${label} padding`,
+  });
+  return parts;
+}
+
+/** Runs the optimizer's recorded update once per gradient, each with its learning rate. */
+async function runSteps(
+  gpu: Gpu,
+  optimizer: Optimizer,
+  block: ParameterBlock,
+  grads: readonly Float32Array<ArrayBuffer>[],
+  rates: readonly number[],
+  firstStep = 1,
+) {
+  const program = new Program(gpu, "optimizer test");
+  optimizer.record(program);
+  for (let k = 0; k < grads.length; k++) {
+    gpu.write(block.grads, grads[k]);
+    optimizer.prepare(firstStep + k, rates[k]);
+    gpu.submit(program);
+  }
+  const names = [...optimizer.state.keys()];
+  const [values, ...state] = await gpu.read(
+    block.values,
+    ...names.map((n) => optimizer.state.get(n)!),
+  ) as Float32Array[];
+  program.destroy();
+  return { values, state: new Map(names.map((n, i) => [n, state[i]])) };
+}
+
+// ---- one step against PyTorch ----
+
+for (const name of ["adam", "adamw"]) {
+  Deno.test(`${name} step matches the PyTorch fixture`, async () => {
+    const gpu = await testGpu();
+    const fixture = await loadFixture(name);
+    const meta = fixture.meta as {
+      step: number;
+      lr: number;
+      betas: [number, number];
+      eps: number;
+      weight_decay: number;
+    };
+    const block = makeBlock(gpu, [["p", fixture.shape("param"), "weight"]]);
+    block.load(new Map([["p", fixture.get("param")]]), name);
+    const optimizer = createOptimizer(gpu, block, {
+      name: name as "adam" | "adamw",
+      betas: meta.betas,
+      eps: meta.eps,
+      weightDecay: meta.weight_decay,
+    });
+    gpu.write(optimizer.state.get("exp_avg")!, flatten(block, [fixture.get("exp_avg")]));
+    gpu.write(optimizer.state.get("exp_avg_sq")!, flatten(block, [fixture.get("exp_avg_sq")]));
+    const grad = flatten(block, [fixture.get("grad")]);
+    const { values, state } = await runSteps(gpu, optimizer, block, [grad], [meta.lr], meta.step);
+    // f32 arithmetic on values of order 1: a few ulps.
+    const tolerance = { atol: 1e-7, rtol: 1e-6 };
+    assertClose(split(block, values, "param")[0], fixture.get("param_after"), tolerance);
+    assertClose(
+      split(block, state.get("exp_avg")!, "exp_avg")[0],
+      fixture.get("exp_avg_after"),
+      tolerance,
+    );
+    assertClose(
+      split(block, state.get("exp_avg_sq")!, "exp_avg_sq")[0],
+      fixture.get("exp_avg_sq_after"),
+      tolerance,
+    );
+    optimizer.destroy();
+    block.destroy();
+  });
+}
+
+Deno.test("sgd momentum step matches the PyTorch fixture", async () => {
+  const gpu = await testGpu();
+  const fixture = await loadFixture("sgd_momentum");
+  const meta = fixture.meta as {
+    lr: number;
+    momentum: number;
+    weight_decay: number;
+    dampening: number;
+    nesterov: boolean;
+  };
+  if (meta.dampening !== 0 || meta.nesterov) throw new Error("sgd_momentum: unsupported variant");
+  const block = makeBlock(gpu, [["p", fixture.shape("param"), "weight"]]);
+  block.load(new Map([["p", fixture.get("param")]]), "sgd_momentum");
+  const optimizer = createOptimizer(gpu, block, {
+    name: "sgd",
+    momentum: meta.momentum,
+    weightDecay: meta.weight_decay,
+  });
+  const buffer = flatten(block, [fixture.get("momentum_buffer")]);
+  gpu.write(optimizer.state.get("momentum_buffer")!, buffer);
+  const grad = flatten(block, [fixture.get("grad")]);
+  const { values, state } = await runSteps(gpu, optimizer, block, [grad], [meta.lr], 2);
+  const tolerance = { atol: 1e-7, rtol: 1e-6 };
+  assertClose(split(block, values, "param")[0], fixture.get("param_after"), tolerance);
+  assertClose(
+    split(block, state.get("momentum_buffer")!, "buffer")[0],
+    fixture.get("momentum_buffer_after"),
+    tolerance,
+  );
+  optimizer.destroy();
+  block.destroy();
+});
+
+// ---- several steps against float64 references over a block of many segments ----
+
+/**
+ * Weights, biases and batch-norm parameters of odd sizes, one exactly 64 long (no padding),
+ * one of a single element, one large enough to span several LARS pieces, and a weight that
+ * starts at zero (LARS falls back to a trust ratio of 1).
+ */
+const shapes: [string, number[], ParameterKind][] = [
+  ["conv.weight", [5, 3, 3, 3], "weight"],
+  ["bn.weight", [5], "norm"],
+  ["bn.bias", [5], "norm"],
+  ["fc.weight", [7, 9], "weight"],
+  ["fc.bias", [7], "bias"],
+  ["big.weight", [3, 50, 61], "weight"],
+  ["one.bias", [1], "bias"],
+  ["exact.weight", [64], "weight"],
+  ["zero.weight", [10], "weight"],
+];
+const sizes = shapes.map(([, shape]) => shape.reduce((a, b) => a * b, 1));
+
+/** One update of every segment in float64: (parameters, gradients, state) → updated in place. */
+type Reference = (
+  params: Float64Array[],
+  grads: Float64Array[],
+  state: Map<string, Float64Array[]>,
+  step: number,
+  lr: number,
+) => void;
+
+function adamReference(
+  [beta1, beta2]: [number, number],
+  eps: number,
+  weightDecay: number,
+  decoupled: boolean,
+): Reference {
+  return (params, grads, state, step, lr) => {
+    const m = state.get("exp_avg")!;
+    const v = state.get("exp_avg_sq")!;
+    params.forEach((p, s) => {
+      for (let i = 0; i < p.length; i++) {
+        if (decoupled) p[i] *= 1 - lr * weightDecay;
+        const g = grads[s][i] + (decoupled ? 0 : weightDecay * p[i]);
+        m[s][i] = beta1 * m[s][i] + (1 - beta1) * g;
+        v[s][i] = beta2 * v[s][i] + (1 - beta2) * g * g;
+        const mHat = m[s][i] / (1 - beta1 ** step);
+        const vHat = v[s][i] / (1 - beta2 ** step);
+        p[i] -= (lr * mHat) / (Math.sqrt(vHat) + eps);
+      }
+    });
+  };
+}
+
+function sgdReference(momentum: number, weightDecay: number): Reference {
+  return (params, grads, state, _step, lr) => {
+    const buffers = state.get("momentum_buffer");
+    params.forEach((p, s) => {
+      for (let i = 0; i < p.length; i++) {
+        const d = grads[s][i] + weightDecay * p[i];
+        if (!buffers) {
+          p[i] -= lr * d;
+          continue;
+        }
+        buffers[s][i] = momentum * buffers[s][i] + d;
+        p[i] -= lr * buffers[s][i];
+      }
+    });
+  };
+}
+
+/** SimCLR's lars_optimizer.py, classic momentum, biases and batch norm excluded. */
+function larsReference(momentum: number, weightDecay: number, eta: number): Reference {
+  return (params, grads, state, _step, lr) => {
+    const v = state.get("momentum")!;
+    params.forEach((p, s) => {
+      const weight = shapes[s][2] === "weight";
+      const g = grads[s].map((gi, i) => gi + (weight ? weightDecay * p[i] : 0));
+      let trust = 1;
+      if (weight) {
+        const pNorm = Math.hypot(...p);
+        const gNorm = Math.hypot(...g);
+        if (pNorm > 0 && gNorm > 0) trust = (eta * pNorm) / gNorm;
+      }
+      for (let i = 0; i < p.length; i++) {
+        v[s][i] = momentum * v[s][i] + lr * trust * g[i];
+        p[i] -= v[s][i];
+      }
+    });
+  };
+}
+
+const cases: { config: OptimizerConfig; reference: Reference; rates: number[] }[] = [
+  {
+    config: { name: "adam", weightDecay: 0.01 },
+    reference: adamReference([0.9, 0.999], 1e-8, 0.01, false),
+    rates: [1e-3, 2e-3, 5e-4, 1e-3],
+  },
+  {
+    config: { name: "adamw", betas: [0.8, 0.99], eps: 1e-6, weightDecay: 0.1 },
+    reference: adamReference([0.8, 0.99], 1e-6, 0.1, true),
+    rates: [1e-2, 2e-2, 5e-3, 1e-2],
+  },
+  {
+    config: { name: "sgd", momentum: 0.9, weightDecay: 5e-4 },
+    reference: sgdReference(0.9, 5e-4),
+    rates: [0.1, 0.05, 0.2, 0.1],
+  },
+  {
+    config: { name: "sgd", weightDecay: 1e-3 },
+    reference: sgdReference(0, 1e-3),
+    rates: [0.1, 0.05, 0.2, 0.1],
+  },
+  {
+    config: { name: "lars", momentum: 0.9, weightDecay: 1e-2, trustCoefficient: 1e-3 },
+    reference: larsReference(0.9, 1e-2, 1e-3),
+    rates: [4.8, 2.4, 1.2, 4.8],
+  },
+];
+
+function initialParams(): Float32Array<ArrayBuffer>[] {
+  return sizes.map((size, s) => shapes[s][0] === "zero.weight" ? zeros(size) : randn(size, 31 + s));
+}
+
+function stepGrads(block: ParameterBlock, steps: number): Float32Array<ArrayBuffer>[] {
+  // NaN in the padding: the kernels must never read it into a parameter.
+  return Array.from(
+    { length: steps },
+    (_, k) => flatten(block, sizes.map((size, s) => randn(size, 1000 * k + s, 0.1)), NaN),
+  );
+}
+
+function referenceRun(
+  { reference, rates }: (typeof cases)[number],
+  stateNames: readonly string[],
+  grads: readonly Float32Array[],
+  block: ParameterBlock,
+) {
+  const params = initialParams().map((p) => Float64Array.from(p));
+  const state = new Map(stateNames.map((n) => [n, sizes.map((size) => new Float64Array(size))]));
+  grads.forEach((flat, k) => {
+    const g = block.segments.map(({ offset, size }) =>
+      Float64Array.from(flat.subarray(offset, offset + size))
+    );
+    reference(params, g, state, k + 1, rates[k]);
+  });
+  return { params, state };
+}
+
+for (const testCase of cases) {
+  const { config, rates } = testCase;
+  const label = `${config.name}${
+    config.momentum === undefined ? "" : ` momentum ${config.momentum}`
+  }`;
+
+  Deno.test(`${label}: four steps match a float64 reference and keep padding zero`, async () => {
+    const gpu = await testGpu();
+    const block = makeBlock(gpu, shapes);
+    block.load(new Map(shapes.map(([name], s) => [name, initialParams()[s]])), "test");
+    const optimizer = createOptimizer(gpu, block, config);
+    const grads = stepGrads(block, rates.length);
+    const { values, state } = await runSteps(gpu, optimizer, block, grads, rates);
+    const expected = referenceRun(testCase, [...state.keys()], grads, block);
+    // Four f32 updates of values of order 1, against float64: a few ulps of each value.
+    const tolerance = { atol: 1e-6, rtol: 1e-5 };
+    split(block, values, "parameters").forEach((p, s) => {
+      assertClose(p, expected.params[s], { ...tolerance, label: shapes[s][0] });
+    });
+    for (const [name, flat] of state) {
+      split(block, flat, name).forEach((part, s) => {
+        assertClose(part, expected.state.get(name)![s], {
+          ...tolerance,
+          label: `${name} of ${shapes[s][0]}`,
+        });
+      });
+    }
+    optimizer.destroy();
+    block.destroy();
+  });
+
+  Deno.test(`${label}: resuming from saved state continues exactly`, async () => {
+    const gpu = await testGpu();
+    const grads = (block: ParameterBlock) => stepGrads(block, 4);
+    const start = new Map(shapes.map(([name], s) => [name, initialParams()[s]]));
+
+    const whole = makeBlock(gpu, shapes);
+    whole.load(start, "test");
+    const uninterrupted = createOptimizer(gpu, whole, config);
+    const expected = await runSteps(gpu, uninterrupted, whole, grads(whole), rates);
+    uninterrupted.destroy();
+    whole.destroy();
+
+    const first = makeBlock(gpu, shapes);
+    first.load(start, "test");
+    const before = createOptimizer(gpu, first, config);
+    const saved = await runSteps(gpu, before, first, grads(first).slice(0, 2), rates);
+    before.destroy();
+    first.destroy();
+
+    const second = makeBlock(gpu, shapes);
+    gpu.write(second.values, saved.values as Float32Array<ArrayBuffer>);
+    const after = createOptimizer(gpu, second, config);
+    for (const [name, tensor] of after.state) {
+      gpu.write(tensor, saved.state.get(name) as Float32Array<ArrayBuffer>);
+    }
+    const resumed = await runSteps(gpu, after, second, grads(second).slice(2), rates.slice(2), 3);
+    assertClose(resumed.values, expected.values, { atol: 0, rtol: 0, label: "parameters" });
+    for (const [name, values] of expected.state) {
+      assertClose(resumed.state.get(name)!, values, { atol: 0, rtol: 0, label: name });
+    }
+    after.destroy();
+    second.destroy();
+  });
+}
+
+Deno.test("optimizers reject settings they do not take and bad steps", async () => {
+  const gpu = await testGpu();
+  const block = makeBlock(gpu, [["w", [3], "weight"]]);
+  const bad: OptimizerConfig[] = [
+    { name: "sgd", betas: [0.9, 0.99] },
+    { name: "adam", momentum: 0.9 },
+    { name: "adam", betas: [0.9, 1] },
+    { name: "lars", weightDecay: -1 },
+    { name: "nadam" as "adam" },
+  ];
+  for (const config of bad) {
+    let threw = false;
+    try {
+      createOptimizer(gpu, block, config);
+    } catch {
+      threw = true;
+    }
+    if (!threw) throw new Error(`accepted ${JSON.stringify(config)}`);
+  }
+  const optimizer = createOptimizer(gpu, block, { name: "adam" });
+  for (const [step, lr] of [[0, 1e-3], [1.5, 1e-3], [1, -1], [1, NaN]]) {
+    let threw = false;
+    try {
+      optimizer.prepare(step, lr);
+    } catch {
+      threw = true;
+    }
+    if (!threw) throw new Error(`prepare accepted step ${step}, learning rate ${lr}`);
+  }
+  optimizer.destroy();
+  block.destroy();
+});
