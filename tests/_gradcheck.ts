@@ -1,6 +1,6 @@
 // Finite-difference checks of analytic gradients: catch what fixed fixtures miss (odd sizes,
 // stride 2, batch 1, channel counts that are not multiples of 4).
-import { randn } from "./_util.ts";
+import { norm, randn } from "./_util.ts";
 
 export interface GradcheckOptions {
   /** Step of the central difference. */
@@ -25,7 +25,7 @@ export async function checkGradient(
   { eps = 1e-3, rtol = 1e-2, directions = 2, coordinates = 3, seed = 7 }: GradcheckOptions = {},
 ): Promise<void> {
   const base = x.slice();
-  const gradNorm = Math.hypot(...Array.from(grad));
+  const gradNorm = norm(grad);
   const central = async (direction: (i: number) => number) => {
     const probe = base.slice();
     for (let i = 0; i < probe.length; i++) probe[i] = base[i] + eps * direction(i);
@@ -40,7 +40,7 @@ export async function checkGradient(
     let analytic = 0;
     for (let i = 0; i < x.length; i++) analytic += d[i] * grad[i];
     const numeric = await central((i) => d[i]);
-    const allowed = rtol * Math.hypot(...Array.from(d)) * gradNorm + 1e-6;
+    const allowed = rtol * norm(d) * gradNorm + 1e-6;
     if (!(Math.abs(numeric - analytic) <= allowed)) {
       failures.push(`direction ${k}: finite difference ${numeric}, gradient ${analytic}`);
     }

@@ -16,8 +16,13 @@ export interface Fixture {
   meta: Record<string, unknown>;
 }
 
-export async function loadFixture(name: string): Promise<Fixture> {
-  const path = `${fixturesDir}/${name}.safetensors`;
+export function loadFixture(name: string): Promise<Fixture> {
+  return loadFixtureFile(`${fixturesDir}/${name}.safetensors`);
+}
+
+/** A safetensors file of golden values, by path. */
+export async function loadFixtureFile(path: string): Promise<Fixture> {
+  const name = path;
   let file;
   try {
     file = await readSafetensors(path);
@@ -99,4 +104,11 @@ export function randn(count: number, seed: number, scale = 1): Float32Array<Arra
     out[i] = scale * Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
   }
   return out;
+}
+
+/** The Euclidean norm, in float64. */
+export function norm(values: ArrayLike<number>): number {
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) sum += values[i] * values[i];
+  return Math.sqrt(sum);
 }

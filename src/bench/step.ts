@@ -1,0 +1,154 @@
+import type { Gpu } from "../gpu/gpu.ts";
+import { Program } from "../gpu/gpu.ts";
+import { recordSimclrStep } from "../methods/simclr.ts";
+import { randomModel } from "../model.ts";
+import type { Stem } from "../nn/resnet.ts";
+import { createOptimizer } from "../optim/optimizer.ts";
+
+/** The SimCLR step to time. */
+export interface StepBenchOptions {
+  readonly stem: Stem;
+  readonly width: number;
+  /** Images per step; the step sees twice as many views. */
+  readonly batch: number;
+  readonly imageSize?: number;
+  readonly seconds?: number;
+}
+
+/** What one SimCLR training step costs and how fast it ran. */
+export interface StepBenchResult {
+  readonly stem: Stem;
+  readonly width: number;
+  readonly batch: number;
+  /** Floating-point operations of one step: forward, backward and the optimizer's are ignored. */
+  readonly gflopPerStep: number;
+  readonly milliseconds: number;
+  readonly imagesPerSecond: number;
+  readonly gflops: number;
+  /** GPU memory the step's buffers take, parameters and optimizer state included. */
+  readonly megabytes: number;
+  readonly dispatches: number;
+}
+
+/**
+ * Times whole SimCLR steps (forward, NT-Xent, backward, Adam) on random images, each
+ * recorded once and submitted as one command buffer, with one sync per timing window.
+ */
+export async function benchStep(gpu: Gpu, options: StepBenchOptions): Promise<StepBenchResult> {
+  const { stem, width, batch } = options;
+  const size = options.imageSize ?? 32;
+  const before = gpu.allocatedBytes;
+  const { model, block } = randomModel(
+    gpu,
+    {
+      method: "simclr",
+      backbone: "resnet18",
+      stem,
+      width,
+      projectionDim: 128,
+      imageSize: size,
+    },
+    { mean: [0, 0, 0], std: [1, 1, 1] },
+    0,
+  );
+  const optimizer = createOptimizer(gpu, block, { name: "adam" });
+  const program = new Program(gpu, "bench simclr step");
+  try {
+    const views = program.tensor([2 * batch, 3, size, size], "views");
+    program.clear(block.grads);
+    const step = recordSimclrStep(program, model, views, 0.5);
+    optimizer.record(program);
+    const input = new Float32Array(views.size);
+    for (let i = 0; i < input.length; i++) input[i] = Math.sin(i * 12.9898) * 1.5;
+    gpu.write(views, input);
+    let t = 0;
+    const run = async (steps: number) => {
+      for (let s = 0; s < steps; s++) {
+        optimizer.prepare(++t, 1e-4);
+        gpu.submit(program);
+      }
+      await gpu.readF32(step.loss);
+    };
+    await run(2);
+    const budget = (options.seconds ?? 5) * 1000;
+    let steps = 0;
+    let elapsed = 0;
+    let window = 1;
+    while (elapsed < budget) {
+      const start = performance.now();
+      await run(window);
+      elapsed += performance.now() - start;
+      steps += window;
+      // Longer windows amortise the sync once a step's cost is known.
+      window = Math.max(1, Math.min(50, Math.floor((budget - elapsed) / (elapsed / steps) / 2)));
+    }
+    const milliseconds = elapsed / steps;
+    const gflopPerStep = simclrStepFlops(stem, width, batch, size) / 1e9;
+    return {
+      stem,
+      width,
+      batch,
+      gflopPerStep,
+      milliseconds,
+      imagesPerSecond: batch / (milliseconds / 1000),
+      gflops: gflopPerStep / (milliseconds / 1000),
+      megabytes: (gpu.allocatedBytes - before) / 2 ** 20,
+      dispatches: program.dispatchCount,
+    };
+  } finally {
+    program.destroy();
+    optimizer.destroy();
+    block.destroy();
+  }
+}
+
+/**
+ * Multiply-add FLOPs (2 per MAC) of the convolutions and linear layers of one SimCLR step
+ * on 2·batch views: forward, plus backward-input (skipped for the first convolution) and
+ * backward-weight, each as costly as the forward. Batch norm, pooling and the loss are
+ * memory-bound and left out, as is customary.
+ */
+export function simclrStepFlops(stem: Stem, width: number, batch: number, size: number): number {
+  const n = 2 * batch;
+  let flops = 0;
+  let side = size;
+  const conv = (
+    cin: number,
+    cout: number,
+    k: number,
+    stride: number,
+    padding: number,
+    first = false,
+  ) => {
+    const out = Math.floor((side + 2 * padding - k) / stride) + 1;
+    const forward = 2 * n * cout * out * out * cin * k * k;
+    flops += forward * (first ? 2 : 3);
+    return out;
+  };
+  if (stem === "imagenet") {
+    side = conv(3, width, 7, 2, 3, true);
+    side = Math.floor((side + 2 - 3) / 2) + 1;
+  } else {
+    side = conv(3, width, 3, 1, 1, true);
+  }
+  let cin = width;
+  for (let layer = 0; layer < 4; layer++) {
+    const cout = width << layer;
+    for (let block = 0; block < 2; block++) {
+      const stride = layer > 0 && block === 0 ? 2 : 1;
+      const inSide = side;
+      const outSide = conv(cin, cout, 3, stride, 1);
+      side = outSide;
+      conv(cout, cout, 3, 1, 1);
+      if (stride !== 1 || cin !== cout) {
+        side = inSide;
+        conv(cin, cout, 1, stride, 0);
+        side = outSide;
+      }
+      cin = cout;
+    }
+  }
+  const features = 8 * width;
+  flops += 3 * 2 * n * features * features + 3 * 2 * n * features * 128;
+  return flops;
+}

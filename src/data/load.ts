@@ -1,0 +1,93 @@
+import { SelfsupError } from "../errors.ts";
+import { CIFAR_MEAN, CIFAR_STD } from "./augment.ts";
+import { loadCifar } from "./cifar.ts";
+import { type ImageDataset, limit, type Split, subset } from "./dataset.ts";
+import { loadImageFolder } from "./image_folder.ts";
+import { Random } from "./random.ts";
+import { syntheticDataset } from "./synthetic.ts";
+
+/** The datasets selfsup knows by name. */
+export type DatasetName = "synthetic" | "cifar10" | "cifar100" | "folder";
+
+/** Which data to use; the same value selects the training and the test split. */
+export interface DatasetConfig {
+  readonly name: DatasetName;
+  /** CIFAR: the folder or archive (else the cache folder); folder: its root. */
+  readonly path?: string;
+  /** Keep only the first N images of the training split. */
+  readonly limit?: number;
+  /** Side of the square images for an image folder (CIFAR and synthetic are 32). */
+  readonly imageSize?: number;
+  /** Seed of the synthetic set and of a folder's held-out test split. */
+  readonly seed?: number;
+}
+
+/** ImageNet's channel statistics, for photographs in an image folder. */
+const imagenetMean: readonly [number, number, number] = [0.485, 0.456, 0.406];
+const imagenetStd: readonly [number, number, number] = [0.229, 0.224, 0.225];
+
+/** The per-channel mean and std to normalise a dataset's images with. */
+export function datasetNormalization(config: DatasetConfig): {
+  mean: readonly [number, number, number];
+  std: readonly [number, number, number];
+} {
+  return config.name === "folder"
+    ? { mean: imagenetMean, std: imagenetStd }
+    : { mean: CIFAR_MEAN, std: CIFAR_STD };
+}
+
+/**
+ * Loads one split. An image folder with `train/` and `test/` (or `val/`) subfolders uses
+ * them; any other folder holds out a fixed fifth of its images, chosen by the seed, as the
+ * test split. `limit` applies to the training split only.
+ */
+export async function loadDataset(config: DatasetConfig, split: Split): Promise<ImageDataset> {
+  const dataset = await loadSplit(config, split);
+  if (split === "train" && config.limit !== undefined) {
+    if (config.limit > dataset.length) {
+      throw new SelfsupError(
+        `--limit ${config.limit} exceeds the ${dataset.length} training images of ${config.name}`,
+      );
+    }
+    return limit(dataset, config.limit);
+  }
+  return dataset;
+}
+
+async function loadSplit(config: DatasetConfig, split: Split): Promise<ImageDataset> {
+  switch (config.name) {
+    case "synthetic":
+      return syntheticDataset({ split, seed: config.seed ?? 0 });
+    case "cifar10":
+    case "cifar100":
+      return await loadCifar({ variant: config.name, split, path: config.path });
+    case "folder":
+      return await loadFolderSplit(config, split);
+  }
+}
+
+async function loadFolderSplit(config: DatasetConfig, split: Split): Promise<ImageDataset> {
+  if (!config.path) throw new SelfsupError("--dataset folder needs --data PATH");
+  const size = config.imageSize ?? 32;
+  const options = { height: size, width: size };
+  const isDir = async (path: string) => {
+    try {
+      return (await Deno.stat(path)).isDirectory;
+    } catch {
+      return false;
+    }
+  };
+  if (await isDir(`${config.path}/train`)) {
+    for (const name of split === "train" ? ["train"] : ["test", "val"]) {
+      if (await isDir(`${config.path}/${name}`)) {
+        return await loadImageFolder(`${config.path}/${name}`, options);
+      }
+    }
+    throw new SelfsupError(`${config.path} has train/ but neither test/ nor val/`);
+  }
+  const all = await loadImageFolder(config.path, options);
+  const order = new Random(config.seed ?? 0, 0x7e57).permutation(all.length);
+  const held = Math.max(1, Math.floor(all.length / 5));
+  const indices = split === "test" ? order.subarray(0, held) : order.subarray(held);
+  return subset(all, Int32Array.from(indices).sort());
+}

@@ -1,0 +1,79 @@
+import { augmentPreset } from "./data/augment.ts";
+import type { ImageDataset } from "./data/dataset.ts";
+import type { Gpu } from "./gpu/gpu.ts";
+import type { ResNet18 } from "./nn/resnet.ts";
+import { extractFeatures, knnAccuracy, linearProbe, type ProbeResult } from "./probe.ts";
+import { progress } from "./progress.ts";
+
+/** How to evaluate a backbone's features; null leaves a measure out. */
+export interface EvaluationConfig {
+  /** A linear probe trained with Adam on frozen features (the seed: 5 epochs, lr 1e-3). */
+  readonly probe: {
+    readonly epochs: number;
+    readonly learningRate: number;
+    readonly batchSize: number;
+  } | null;
+  /** The weighted kNN monitor (k 200, temperature 0.1). */
+  readonly knn: { readonly k: number; readonly temperature: number } | null;
+  /** Images per forward pass when extracting features. */
+  readonly batchSize: number;
+  readonly seed: number;
+}
+
+/** The accuracies a backbone reached. */
+export interface Evaluation {
+  readonly probe?: ProbeResult;
+  readonly knn?: { readonly top1: number };
+}
+
+/** The splits to evaluate on and the normalisation the backbone expects. */
+export interface EvaluationData {
+  readonly train: ImageDataset;
+  readonly test: ImageDataset;
+  readonly mean: readonly [number, number, number];
+  readonly std: readonly [number, number, number];
+}
+
+/**
+ * Extracts un-augmented features of both splits in eval mode, then runs the linear probe and
+ * the kNN monitor on them. `name` labels the progress display ("trained", "random init").
+ */
+export async function evaluateBackbone(
+  gpu: Gpu,
+  backbone: ResNet18,
+  data: EvaluationData,
+  config: EvaluationConfig,
+  name: string,
+): Promise<Evaluation> {
+  const transform = {
+    ...augmentPreset("eval", data.train.height, data.train.width),
+    mean: data.mean,
+    std: data.std,
+  };
+  const features = async (dataset: ImageDataset, split: string) => {
+    const bar = progress({
+      label: `${name} features (${split})`,
+      total: dataset.length,
+      unit: "images",
+    });
+    try {
+      return await extractFeatures(gpu, backbone, dataset, {
+        batchSize: Math.min(config.batchSize, dataset.length),
+        transform,
+        onProgress: (done) => bar.update(done),
+      });
+    } finally {
+      bar.stop();
+    }
+  };
+  const train = await features(data.train, "train");
+  const test = await features(data.test, "test");
+  const numClasses = data.train.classNames.length;
+  const probe = config.probe
+    ? await linearProbe(gpu, train, test, { ...config.probe, seed: config.seed, numClasses })
+    : undefined;
+  const knn = config.knn
+    ? { top1: await knnAccuracy(gpu, train, test, { ...config.knn, numClasses }) }
+    : undefined;
+  return { probe, knn };
+}

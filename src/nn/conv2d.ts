@@ -1,0 +1,583 @@
+import type { Gpu, Program } from "../gpu/gpu.ts";
+import {
+  conv2dBackwardInput3x3Kernel,
+  conv2dBackwardInputKernel,
+  conv2dBackwardInputTiledKernel,
+  conv2dBackwardWeight3x3Kernel,
+  conv2dBackwardWeightKernel,
+  conv2dBackwardWeightTiledKernel,
+  conv2dForward3x3Kernel,
+  conv2dForwardKernel,
+  conv2dForwardTiledKernel,
+  conv2dPackActivationsKernel,
+  conv2dPackWeightsKernel,
+  conv2dReduceKernel,
+} from "../gpu/kernels/conv2d.ts";
+import type { Tensor } from "../gpu/tensor.ts";
+import {
+  type Entry,
+  type Forward,
+  type ForwardOptions,
+  type Initializer,
+  type Layer,
+  Parameter,
+} from "./module.ts";
+
+/**
+ * Which family of convolution kernels to record: `"direct"` keeps its tiles in registers
+ * and uses no workgroup memory (fastest on CPU adapters such as llvmpipe); `"tiled"` stages
+ * implicit-GEMM tiles in workgroup memory (for GPUs).
+ */
+export type Conv2dVariant = "direct" | "tiled";
+
+/** The geometry of a square convolution with no bias, as in `torch.nn.Conv2d`. */
+export interface Conv2dOptions {
+  /** Step between output pixels, in input pixels. Default 1. */
+  readonly stride?: number;
+  /** Zero padding on each side of the input. Default 0. */
+  readonly padding?: number;
+  /** Kernel family; by default `"tiled"` on GPU adapters and `"direct"` on CPU adapters. */
+  readonly variant?: Conv2dVariant;
+}
+
+/** Options of {@link conv2dBackwardWeight}. */
+export interface Conv2dWeightGradOptions extends Conv2dOptions {
+  /**
+   * How many parts the sum over output pixels is split into (partial sums, then one
+   * reduction). By default chosen from the shape so that the device has enough parallel work.
+   */
+  readonly splits?: number;
+}
+
+/** The output size along one axis: ⌊(size + 2·padding − kernel) / stride⌋ + 1. */
+export function conv2dOutputSize(
+  size: number,
+  kernel: number,
+  stride: number,
+  padding: number,
+): number {
+  return Math.floor((size + 2 * padding - kernel) / stride) + 1;
+}
+
+/**
+ * Records y = conv(x, weight) for x of shape [N, Cin, H, W] and weight [Cout, Cin, k, k];
+ * returns y of shape [N, Cout, OH, OW].
+ */
+export function conv2dForward(
+  program: Program,
+  x: Tensor,
+  weight: Tensor,
+  options: Conv2dOptions = {},
+): Tensor {
+  const { batch, cin, h, w, cout, oh, ow, k, stride, padding } = geometry(
+    x.shape,
+    weight.shape,
+    options,
+  );
+  const variant = options.variant ?? defaultVariant(program.gpu);
+  const padded = roundUp(cout, channelBlock[variant]);
+  const y = program.tensor([batch, cout, oh, ow], "conv2d output");
+  convolve(program, variant, "forward", x, weight, y, {
+    reduce: cin,
+    cols: cout,
+    padded,
+    nu: k,
+    nv: k,
+    colStride: cin * k * k,
+    rowStride: k * k,
+    k,
+    y0: 0,
+    dy: 1,
+    x0: 0,
+    dx: 1,
+  }, {
+    batch,
+    inH: h,
+    inW: w,
+    outH: oh,
+    outW: ow,
+    stride,
+    padY: padding,
+    padX: padding,
+    planeH: oh,
+    planeW: ow,
+    stepY: 1,
+    offsetY: 0,
+    stepX: 1,
+    offsetX: 0,
+  });
+  return y;
+}
+
+/**
+ * Records the gradient of conv2d's input from `gradY` [N, Cout, OH, OW]; returns it, of
+ * `inputShape` [N, Cin, H, W]. A transposed convolution, computed as stride² ordinary ones:
+ * input pixels with the same (row mod stride, column mod stride) — one phase — receive
+ * gradient through the same subset of taps, so each phase is a stride-1 convolution of
+ * `gradY` with those taps flipped, written to every stride-th row and column.
+ */
+export function conv2dBackwardInput(
+  program: Program,
+  gradY: Tensor,
+  weight: Tensor,
+  inputShape: readonly number[],
+  options: Conv2dOptions = {},
+): Tensor {
+  const g = geometry(inputShape, weight.shape, options);
+  checkGradY(gradY, g);
+  const variant = options.variant ?? defaultVariant(program.gpu);
+  const { batch, cin, h, w, cout, oh, ow, k, stride: s, padding } = g;
+  const padded = roundUp(cin, channelBlock[variant]);
+  const gradX = program.tensor([batch, cin, h, w], "conv2d input gradient");
+  const phases = [];
+  for (let a = 0; a < Math.min(s, h); a++) {
+    for (let b = 0; b < Math.min(s, w); b++) {
+      phases.push({ a, b, rows: phase(a, h, k, s, padding), cols: phase(b, w, k, s, padding) });
+    }
+  }
+  // Input pixels that no tap reaches (kernel smaller than the stride) get zero gradient.
+  if (phases.some(({ rows, cols }) => rows.taps * cols.taps === 0)) program.clear(gradX);
+  for (const { a, b, rows, cols } of phases) {
+    if (rows.taps * cols.taps === 0) continue;
+    convolve(program, variant, "backward_input", gradY, weight, gradX, {
+      reduce: cout,
+      cols: cin,
+      padded,
+      nu: rows.taps,
+      nv: cols.taps,
+      colStride: k * k,
+      rowStride: cin * k * k,
+      k,
+      y0: rows.first,
+      dy: -s,
+      x0: cols.first,
+      dx: -s,
+    }, {
+      batch,
+      inH: oh,
+      inW: ow,
+      outH: rows.size,
+      outW: cols.size,
+      stride: 1,
+      padY: rows.padding,
+      padX: cols.padding,
+      planeH: h,
+      planeW: w,
+      stepY: s,
+      offsetY: a,
+      stepX: s,
+      offsetX: b,
+    });
+  }
+  return gradX;
+}
+
+/**
+ * Records gradWeight += the gradient of conv2d's weight, from the forward input `x`
+ * [N, Cin, H, W] and `gradY` [N, Cout, OH, OW]. `gradWeight` [Cout, Cin, k, k] accumulates:
+ * parameter gradients are zeroed once per step by the caller.
+ */
+export function conv2dBackwardWeight(
+  program: Program,
+  x: Tensor,
+  gradY: Tensor,
+  gradWeight: Tensor,
+  options: Conv2dWeightGradOptions = {},
+): void {
+  const g = geometry(x.shape, gradWeight.shape, options);
+  checkGradY(gradY, g);
+  const variant = options.variant ?? defaultVariant(program.gpu);
+  if (variant === "tiled") weightGradTiled(program, x, gradY, gradWeight, g, options.splits);
+  else weightGradDirect(program, x, gradY, gradWeight, g, options.splits);
+}
+
+/**
+ * A 2-D convolution with no bias, as `torch.nn.Conv2d(..., bias=False)`. Its weight starts
+ * as torchvision's ResNet initialises convolutions: kaiming_normal_, mode "fan_out", ReLU
+ * gain, i.e. normal with std √(2 / (outChannels·k²)).
+ */
+export class Conv2d implements Layer {
+  readonly weight: Parameter;
+  readonly #options: Conv2dOptions;
+
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    readonly kernelSize: number,
+    options: Conv2dOptions = {},
+  ) {
+    const sizes = { inChannels, outChannels, kernelSize };
+    for (const [name, value] of Object.entries(sizes)) {
+      if (!Number.isInteger(value) || value < 1) {
+        throw new Error(`Conv2d ${name} must be a positive integer, got ${value}`);
+      }
+    }
+    this.#options = options;
+    this.weight = new Parameter(
+      [outChannels, inChannels, kernelSize, kernelSize],
+      "weight",
+      kaimingNormal(outChannels * kernelSize * kernelSize),
+    );
+  }
+
+  entries(): Entry[] {
+    return [["weight", this.weight]];
+  }
+
+  forward(program: Program, input: Tensor, options: ForwardOptions): Forward {
+    const output = conv2dForward(program, input, this.weight.value, this.#options);
+    return {
+      output,
+      backward: (p, gradOutput) => {
+        conv2dBackwardWeight(p, input, gradOutput, this.weight.grad, this.#options);
+        if (!options.inputGrad) return undefined;
+        return conv2dBackwardInput(p, gradOutput, this.weight.value, input.shape, this.#options);
+      },
+    };
+  }
+}
+
+interface Geometry {
+  batch: number;
+  cin: number;
+  h: number;
+  w: number;
+  cout: number;
+  oh: number;
+  ow: number;
+  k: number;
+  stride: number;
+  padding: number;
+}
+
+/** conv2d_pack_weights' parameters; see that shader. */
+interface PackParams {
+  reduce: number;
+  cols: number;
+  padded: number;
+  nu: number;
+  nv: number;
+  colStride: number;
+  rowStride: number;
+  k: number;
+  y0: number;
+  dy: number;
+  x0: number;
+  dx: number;
+}
+
+/**
+ * Where a convolution reads and writes, besides its channels and taps (which come from the
+ * packing): the forward kernels' parameters, see conv2d_forward.wgsl.
+ */
+interface Placement {
+  batch: number;
+  inH: number;
+  inW: number;
+  outH: number;
+  outW: number;
+  stride: number;
+  padY: number;
+  padX: number;
+  planeH: number;
+  planeW: number;
+  stepY: number;
+  offsetY: number;
+  stepX: number;
+  offsetX: number;
+}
+
+// Output channels per workgroup row of the forward kernels; packed weight rows are padded
+// to a multiple of it.
+const channelBlock: Record<Conv2dVariant, number> = { direct: 16, tiled: 64 };
+
+// Parallel work the weight gradient aims for: invocations on CPU adapters (SIMD lanes of two
+// or more cores), workgroups on GPUs (several per multiprocessor).
+const directTargetLanes = 2048;
+const tiledTargetWorkgroups = 1024;
+
+function defaultVariant(gpu: Gpu): Conv2dVariant {
+  return gpu.adapterClass === "gpu" ? "tiled" : "direct";
+}
+
+function geometry(
+  xShape: readonly number[],
+  wShape: readonly number[],
+  { stride = 1, padding = 0 }: Conv2dOptions,
+): Geometry {
+  if (xShape.length !== 4) throw new Error(`conv2d input must be [N, C, H, W], got [${xShape}]`);
+  if (wShape.length !== 4 || wShape[2] !== wShape[3]) {
+    throw new Error(`conv2d weight must be [Cout, Cin, k, k], got [${wShape}]`);
+  }
+  if (!Number.isInteger(stride) || stride < 1 || !Number.isInteger(padding) || padding < 0) {
+    throw new Error(`conv2d stride ${stride} and padding ${padding} must be integers ≥ 1 and ≥ 0`);
+  }
+  const [batch, cin, h, w] = xShape;
+  const [cout, wcin, k] = wShape;
+  if (wcin !== cin) {
+    throw new Error(`conv2d weight [${wShape}] does not take ${cin} input channels`);
+  }
+  const oh = conv2dOutputSize(h, k, stride, padding);
+  const ow = conv2dOutputSize(w, k, stride, padding);
+  if (oh < 1 || ow < 1) {
+    throw new Error(`conv2d kernel ${k} with padding ${padding} does not fit input [${xShape}]`);
+  }
+  return { batch, cin, h, w, cout, oh, ow, k, stride, padding };
+}
+
+function checkGradY(gradY: Tensor, g: Geometry): void {
+  const expected = [g.batch, g.cout, g.oh, g.ow];
+  if (gradY.shape.join() !== expected.join()) {
+    throw new Error(`conv2d output gradient is [${gradY.shape}], expected [${expected}]`);
+  }
+}
+
+/**
+ * The taps of one stride phase of the input gradient along one axis: input positions
+ * i ≡ a (mod stride) receive gradient from kernel taps t ≡ (a + padding) (mod stride), and
+ * as a stride-1 convolution over the output gradient that is `taps` taps read from tap
+ * `first` downwards, with `padding` (possibly negative) and `size` positions.
+ */
+function phase(a: number, size: number, k: number, s: number, padding: number) {
+  const c = (a + padding) % s;
+  const taps = c < k ? Math.ceil((k - c) / s) : 0;
+  return {
+    size: Math.ceil((size - a) / s),
+    taps,
+    first: c + s * (taps - 1),
+    padding: taps - 1 - (a + padding - c) / s,
+  };
+}
+
+/**
+ * Packs the weights and records the convolution of x into y. Taps that no output pixel can
+ * see inside the input (a kernel wider than a small image) are dropped first, which turns,
+ * say, a 3×3 convolution of 1×1 images into a 1×1 one.
+ */
+function convolve(
+  program: Program,
+  variant: Conv2dVariant,
+  pass: "forward" | "backward_input",
+  x: Tensor,
+  weight: Tensor,
+  y: Tensor,
+  pack: PackParams,
+  at: Placement,
+): void {
+  const rows = reachable(pack.nu, at.padY, at.outH, at.stride, at.inH);
+  const cols = reachable(pack.nv, at.padX, at.outW, at.stride, at.inW);
+  const nu = rows.count;
+  const nv = cols.count;
+  const packed = program.tensor(
+    [Math.max(4, pack.reduce * nu * nv * pack.padded)],
+    "conv2d packed weights",
+  );
+  if (nu * nv > 0) {
+    program.dispatch(conv2dPackWeightsKernel, [weight, packed], Math.ceil(packed.size / 256), [
+      pack.reduce,
+      pack.cols,
+      pack.padded,
+      nu,
+      nv,
+      pack.colStride,
+      pack.rowStride,
+      pack.k,
+      i32(pack.y0 + rows.first * pack.dy),
+      i32(pack.dy),
+      i32(pack.x0 + cols.first * pack.dx),
+      i32(pack.dx),
+    ]);
+  }
+  const padY = at.padY - rows.first;
+  const padX = at.padX - cols.first;
+  const params = [
+    at.batch,
+    pack.reduce,
+    at.inH,
+    at.inW,
+    pack.cols,
+    at.outH,
+    at.outW,
+    nu,
+    nv,
+    at.stride,
+    i32(padY),
+    i32(padX),
+    pack.padded,
+    at.planeH,
+    at.planeW,
+    at.stepY,
+    at.offsetY,
+    at.stepX,
+    at.offsetX,
+  ];
+  const forward = pass === "forward";
+  if (variant === "tiled") {
+    const kernel = forward ? conv2dForwardTiledKernel : conv2dBackwardInputTiledKernel;
+    const pixels = at.batch * at.outH * at.outW;
+    program.dispatch(kernel, [x, packed, y], [Math.ceil(pixels / 64), pack.padded / 64], params);
+    return;
+  }
+  const tiles = at.batch * Math.ceil(at.outH / 4) * Math.ceil(at.outW / 4);
+  const grid = [Math.ceil(tiles / 64), pack.padded / 16] as const;
+  const is3x3 = nu === 3 && nv === 3 && padY === 1 && padX === 1 && at.stride <= 2;
+  if (is3x3 && at.inW % 4 === 0 && at.outW % 4 === 0 && at.stepY === 1 && at.stepX === 1) {
+    // The 3×3 kernel reads aligned vec4s of x through a second binding of the same buffer.
+    const kernel = forward ? conv2dForward3x3Kernel : conv2dBackwardInput3x3Kernel;
+    const entryPoint = at.stride === 1 ? "main" : "main_stride2";
+    program.dispatch({ ...kernel, entryPoint }, [x, x, packed, y], grid, params);
+  } else {
+    const kernel = forward ? conv2dForwardKernel : conv2dBackwardInputKernel;
+    program.dispatch(kernel, [x, packed, y], grid, params);
+  }
+}
+
+/**
+ * The taps t of a kernel of `taps` taps (along one axis) that some output position o reads
+ * inside the input: 0 ≤ o·stride − padding + t < size.
+ */
+function reachable(taps: number, padding: number, outSize: number, stride: number, size: number) {
+  const first = Math.max(0, padding - (outSize - 1) * stride);
+  const last = Math.min(taps - 1, padding + size - 1);
+  return { first, count: Math.max(0, last - first + 1) };
+}
+
+function weightGradDirect(
+  program: Program,
+  x: Tensor,
+  gradY: Tensor,
+  gradWeight: Tensor,
+  g: Geometry,
+  splitsOverride: number | undefined,
+): void {
+  const { batch, cin, h, w, cout, oh, ow, k, stride, padding } = g;
+  const xRow = Math.ceil(cin / 4);
+  const packedX = program.tensor([batch * h * w, xRow * 4], "conv2d pixel-major input");
+  program.dispatch(
+    conv2dPackActivationsKernel,
+    [x, packedX],
+    Math.ceil(packedX.size / 4 / 256),
+    [batch, cin, h * w, xRow * 4],
+  );
+  const gyChannels = roundUp(cout, 16);
+  const packedGy = program.tensor([batch * oh * ow, gyChannels], "conv2d pixel-major gradient");
+  program.dispatch(
+    conv2dPackActivationsKernel,
+    [gradY, packedGy],
+    Math.ceil(packedGy.size / 4 / 256),
+    [batch, cout, oh * ow, gyChannels],
+  );
+  const entries = xRow * k * k;
+  const groups = Math.ceil(entries / 4);
+  // The 3×3 kernel covers 4 input channels × 9 taps × 8 output channels per invocation,
+  // the general one 4 entries (4 input channels at one tap) × 16 output channels.
+  const is3x3 = k === 3 && stride === 1 && padding === 1;
+  const lanes = is3x3 ? xRow : groups;
+  const blocks = gyChannels / (is3x3 ? 8 : 16);
+  const partialSize = gyChannels * groups * 16;
+  const { splits, per } = split(
+    batch * oh,
+    splitsOverride ?? Math.ceil(directTargetLanes / (lanes * blocks)),
+    1,
+    program.gpu,
+    partialSize,
+  );
+  const out = program.tensor([splits, partialSize], "conv2d weight gradient partial sums");
+  program.dispatch(
+    is3x3 ? conv2dBackwardWeight3x3Kernel : conv2dBackwardWeightKernel,
+    [packedX, packedGy, out],
+    [Math.ceil((lanes * splits) / 64), blocks],
+    [
+      batch,
+      cin,
+      h,
+      w,
+      cout,
+      oh,
+      ow,
+      k,
+      k,
+      stride,
+      padding,
+      padding,
+      xRow,
+      gyChannels / 4,
+      entries,
+      groups,
+      splits,
+      per,
+    ],
+  );
+  reducePartials(program, out, gradWeight, [splits, 1, cin, k * k, gyChannels / 4, groups * 4]);
+}
+
+function weightGradTiled(
+  program: Program,
+  x: Tensor,
+  gradY: Tensor,
+  gradWeight: Tensor,
+  g: Geometry,
+  splitsOverride: number | undefined,
+): void {
+  const { batch, cin, h, w, cout, oh, ow, k, stride, padding } = g;
+  const kTotal = cin * k * k;
+  const tiles = Math.ceil(kTotal / 64) * Math.ceil(cout / 64);
+  const { splits, per } = split(
+    batch * oh * ow,
+    splitsOverride ?? Math.ceil(tiledTargetWorkgroups / tiles),
+    16,
+    program.gpu,
+    gradWeight.size,
+  );
+  const out = program.tensor([splits, gradWeight.size], "conv2d weight gradient partial sums");
+  program.dispatch(
+    conv2dBackwardWeightTiledKernel,
+    [x, gradY, out],
+    [Math.ceil(kTotal / 64), Math.ceil(cout / 64), splits],
+    [batch, cin, h, w, cout, oh, ow, k, k, stride, padding, padding, per],
+  );
+  reducePartials(program, out, gradWeight, [splits, 0, cin, k * k, 0, 0]);
+}
+
+/**
+ * Splits `length` items of a reduction into about `wanted` parts of a multiple of `unit`
+ * items each, keeping the partial sums (`partialSize` values per part) within a binding.
+ */
+function split(length: number, wanted: number, unit: number, gpu: Gpu, partialSize: number) {
+  const bindable = Math.floor(gpu.limits.maxStorageBufferBindingSize / 4 / partialSize);
+  const target = Math.max(1, Math.min(wanted, bindable, Math.ceil(length / unit)));
+  const per = roundUp(Math.ceil(length / target), unit);
+  return { splits: Math.ceil(length / per), per };
+}
+
+// Adds the partial sums into the gradient; `params` are conv2d_reduce's after its first.
+function reducePartials(program: Program, out: Tensor, gradWeight: Tensor, params: number[]) {
+  program.dispatch(conv2dReduceKernel, [out, gradWeight], Math.ceil(gradWeight.size / 256), [
+    gradWeight.size,
+    ...params,
+  ]);
+}
+
+function kaimingNormal(fanOut: number): Initializer {
+  const std = Math.sqrt(2 / fanOut);
+  return (size, random) => {
+    const values = new Float32Array(size);
+    // Box–Muller: two independent normals from two uniforms; 1 − u keeps log away from 0.
+    for (let i = 0; i < size; i += 2) {
+      const radius = std * Math.sqrt(-2 * Math.log(1 - random()));
+      const angle = 2 * Math.PI * random();
+      values[i] = radius * Math.cos(angle);
+      if (i + 1 < size) values[i + 1] = radius * Math.sin(angle);
+    }
+    return values;
+  };
+}
+
+// A signed kernel parameter, passed as the u32 with the same bits.
+function i32(value: number): number {
+  return value >>> 0;
+}
+
+function roundUp(value: number, multiple: number): number {
+  return Math.ceil(value / multiple) * multiple;
+}

@@ -1,0 +1,60 @@
+import type { PretrainConfig } from "./train.ts";
+
+/**
+ * Named starting configurations of `deno task pretrain`:
+ *
+ * - `default`: the built-in synthetic set with a narrow ResNet-18, sized so that the bare
+ *   command finishes in minutes on a CPU through a software WebGPU adapter and still shows
+ *   features well above a random network's.
+ * - `seed`: the seed project's recipe — ResNet-18 with the ImageNet stem on CIFAR-10, batch
+ *   64, Adam at 1e-3, temperature 0.5, 10 epochs, then a linear probe trained with Adam for
+ *   5 epochs.
+ */
+export const presets: Record<"default" | "seed", PretrainConfig> = {
+  default: {
+    method: "simclr",
+    dataset: { name: "synthetic" },
+    stem: "cifar",
+    width: 16,
+    projectionDim: 128,
+    temperature: 0.5,
+    epochs: 2,
+    batchSize: 128,
+    optimizer: "adam",
+    learningRate: 1e-3,
+    weightDecay: 0,
+    warmupEpochs: 0,
+    schedule: "constant",
+    seed: 0,
+    evaluation: {
+      probe: { epochs: 5, learningRate: 1e-3, batchSize: 256 },
+      knn: { k: 200, temperature: 0.1 },
+      batchSize: 256,
+      seed: 0,
+    },
+    baseline: true,
+  },
+  seed: {
+    method: "simclr",
+    dataset: { name: "cifar10" },
+    stem: "imagenet",
+    width: 64,
+    projectionDim: 128,
+    temperature: 0.5,
+    epochs: 10,
+    batchSize: 64,
+    optimizer: "adam",
+    learningRate: 1e-3,
+    weightDecay: 0,
+    warmupEpochs: 0,
+    schedule: "constant",
+    seed: 0,
+    evaluation: {
+      probe: { epochs: 5, learningRate: 1e-3, batchSize: 256 },
+      knn: { k: 200, temperature: 0.1 },
+      batchSize: 256,
+      seed: 0,
+    },
+    baseline: true,
+  },
+};

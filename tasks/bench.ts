@@ -1,0 +1,97 @@
+/**
+ * `deno task bench`: speed of the engine and the data pipeline on this machine's adapter —
+ * GFLOP/s of each convolution pass at ResNet-18 shapes, images/s of a whole SimCLR step, and
+ * augmentation views/s on one core and on all.
+ *
+ * @module
+ */
+import { benchConv, type ConvBenchRow } from "../src/bench/conv.ts";
+import { benchStep, type StepBenchResult } from "../src/bench/step.ts";
+import { positiveInteger, positiveNumber, runTask } from "../src/cli.ts";
+import { benchAugment, type BenchAugmentResult } from "../src/data/bench.ts";
+import { Command, Option } from "../src/deps.ts";
+import { createGpu } from "../src/gpu/device.ts";
+
+const command = new Command()
+  .name("bench")
+  .description("Measure kernel GFLOP/s, SimCLR step images/s and augmentation views/s.")
+  .addOption(
+    new Option("--stem <stem>", "ResNet stem").choices(["imagenet", "cifar"] as const).default(
+      "cifar" as const,
+    ),
+  )
+  .option("--width <n>", "channels of ResNet layer1", positiveInteger, 64)
+  .option("--batch-size <n>", "images per step (two views each)", positiveInteger, 32)
+  .option("--seconds <x>", "time spent on each measurement", positiveNumber, 3)
+  .addOption(
+    new Option("--only <part>", "run one part").choices(["conv", "step", "augment"] as const),
+  )
+  .option("--cifar <path>", "also time loading CIFAR-10 from this folder")
+  .option("--json", "print the results as JSON on stdout");
+
+await runTask("bench", async () => {
+  command.parse(Deno.args, { from: "user" });
+  const flags = command.opts();
+  const gpu = await createGpu();
+  const want = (part: string) => !flags.only || flags.only === part;
+  const shape = { stem: flags.stem, width: flags.width, batch: flags.batchSize };
+  const say = (line: string) => !flags.json && console.log(line);
+  say(`adapter: ${gpu.adapterName} (${gpu.adapterClass} kernels)`);
+  say(`ResNet-18, ${flags.stem} stem, width ${flags.width}, batch ${flags.batchSize} (×2 views)\n`);
+
+  let conv: ConvBenchRow[] | undefined;
+  if (want("conv")) {
+    conv = await benchConv(gpu, {
+      ...shape,
+      batch: 2 * flags.batchSize,
+      seconds: flags.seconds / 3,
+    });
+    say(table(
+      ["convolution", "pass", "GFLOP", "ms", "GFLOP/s"],
+      conv.map((
+        r,
+      ) => [r.name, r.pass, r.gflop.toFixed(3), r.milliseconds.toFixed(2), r.gflops.toFixed(1)]),
+    ));
+  }
+  let step: StepBenchResult | undefined;
+  if (want("step")) {
+    step = await benchStep(gpu, { ...shape, seconds: flags.seconds });
+    say(table(["SimCLR step", "value"], [
+      ["GFLOP per step (conv + linear)", step.gflopPerStep.toFixed(2)],
+      ["ms per step", step.milliseconds.toFixed(1)],
+      ["images/s", step.imagesPerSecond.toFixed(1)],
+      ["effective GFLOP/s", step.gflops.toFixed(1)],
+      ["GPU memory, MiB", step.megabytes.toFixed(0)],
+      ["dispatches per step", String(step.dispatches)],
+    ]));
+  }
+  let augment: BenchAugmentResult | undefined;
+  if (want("augment")) {
+    augment = await benchAugment({ seconds: flags.seconds, cifar: flags.cifar });
+    say(table(["augmentation (seed recipe, 32×32)", "value"], [
+      ["views/s, one core", augment.viewsPerSecondOneCore.toFixed(0)],
+      [`views/s, all ${augment.cores} cores`, augment.viewsPerSecondAllCores.toFixed(0)],
+      ...(augment.loadCifarSeconds !== undefined
+        ? [["load CIFAR-10 (60,000 images), s", augment.loadCifarSeconds.toFixed(2)]]
+        : []),
+    ]));
+  }
+  if (flags.json) {
+    console.log(
+      JSON.stringify(
+        { adapter: gpu.adapterName, adapterClass: gpu.adapterClass, ...shape, conv, step, augment },
+        null,
+        2,
+      ),
+    );
+  }
+});
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
+  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line), ""].join(
+    "\n",
+  );
+}

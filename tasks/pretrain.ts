@@ -1,0 +1,201 @@
+/**
+ * `deno task pretrain`: self-supervised pre-training (SimCLR) of a ResNet-18, then a linear
+ * probe and kNN monitor of its features against a random-init baseline.
+ *
+ * @module
+ */
+import {
+  nonNegativeInteger,
+  nonNegativeNumber,
+  positiveInteger,
+  positiveNumber,
+  runTask,
+} from "../src/cli.ts";
+import { Command, Option } from "../src/deps.ts";
+import { SelfsupError } from "../src/errors.ts";
+import { presets } from "../src/presets.ts";
+import { RunFolder } from "../src/run_folder.ts";
+import { pretrain, type PretrainConfig } from "../src/train.ts";
+
+const command = new Command()
+  .name("pretrain")
+  .description(
+    "Pre-train a ResNet-18 with SimCLR, save checkpoints to a run folder, then measure a " +
+      "linear probe and kNN accuracy against a randomly initialised network.",
+  )
+  .addOption(
+    new Option("--preset <name>", "starting configuration; flags override it")
+      .choices(["default", "seed"] as const).default("default" as const),
+  )
+  .addOption(new Option("--method <name>", "self-supervised method").choices(["simclr"] as const))
+  .addOption(
+    new Option("--dataset <name>", "training data")
+      .choices(["synthetic", "cifar10", "cifar100", "folder"] as const),
+  )
+  .option(
+    "--data <path>",
+    "CIFAR folder or archive (else downloaded to the cache), or image folder root",
+  )
+  .option("--limit <n>", "use the first N training images", positiveInteger)
+  .option("--image-size <n>", "side of the square images for --dataset folder", positiveInteger)
+  .addOption(new Option("--stem <stem>", "ResNet stem").choices(["imagenet", "cifar"] as const))
+  .option("--width <n>", "channels of ResNet layer1 (torchvision: 64)", positiveInteger)
+  .option("--epochs <n>", "training epochs", positiveInteger)
+  .option("--batch-size <n>", "images per step (two views each)", positiveInteger)
+  .addOption(
+    new Option("--optimizer <name>", "optimizer").choices(
+      ["adam", "adamw", "sgd", "lars"] as const,
+    ),
+  )
+  .option("--lr <x>", "peak learning rate", positiveNumber)
+  .option("--weight-decay <x>", "weight decay", nonNegativeNumber)
+  .option("--warmup-epochs <x>", "epochs of linear learning-rate warm-up", nonNegativeNumber)
+  .addOption(
+    new Option("--schedule <name>", "learning-rate schedule after warm-up")
+      .choices(["cosine", "constant"] as const),
+  )
+  .option("--temperature <x>", "NT-Xent temperature", positiveNumber)
+  .option("--projection-dim <n>", "output size of the projection head", positiveInteger)
+  .option("--seed <n>", "seed of initialisation, shuffling and augmentation", nonNegativeInteger)
+  .option("--workers <n>", "augmentation workers (default: CPU cores − 1)", nonNegativeInteger)
+  .option("--out <dir>", "run folder (default: runs/<preset>-<dataset>-<time>)")
+  .option("--resume <dir>", "continue the run in this folder from its last checkpoint")
+  .option("--no-probe", "skip the linear probe and kNN evaluation after training")
+  .option("--no-baseline", "skip evaluating a randomly initialised network")
+  .option("--probe-epochs <n>", "epochs of the linear probe", positiveInteger)
+  .option("--probe-lr <x>", "learning rate of the linear probe (Adam)", positiveNumber)
+  .option("--json", "print the summary as JSON on stdout");
+
+// Flags that define the run: a resumed run keeps its own, so they may not be given again.
+const runDefining = [
+  "preset",
+  "method",
+  "dataset",
+  "data",
+  "limit",
+  "imageSize",
+  "stem",
+  "width",
+  "batchSize",
+  "optimizer",
+  "lr",
+  "weightDecay",
+  "warmupEpochs",
+  "schedule",
+  "temperature",
+  "projectionDim",
+  "seed",
+] as const;
+
+await runTask("pretrain", async () => {
+  command.parse(Deno.args, { from: "user" });
+  const flags = command.opts();
+  let config: PretrainConfig;
+  let out: string;
+  if (flags.resume) {
+    for (const name of runDefining) {
+      if (command.getOptionValueSource(name) === "cli") {
+        throw new SelfsupError(
+          `--resume continues a run with its saved configuration; drop --${kebab(name)}`,
+        );
+      }
+    }
+    out = flags.resume;
+    config = await (await RunFolder.open(out, { resume: true })).readConfig<PretrainConfig>();
+    if (flags.epochs !== undefined) config = { ...config, epochs: flags.epochs };
+    if (!flags.probe) config = { ...config, evaluation: null };
+    if (!flags.baseline) config = { ...config, baseline: false };
+  } else {
+    const preset = presets[flags.preset];
+    const evaluation = preset.evaluation && {
+      ...preset.evaluation,
+      probe: preset.evaluation.probe && {
+        ...preset.evaluation.probe,
+        epochs: flags.probeEpochs ?? preset.evaluation.probe.epochs,
+        learningRate: flags.probeLr ?? preset.evaluation.probe.learningRate,
+      },
+    };
+    config = {
+      ...preset,
+      method: flags.method ?? preset.method,
+      dataset: {
+        name: flags.dataset ?? preset.dataset.name,
+        path: flags.data ?? preset.dataset.path,
+        limit: flags.limit ?? preset.dataset.limit,
+        imageSize: flags.imageSize ?? preset.dataset.imageSize,
+        seed: flags.seed ?? preset.dataset.seed,
+      },
+      stem: flags.stem ?? preset.stem,
+      width: flags.width ?? preset.width,
+      epochs: flags.epochs ?? preset.epochs,
+      batchSize: flags.batchSize ?? preset.batchSize,
+      optimizer: flags.optimizer ?? preset.optimizer,
+      learningRate: flags.lr ?? preset.learningRate,
+      weightDecay: flags.weightDecay ?? preset.weightDecay,
+      warmupEpochs: flags.warmupEpochs ?? preset.warmupEpochs,
+      schedule: flags.schedule ?? preset.schedule,
+      temperature: flags.temperature ?? preset.temperature,
+      projectionDim: flags.projectionDim ?? preset.projectionDim,
+      seed: flags.seed ?? preset.seed,
+      workers: flags.workers,
+      evaluation: flags.probe ? evaluation : null,
+      baseline: flags.baseline && preset.baseline,
+    };
+    out = flags.out ?? `runs/${flags.preset}-${config.dataset.name}-${timestamp()}`;
+  }
+
+  const interrupt = new AbortController();
+  const onInterrupt = () => {
+    if (interrupt.signal.aborted) Deno.exit(130);
+    console.error(
+      "\nInterrupted: finishing the current step and saving a checkpoint (Ctrl-C again to quit now)",
+    );
+    interrupt.abort();
+  };
+  Deno.addSignalListener("SIGINT", onInterrupt);
+  console.error(`pretrain: run folder ${out}`);
+  const summary = await pretrain(config, {
+    out,
+    resume: Boolean(flags.resume),
+    signal: interrupt.signal,
+  });
+  Deno.removeSignalListener("SIGINT", onInterrupt);
+
+  if (flags.json) {
+    console.log(JSON.stringify(summary, null, 2));
+  } else {
+    const pct = (x: number | undefined) => x === undefined ? "–" : `${(100 * x).toFixed(2)}%`;
+    console.log(
+      `SimCLR ${summary.status} on ${summary.adapter}: ${summary.steps} steps in ` +
+        `${summary.seconds.toFixed(0)} s, loss ${summary.loss.toFixed(4)}, ` +
+        `${summary.images_per_second.toFixed(1)} images/s`,
+    );
+    if (summary.probe || summary.knn) {
+      console.log(`                 trained   random init`);
+      console.log(
+        `linear probe    ${pct(summary.probe?.top1).padStart(8)}   ${
+          pct(summary.baseline?.probe?.top1).padStart(8)
+        }`,
+      );
+      console.log(
+        `kNN (k=200)     ${pct(summary.knn?.top1).padStart(8)}   ${
+          pct(summary.baseline?.knn?.top1).padStart(8)
+        }`,
+      );
+    }
+    console.log(`run folder: ${out}`);
+  }
+  if (summary.status === "interrupted") {
+    console.error(`Checkpoint saved; continue with: deno task pretrain --resume ${out}`);
+    return 130;
+  }
+  return 0;
+});
+
+function kebab(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+function timestamp(): string {
+  return new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
+}

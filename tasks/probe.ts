@@ -1,0 +1,107 @@
+/**
+ * `deno task probe`: linear-probe and kNN accuracy of a checkpoint's frozen backbone, or of a
+ * randomly initialised one as the baseline.
+ *
+ * @module
+ */
+import { nonNegativeInteger, positiveInteger, positiveNumber, runTask } from "../src/cli.ts";
+import { type DatasetConfig, datasetNormalization, loadDataset } from "../src/data/load.ts";
+import { Command, Option } from "../src/deps.ts";
+import { SelfsupError } from "../src/errors.ts";
+import { evaluateBackbone } from "../src/evaluate.ts";
+import { createGpu } from "../src/gpu/device.ts";
+import { loadModel, randomModel } from "../src/model.ts";
+
+const command = new Command()
+  .name("probe")
+  .description(
+    "Train a linear classifier on frozen, un-augmented features (top-1 on the test split) and " +
+      "run the weighted kNN monitor (k 200, temperature 0.1, cosine).",
+  )
+  .option("--checkpoint <path>", "a selfsup checkpoint (checkpoint.safetensors of a run)")
+  .option("--random-init", "probe a randomly initialised network instead (the baseline)")
+  .addOption(
+    new Option("--dataset <name>", "data (default: the checkpoint's training data)")
+      .choices(["synthetic", "cifar10", "cifar100", "folder"] as const),
+  )
+  .option("--data <path>", "CIFAR folder or archive, or image folder root")
+  .option("--limit <n>", "use the first N training images", positiveInteger)
+  .addOption(
+    new Option("--stem <stem>", "with --random-init").choices(["imagenet", "cifar"] as const)
+      .default("cifar" as const),
+  )
+  .option("--width <n>", "with --random-init", positiveInteger, 64)
+  .option("--epochs <n>", "epochs of the linear probe", positiveInteger, 5)
+  .option("--lr <x>", "learning rate of the linear probe (Adam)", positiveNumber, 1e-3)
+  .option("--batch-size <n>", "images per forward pass and probe step", positiveInteger, 256)
+  .option("--k <n>", "neighbours of the kNN monitor", positiveInteger, 200)
+  .option("--seed <n>", "seed of the probe and of --random-init", nonNegativeInteger, 0)
+  .option("--json", "print the result as JSON on stdout");
+
+await runTask("probe", async () => {
+  command.parse(Deno.args, { from: "user" });
+  const flags = command.opts();
+  if (Boolean(flags.checkpoint) === Boolean(flags.randomInit)) {
+    throw new SelfsupError("Give either --checkpoint PATH or --random-init");
+  }
+  const gpu = await createGpu();
+  let dataset: DatasetConfig;
+  let loaded;
+  if (flags.checkpoint) {
+    loaded = await loadModel(gpu, flags.checkpoint);
+    const trained = loaded.meta?.config.dataset as DatasetConfig | undefined;
+    dataset = {
+      ...(trained ?? { name: "synthetic" }),
+      ...(flags.dataset ? { name: flags.dataset, path: undefined, limit: undefined } : {}),
+    };
+  } else {
+    dataset = { name: flags.dataset ?? "synthetic" };
+  }
+  dataset = {
+    ...dataset,
+    ...(flags.data !== undefined ? { path: flags.data } : {}),
+    ...(flags.limit !== undefined ? { limit: flags.limit } : {}),
+  };
+  const train = await loadDataset(dataset, "train");
+  const test = await loadDataset(dataset, "test");
+  loaded ??= randomModel(
+    gpu,
+    {
+      method: "simclr",
+      backbone: "resnet18",
+      stem: flags.stem,
+      width: flags.width,
+      projectionDim: 128,
+      imageSize: train.height,
+    },
+    datasetNormalization(dataset),
+    flags.seed,
+  );
+  const { mean, std } = loaded.normalization;
+  const result = await evaluateBackbone(gpu, loaded.model.backbone, {
+    train,
+    test,
+    mean: [mean[0], mean[1], mean[2]],
+    std: [std[0], std[1], std[2]],
+  }, {
+    probe: { epochs: flags.epochs, learningRate: flags.lr, batchSize: flags.batchSize },
+    knn: { k: flags.k, temperature: 0.1 },
+    batchSize: flags.batchSize,
+    seed: flags.seed,
+  }, flags.randomInit ? "random init" : "checkpoint");
+  const summary = {
+    model: flags.checkpoint ?? "random init",
+    dataset: dataset.name,
+    train_images: train.length,
+    test_images: test.length,
+    probe: result.probe && { top1: result.probe.top1, train_top1: result.probe.trainTop1 },
+    knn: result.knn,
+    adapter: gpu.adapterName,
+  };
+  if (flags.json) {
+    console.log(JSON.stringify(summary, null, 2));
+  } else {
+    console.log(`linear probe top-1: ${(100 * result.probe!.top1).toFixed(2)}%`);
+    console.log(`kNN top-1:          ${(100 * result.knn!.top1).toFixed(2)}%`);
+  }
+});

@@ -1,0 +1,260 @@
+import { Program } from "../src/gpu/gpu.ts";
+import type { Tensor } from "../src/gpu/tensor.ts";
+import {
+  Conv2d,
+  conv2dBackwardInput,
+  conv2dBackwardWeight,
+  conv2dForward,
+  conv2dOutputSize,
+  type Conv2dVariant,
+} from "../src/nn/conv2d.ts";
+import { ParameterBlock } from "../src/nn/parameters.ts";
+import { checkGradient, dot } from "./_gradcheck.ts";
+import { assertClose, loadFixture, randn, testGpu } from "./_util.ts";
+
+const variants: Conv2dVariant[] = ["direct", "tiled"];
+
+interface Shape {
+  batch: number;
+  cin: number;
+  h: number;
+  w: number;
+  cout: number;
+  k: number;
+  stride: number;
+  padding: number;
+}
+
+/** Float64 reference: y, and the input and weight gradients for output gradient gy. */
+function reference(s: Shape, x: Float32Array, w: Float32Array, gy: Float32Array) {
+  const oh = conv2dOutputSize(s.h, s.k, s.stride, s.padding);
+  const ow = conv2dOutputSize(s.w, s.k, s.stride, s.padding);
+  const y = new Float64Array(s.batch * s.cout * oh * ow);
+  const gx = new Float64Array(x.length);
+  const gw = new Float64Array(w.length);
+  for (let n = 0; n < s.batch; n++) {
+    for (let co = 0; co < s.cout; co++) {
+      for (let oy = 0; oy < oh; oy++) {
+        for (let ox = 0; ox < ow; ox++) {
+          const o = ((n * s.cout + co) * oh + oy) * ow + ox;
+          for (let ci = 0; ci < s.cin; ci++) {
+            for (let ky = 0; ky < s.k; ky++) {
+              const iy = oy * s.stride - s.padding + ky;
+              if (iy < 0 || iy >= s.h) continue;
+              for (let kx = 0; kx < s.k; kx++) {
+                const ix = ox * s.stride - s.padding + kx;
+                if (ix < 0 || ix >= s.w) continue;
+                const xi = ((n * s.cin + ci) * s.h + iy) * s.w + ix;
+                const wi = ((co * s.cin + ci) * s.k + ky) * s.k + kx;
+                y[o] += x[xi] * w[wi];
+                gx[xi] += gy[o] * w[wi];
+                gw[wi] += gy[o] * x[xi];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  return { y, gx, gw };
+}
+
+/** Records forward, input gradient and weight gradient of one convolution. */
+function record(program: Program, s: Shape, variant: Conv2dVariant, splits?: number) {
+  const oh = conv2dOutputSize(s.h, s.k, s.stride, s.padding);
+  const ow = conv2dOutputSize(s.w, s.k, s.stride, s.padding);
+  const x = program.tensor([s.batch, s.cin, s.h, s.w], "x");
+  const w = program.tensor([s.cout, s.cin, s.k, s.k], "w");
+  const gy = program.tensor([s.batch, s.cout, oh, ow], "gy");
+  const gw = program.tensor([s.cout, s.cin, s.k, s.k], "gw");
+  const options = { stride: s.stride, padding: s.padding, variant };
+  const y = conv2dForward(program, x, w, options);
+  const gx = conv2dBackwardInput(program, gy, w, x.shape, options);
+  program.clear(gw);
+  conv2dBackwardWeight(program, x, gy, gw, { ...options, splits });
+  return { x, w, gy, gw, y, gx };
+}
+
+function write(tensor: Tensor, values: Float32Array, program: Program): void {
+  program.gpu.write(tensor, Float32Array.from(values));
+}
+
+for (const variant of variants) {
+  Deno.test(`conv2d ${variant} matches the PyTorch fixtures`, async () => {
+    const gpu = await testGpu();
+    for (let i = 0; i < 4; i++) {
+      const f = await loadFixture(`conv2d_${i}`);
+      const [batch, cin, h, w] = f.shape("input");
+      const [cout, , k] = f.shape("weight");
+      const s = {
+        batch,
+        cin,
+        h,
+        w,
+        cout,
+        k,
+        stride: Number(f.meta.stride),
+        padding: Number(f.meta.padding),
+      };
+      const program = new Program(gpu, `conv2d_${i}`);
+      const t = record(program, s, variant);
+      write(t.x, f.get("input"), program);
+      write(t.w, f.get("weight"), program);
+      write(t.gy, f.get("grad_output"), program);
+      gpu.submit(program);
+      const [y, gx, gw] = await gpu.read(t.y, t.gx, t.gw);
+      // The fixtures are float64 sums of up to 147 products of N(0,1) values, outputs up to
+      // ~40; float32 accumulation is off by a few ulps of that (measured ≤ 1.5e-5 on both
+      // fixture seeds), ≥ 6× inside these bounds.
+      const tol = { atol: 1e-4, rtol: 1e-4 };
+      assertClose(y, f.get("output"), { ...tol, label: `conv2d_${i} ${variant} output` });
+      assertClose(gx, f.get("grad_input"), { ...tol, label: `conv2d_${i} ${variant} grad_input` });
+      assertClose(gw, f.get("grad_weight"), {
+        ...tol,
+        label: `conv2d_${i} ${variant} grad_weight`,
+      });
+      program.destroy();
+    }
+  });
+}
+
+// Shapes beyond one tile: channels past 16 and 64, pixel counts that are not multiples of
+// the tiles, odd spatial sizes, and a reduction split several ways. Widths that are
+// multiples of 4 (input and output) take the specialised 3×3 kernels of the direct variant;
+// images smaller than the kernel drop the taps that only see padding.
+const large: Shape[] = [
+  { batch: 3, cin: 5, h: 1, w: 2, cout: 6, k: 3, stride: 1, padding: 1 },
+  { batch: 2, cin: 4, h: 2, w: 3, cout: 5, k: 3, stride: 2, padding: 1 },
+  { batch: 1, cin: 7, h: 9, w: 12, cout: 21, k: 3, stride: 1, padding: 1 },
+  { batch: 2, cin: 6, h: 11, w: 16, cout: 20, k: 3, stride: 2, padding: 1 },
+  { batch: 3, cin: 20, h: 13, w: 11, cout: 70, k: 3, stride: 1, padding: 1 },
+  { batch: 2, cin: 9, h: 17, w: 10, cout: 33, k: 3, stride: 2, padding: 1 },
+  { batch: 2, cin: 66, h: 7, w: 6, cout: 18, k: 1, stride: 2, padding: 0 },
+];
+
+for (const variant of variants) {
+  Deno.test(`conv2d ${variant} crosses tile edges and splits the weight gradient`, async () => {
+    const gpu = await testGpu();
+    for (const [i, s] of large.entries()) {
+      const oh = conv2dOutputSize(s.h, s.k, s.stride, s.padding);
+      const ow = conv2dOutputSize(s.w, s.k, s.stride, s.padding);
+      const x = randn(s.batch * s.cin * s.h * s.w, 10 + i);
+      const w = randn(s.cout * s.cin * s.k * s.k, 20 + i);
+      const gy = randn(s.batch * s.cout * oh * ow, 30 + i);
+      const ref = reference(s, x, w, gy);
+      for (const splits of [undefined, 1, 5]) {
+        const program = new Program(gpu, "conv2d large");
+        const t = record(program, s, variant, splits);
+        write(t.x, x, program);
+        write(t.w, w, program);
+        write(t.gy, gy, program);
+        gpu.submit(program);
+        const [yv, gxv, gwv] = await gpu.read(t.y, t.gx, t.gw);
+        // Sums of up to 630 products of N(0,1) values, up to ~95: measured errors ≤ 6.5e-5.
+        const tol = { atol: 2e-4, rtol: 1e-4 };
+        const label = `${variant} [${Object.values(s)}] splits ${splits ?? "auto"}`;
+        assertClose(yv, ref.y, { ...tol, label: `${label} output` });
+        assertClose(gxv, ref.gx, { ...tol, label: `${label} grad_input` });
+        assertClose(gwv, ref.gw, { ...tol, label: `${label} grad_weight` });
+        program.destroy();
+      }
+    }
+  });
+}
+
+const odd: Shape[] = [
+  { batch: 1, cin: 3, h: 7, w: 9, cout: 5, k: 3, stride: 1, padding: 1 },
+  { batch: 2, cin: 5, h: 5, w: 4, cout: 13, k: 3, stride: 1, padding: 1 },
+  { batch: 1, cin: 6, h: 7, w: 8, cout: 3, k: 3, stride: 2, padding: 1 },
+  { batch: 2, cin: 5, h: 9, w: 7, cout: 7, k: 3, stride: 2, padding: 1 },
+  { batch: 1, cin: 7, h: 8, w: 11, cout: 13, k: 1, stride: 2, padding: 0 },
+  { batch: 2, cin: 3, h: 13, w: 10, cout: 5, k: 7, stride: 2, padding: 3 },
+];
+
+for (const variant of variants) {
+  Deno.test(`conv2d ${variant} gradients match finite differences`, async () => {
+    const gpu = await testGpu();
+    for (const [i, s] of odd.entries()) {
+      const program = new Program(gpu, "conv2d gradcheck");
+      const t = record(program, s, variant);
+      const x0 = randn(t.x.size, 40 + i);
+      const w0 = randn(t.w.size, 50 + i, 0.3);
+      const r = randn(t.gy.size, 60 + i);
+      write(t.x, x0, program);
+      write(t.w, w0, program);
+      write(t.gy, r, program);
+      gpu.submit(program);
+      const [gx, gw] = await gpu.read(t.gx, t.gw);
+      const label = `conv2d ${variant} [${Object.values(s)}]`;
+      // The loss Σ r·y is linear in x and in w, so central differences are exact up to
+      // float32 rounding of y.
+      const loss = async (into: Tensor, values: Float32Array<ArrayBuffer>) => {
+        gpu.write(into, values);
+        gpu.submit(program);
+        return dot(r, await gpu.readF32(t.y));
+      };
+      await checkGradient(`${label} input`, (v) => loss(t.x, v), x0, gx);
+      write(t.x, x0, program);
+      await checkGradient(`${label} weight`, (v) => loss(t.w, v), w0, gw);
+      program.destroy();
+    }
+  });
+}
+
+Deno.test("conv2d weight gradient accumulates into the gradient block", async () => {
+  const gpu = await testGpu();
+  for (const variant of variants) {
+    for (const splits of [1, 3]) {
+      const s = { batch: 2, cin: 5, h: 6, w: 7, cout: 6, k: 3, stride: 1, padding: 1 };
+      const program = new Program(gpu, "conv2d accumulate");
+      const x = program.tensor([s.batch, s.cin, s.h, s.w], "x");
+      const gy = program.tensor([s.batch, s.cout, s.h, s.w], "gy");
+      const gw = program.tensor([s.cout, s.cin, s.k, s.k], "gw");
+      const options = { stride: 1, padding: 1, variant, splits };
+      conv2dBackwardWeight(program, x, gy, gw, options);
+      conv2dBackwardWeight(program, x, gy, gw, options);
+      const x0 = randn(x.size, 70);
+      const gy0 = randn(gy.size, 71);
+      const start = randn(gw.size, 72);
+      gpu.write(x, x0);
+      gpu.write(gy, gy0);
+      gpu.write(gw, start);
+      gpu.submit(program);
+      const once = reference(s, x0, new Float32Array(gw.size), gy0).gw;
+      assertClose(await gpu.readF32(gw), start.map((v, i) => v + 2 * once[i]), {
+        atol: 1e-4,
+        rtol: 1e-4,
+        label: `${variant} splits ${splits} accumulated gradient`,
+      });
+      program.destroy();
+    }
+  }
+});
+
+Deno.test("Conv2d layer: torchvision names and init, backward without input gradient", async () => {
+  const gpu = await testGpu();
+  const conv = new Conv2d(16, 32, 3, { stride: 2, padding: 1 });
+  const entries = conv.entries();
+  if (entries.length !== 1 || entries[0][0] !== "weight") throw new Error("expected one weight");
+  const block = new ParameterBlock(gpu, entries);
+  let seed = 1;
+  block.initialize(() => ((seed = (seed * 16807) % 2147483647) - 1) / 2147483646);
+  const weight = (await block.read()).get("weight")!;
+  const mean = weight.reduce((a, b) => a + b, 0) / weight.length;
+  const std = Math.sqrt(weight.reduce((a, b) => a + (b - mean) ** 2, 0) / weight.length);
+  const expected = Math.sqrt(2 / (32 * 9)); // kaiming_normal_, fan_out, ReLU gain
+  if (Math.abs(mean) > 0.1 * expected || Math.abs(std / expected - 1) > 0.05) {
+    throw new Error(`weight mean ${mean}, std ${std}; expected 0, ${expected}`);
+  }
+  const program = new Program(gpu, "conv2d layer");
+  const x = program.tensor([2, 16, 9, 9], "x");
+  const pass = conv.forward(program, x, { train: true, inputGrad: false });
+  if (pass.output.shape.join() !== "2,32,5,5") throw new Error(`output [${pass.output.shape}]`);
+  const gy = program.tensor(pass.output.shape, "gy");
+  if (pass.backward(program, gy) !== undefined) throw new Error("input gradient not skipped");
+  const withGrad = conv.forward(program, x, { train: true, inputGrad: true });
+  const gx = withGrad.backward(program, gy);
+  if (gx?.shape.join() !== "2,16,9,9") throw new Error(`input gradient [${gx?.shape}]`);
+  program.destroy();
+  block.destroy();
+});
