@@ -5,7 +5,7 @@ import { SelfsupError } from "./errors.ts";
  * as training goes), `checkpoint.safetensors`, `summary.json` and `plot.svg`.
  */
 export class RunFolder {
-  private constructor(readonly path: string) {}
+  private constructor(readonly path: string, readonly resume: boolean) {}
 
   get checkpointPath(): string {
     return `${this.path}/checkpoint.safetensors`;
@@ -16,26 +16,35 @@ export class RunFolder {
   }
 
   /**
-   * Opens `path` for a new run, creating it; a folder that already holds a run is refused
-   * unless `resume` is set, so nothing is overwritten by accident. Resuming needs one.
+   * Checks `path` for a new run (a folder that already holds a run is refused unless
+   * `resume` is set, so nothing is overwritten by accident) or for resuming (which needs
+   * one). Nothing is created until {@link RunFolder.create}, so a run that fails while
+   * loading its data leaves no half-made folder behind.
    */
   static async open(path: string, { resume }: { resume: boolean }): Promise<RunFolder> {
-    const run = new RunFolder(path.replace(/\/+$/, "") || ".");
-    const hasRun = await exists(run.configPath);
+    const run = new RunFolder(path.replace(/\/+$/, "") || ".", resume);
+    // A run starts to hold work with its first checkpoint; a folder left by a run that
+    // failed before it may be reused.
+    const hasRun = await exists(run.checkpointPath);
     if (resume && !hasRun) {
-      throw new SelfsupError(`Cannot resume ${path}: it holds no run (no config.json)`);
+      throw new SelfsupError(`Cannot resume ${path}: it holds no checkpoint.safetensors`);
     }
     if (!resume && hasRun) {
       throw new SelfsupError(
         `${path} already holds a run: pass --resume ${path} to continue it, or choose another --out`,
       );
     }
-    try {
-      await Deno.mkdir(run.path, { recursive: true });
-    } catch (error) {
-      throw new SelfsupError(`Cannot create ${path}: ${(error as Error).message}`);
-    }
     return run;
+  }
+
+  /** Creates the folder (and its parents) if needed; a new run starts a new metrics log. */
+  async create(): Promise<void> {
+    try {
+      await Deno.mkdir(this.path, { recursive: true });
+      if (!this.resume) await Deno.remove(`${this.path}/metrics.jsonl`).catch(() => {});
+    } catch (error) {
+      throw new SelfsupError(`Cannot create ${this.path}: ${(error as Error).message}`);
+    }
   }
 
   async readConfig<T>(): Promise<T> {

@@ -95,7 +95,6 @@ export async function pretrain(
   const log = options.log ?? ((line: string) => console.error(line));
   const run = await RunFolder.open(options.out, { resume: options.resume ?? false });
   const resumed = options.resume ? await loadCheckpoint(run.checkpointPath) : undefined;
-  if (!resumed) await run.writeJson("config.json", config);
   const gpu = options.gpu ?? await createGpu();
   const train = await loadDataset(config.dataset, "train");
   const { mean, std } = datasetNormalization(config.dataset);
@@ -152,6 +151,8 @@ export async function pretrain(
     await saveCheckpoint(run.checkpointPath, checkpoint);
   };
 
+  await run.create();
+  if (!resumed) await run.writeJson("config.json", config);
   const started = performance.now();
   let trainedImages = 0;
   let trainingSeconds = 0;
