@@ -75,9 +75,11 @@ function accuracyPanel(
         }"/>`,
       `<text x="${(bx + slot * 0.35).toFixed(1)}" y="${(y + h - barHeight - 4).toFixed(1)}" ` +
         `text-anchor="middle">${(100 * value).toFixed(1)}%</text>`,
-      `<text x="${(bx + slot * 0.35).toFixed(1)}" y="${y + h + 16}" text-anchor="middle">${
-        escape(label)
-      }</text>`,
+      // Two lines under the bar: "kNN, random init" becomes "kNN" over "random init".
+      ...label.split(", ").map((line, k) =>
+        `<text x="${(bx + slot * 0.35).toFixed(1)}" y="${y + h + 16 + 14 * k}" ` +
+        `text-anchor="middle" font-size="11">${escape(line)}</text>`
+      ),
     );
   });
   return out;

@@ -284,7 +284,7 @@ export async function pretrain(
         `SimCLR ResNet-18 (${config.stem} stem, width ${config.width}) on ${config.dataset.name}`,
       loss: lossCurve,
       accuracies: [
-        ...(summary.probe ? [{ label: "linear probe", value: summary.probe.top1 }] : []),
+        ...(summary.probe ? [{ label: "probe", value: summary.probe.top1 }] : []),
         ...(summary.knn ? [{ label: "kNN", value: summary.knn.top1 }] : []),
         ...(summary.baseline?.probe
           ? [{ label: "probe, random init", value: summary.baseline.probe.top1 }]
