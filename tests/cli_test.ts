@@ -1,6 +1,7 @@
 // The command-line tasks on bad input: one clear line, a non-zero exit, nothing overwritten;
 // and Ctrl-C, which saves a checkpoint that --resume continues from.
 import { loadCheckpoint } from "../src/checkpoint.ts";
+import { parseSafetensors } from "../src/io/safetensors.ts";
 import { assertEquals } from "./_assert.ts";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -134,6 +135,25 @@ Deno.test("an existing run is not overwritten; a checkpoint of another architect
   ]);
   assertEquals(first.code, 0, `first run: ${first.stderr}`);
   const before = await Deno.readFile(`${dir}/run/checkpoint.safetensors`);
+  const probe = await task("probe", [
+    ...["--checkpoint", `${dir}/run/checkpoint.safetensors`, "--epochs", "1", "--k", "5", "--json"],
+  ]);
+  assertEquals(probe.code, 0, `probe: ${probe.stderr}`);
+  const result = JSON.parse(probe.stdout);
+  assertEquals([typeof result.probe.top1, typeof result.knn.top1], ["number", "number"], "probe");
+  const embed = await task("embed", [
+    ...[
+      "--checkpoint",
+      `${dir}/run/checkpoint.safetensors`,
+      "--out",
+      `${dir}/features.safetensors`,
+    ],
+    ...["--split", "train", "--limit", "10"],
+  ]);
+  assertEquals(embed.code, 0, `embed: ${embed.stderr}`);
+  const features = parseSafetensors(await Deno.readFile(`${dir}/features.safetensors`), "features");
+  assertEquals(features.tensors.get("features")!.shape, [10, 32], "features [N, 8·width]");
+  assertEquals(features.tensors.get("labels")!.shape, [10], "labels");
   assertOneLineError(
     await task("pretrain", [...tiny, "--out", `${dir}/run`]),
     "already holds a run",

@@ -5,9 +5,9 @@
 import { augmentPreset, CIFAR_MEAN, CIFAR_STD } from "../src/data/augment.ts";
 import { evalBatches } from "../src/data/batcher.ts";
 import { syntheticDataset } from "../src/data/synthetic.ts";
+import { limit } from "../src/data/dataset.ts";
 import { captureCheckpoint, saveCheckpoint } from "../src/checkpoint.ts";
 import { randomModel } from "../src/model.ts";
-import { extractFeatures } from "../src/probe.ts";
 import { serializeSafetensors } from "../src/io/safetensors.ts";
 import { testGpu } from "./_util.ts";
 
@@ -70,12 +70,24 @@ for (const stem of ["cifar", "imagenet"] as const) {
         projectionDim: 16,
         imageSize: 32,
       } as const;
-      const { model, block } = randomModel(
+      const { block } = randomModel(
         gpu,
         architecture,
         { mean: CIFAR_MEAN, std: CIFAR_STD },
         5,
       );
+      // Running statistics unlike a fresh network's zeros and ones, so eval mode uses them.
+      const values = await block.read();
+      block.runningStats.forEach(([name], i) => {
+        const v = values.get(name)!;
+        values.set(
+          name,
+          v.map((_, k) =>
+            name.endsWith("var") ? 0.5 + ((k * 7 + i) % 5) / 4 : ((k * 3 + i) % 7 - 3) / 10
+          ),
+        );
+      });
+      block.load(values, "test");
       const dir = await Deno.makeTempDir();
       await saveCheckpoint(
         `${dir}/checkpoint.safetensors`,
@@ -86,24 +98,28 @@ for (const stem of ["cifar", "imagenet"] as const) {
           config: {},
         }),
       );
-      const images = syntheticDataset({ split: "test", count: 3 });
-      const transform = augmentPreset("eval", 32);
-      const { features, dim } = await extractFeatures(gpu, model.backbone, images, {
-        batchSize: 3,
-        transform,
-      });
+      // Features as `deno task embed` writes them, of the first 3 synthetic test images.
+      const embed = await new Deno.Command(Deno.execPath(), {
+        args: [
+          ...["run", "-A", new URL("../tasks/embed.ts", import.meta.url).pathname],
+          ...[
+            "--checkpoint",
+            `${dir}/checkpoint.safetensors`,
+            "--out",
+            `${dir}/features.safetensors`,
+          ],
+          ...["--dataset", "synthetic", "--split", "test", "--limit", "3"],
+        ],
+        stderr: "piped",
+      }).output();
+      if (!embed.success) throw new Error(new TextDecoder().decode(embed.stderr));
       // The same normalised pixels go to torchvision.
-      const [batch] = evalBatches(images, { batchSize: 3, augment: transform });
+      const images = limit(syntheticDataset({ split: "test" }), 3);
+      const [batch] = evalBatches(images, { batchSize: 3, augment: augmentPreset("eval", 32) });
       await Deno.writeFile(
         `${dir}/images.safetensors`,
         serializeSafetensors(
           new Map([["images", { dtype: "F32", shape: [3, 3, 32, 32], data: batch.images }]]),
-        ),
-      );
-      await Deno.writeFile(
-        `${dir}/features.safetensors`,
-        serializeSafetensors(
-          new Map([["features", { dtype: "F32", shape: [3, dim], data: features }]]),
         ),
       );
       const result = await new Deno.Command(python!, {
