@@ -30,6 +30,7 @@ const requestedLimits = [
 /** Opens the default WebGPU adapter and a device that requests all of its limits. */
 export async function createGpu(options: GpuOptions = {}): Promise<Gpu> {
   if (!("gpu" in navigator) || !navigator.gpu) throw new SelfsupError(noAdapterHelp);
+  provideRuntimeDir();
   let adapter: GPUAdapter | null;
   try {
     adapter = await navigator.gpu.requestAdapter({ powerPreference: options.powerPreference });
@@ -51,4 +52,20 @@ export async function createGpu(options: GpuOptions = {}): Promise<Gpu> {
 function classify(name: string, isFallback: boolean | undefined): AdapterClass {
   if (isFallback) return "cpu";
   return /llvmpipe|lavapipe|swiftshader|softpipe|warp|basic render/i.test(name) ? "cpu" : "gpu";
+}
+
+/**
+ * Mesa's GL backend prints "XDG_RUNTIME_DIR is invalid or not set" on every start when a
+ * headless Linux session has none (ssh, containers, CI). Give it a private one, as a login
+ * session would; without permission to do so, leave things be.
+ */
+function provideRuntimeDir(): void {
+  try {
+    if (Deno.build.os !== "linux" || Deno.env.get("XDG_RUNTIME_DIR")) return;
+    const dir = `/tmp/selfsup-runtime-${Deno.uid() ?? "user"}`;
+    Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    Deno.env.set("XDG_RUNTIME_DIR", dir);
+  } catch {
+    // No --allow-env or --allow-write: Mesa's warning is harmless.
+  }
 }
