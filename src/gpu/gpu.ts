@@ -212,6 +212,7 @@ type Op =
 export class Program {
   readonly #ops: Op[] = [];
   readonly #owned: GPUBuffer[] = [];
+  readonly #scratch = new Map<string, GPUBuffer>();
 
   constructor(readonly gpu: Gpu, readonly label: string) {}
 
@@ -220,6 +221,24 @@ export class Program {
     const tensor = this.gpu.tensor(shape, `${this.label}: ${label} [${shape}]`, dtype);
     this.#owned.push(tensor.buffer);
     return tensor;
+  }
+
+  /**
+   * A temporary tensor for work that begins and ends within one layer's recorded operation:
+   * packed copies, partial sums. Every scratch tensor with the same label shares one buffer,
+   * replaced by a larger one when a later call needs more: the GPU runs a program's
+   * dispatches in order, so the next operation's use cannot overlap this one's. What an
+   * operation returns or saves for its backward pass must come from {@link Program.tensor}.
+   */
+  scratch(shape: readonly number[], label: string, dtype: DType = "f32"): Tensor {
+    const bytes = shapeSize(shape) * 4;
+    let buffer = this.#scratch.get(label);
+    if (!buffer || buffer.size < bytes) {
+      buffer = this.gpu.acquire(bytes, `${this.label}: ${label} [${shape}]`);
+      this.#owned.push(buffer);
+      this.#scratch.set(label, buffer);
+    }
+    return new Tensor(buffer, shape, 0, dtype);
   }
 
   /**
@@ -309,6 +328,7 @@ export class Program {
       else this.gpu.release(buffer);
     }
     this.#owned.length = 0;
+    this.#scratch.clear();
     this.#ops.length = 0;
   }
 }

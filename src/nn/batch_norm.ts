@@ -106,7 +106,7 @@ export function batchNormForward(
       );
     }
     const chunks = chunking(program, x);
-    const partial = program.tensor([c, chunks.chunks, 2], "batch norm partial statistics");
+    const partial = program.scratch([c, chunks.chunks, 2], "batch norm partial statistics");
     program.dispatch(batchNormStatsKernel, [x, partial], c * chunks.chunks, chunks.params);
     program.dispatch(
       batchNormStatsCombineKernel,
@@ -148,14 +148,14 @@ export function batchNormBackward(
   }
   const chunks = chunking(program, x);
   const c = chunks.c;
-  const partial = program.tensor([c, chunks.chunks, 2], "batch norm partial gradient sums");
+  const partial = program.scratch([c, chunks.chunks, 2], "batch norm partial gradient sums");
   program.dispatch(
     batchNormBackwardReduceKernel,
     [x, gradY, stats, partial],
     c * chunks.chunks,
     chunks.params,
   );
-  const coefficients = program.tensor([c, 4], "batch norm input-gradient coefficients");
+  const coefficients = program.scratch([c, 4], "batch norm input-gradient coefficients");
   program.dispatch(
     batchNormBackwardCombineKernel,
     [partial, stats, weight, gradWeight, gradBias, coefficients],

@@ -368,7 +368,7 @@ function convolve(
   const cols = reachable(pack.nv, at.padX, at.outW, at.stride, at.inW);
   const nu = rows.count;
   const nv = cols.count;
-  const packed = program.tensor(
+  const packed = program.scratch(
     [Math.max(4, pack.reduce * nu * nv * pack.padded)],
     "conv2d packed weights",
   );
@@ -452,7 +452,7 @@ function weightGradDirect(
 ): void {
   const { batch, cin, h, w, cout, oh, ow, k, stride, padding } = g;
   const xRow = Math.ceil(cin / 4);
-  const packedX = program.tensor([batch * h * w, xRow * 4], "conv2d pixel-major input");
+  const packedX = program.scratch([batch * h * w, xRow * 4], "conv2d pixel-major input");
   program.dispatch(
     conv2dPackActivationsKernel,
     [x, packedX],
@@ -460,7 +460,7 @@ function weightGradDirect(
     [batch, cin, h * w, xRow * 4],
   );
   const gyChannels = roundUp(cout, 16);
-  const packedGy = program.tensor([batch * oh * ow, gyChannels], "conv2d pixel-major gradient");
+  const packedGy = program.scratch([batch * oh * ow, gyChannels], "conv2d pixel-major gradient");
   program.dispatch(
     conv2dPackActivationsKernel,
     [gradY, packedGy],
@@ -482,7 +482,7 @@ function weightGradDirect(
     program.gpu,
     partialSize,
   );
-  const out = program.tensor([splits, partialSize], "conv2d weight gradient partial sums");
+  const out = program.scratch([splits, partialSize], "conv2d weight gradient partial sums");
   program.dispatch(
     is3x3 ? conv2dBackwardWeight3x3Kernel : conv2dBackwardWeightKernel,
     [packedX, packedGy, out],
@@ -529,7 +529,7 @@ function weightGradTiled(
     program.gpu,
     gradWeight.size,
   );
-  const out = program.tensor([splits, gradWeight.size], "conv2d weight gradient partial sums");
+  const out = program.scratch([splits, gradWeight.size], "conv2d weight gradient partial sums");
   program.dispatch(
     conv2dBackwardWeightTiledKernel,
     [x, gradY, out],

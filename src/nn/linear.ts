@@ -25,7 +25,7 @@ const workgroup = 64;
 function padded(program: Program, t: Tensor, rows: number, cols: number, label: string): Tensor {
   const [r, c] = t.shape;
   if (rows === r && cols === c) return t;
-  const out = program.tensor([rows, cols], `${label} padded`);
+  const out = program.scratch([rows, cols], `${label} padded`);
   program.dispatch(linearPadKernel, [t, out], Math.ceil(out.size / 256), [r, c, cols, out.size]);
   return out;
 }
@@ -129,8 +129,8 @@ export function linearBackwardWeight(
     program.dispatch(linearBackwardWeightKernel, [gp, xp, gradWeight, gradBias], grid, params(1));
     return;
   }
-  const partW = program.tensor([splits, m * n], "linear weight gradient partial sums");
-  const partB = program.tensor([splits, m], "linear bias gradient partial sums");
+  const partW = program.scratch([splits, m * n], "linear weight gradient partial sums");
+  const partB = program.scratch([splits, m], "linear bias gradient partial sums");
   program.dispatch(linearBackwardWeightKernel, [gp, xp, partW, partB], grid, params(0));
   program.dispatch(
     linearBackwardWeightReduceKernel,
