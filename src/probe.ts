@@ -42,6 +42,7 @@ export async function extractFeatures(
   try {
     const input = program.tensor([batchSize, 3, dataset.height, dataset.width], "images");
     const { output } = backbone.forward(program, input, { train: false, inputGrad: false });
+    program.keep(output);
     const features = new Float32Array(dataset.length * dim);
     const labels = new Int32Array(dataset.length);
     const padded = new Float32Array(input.size);
@@ -112,6 +113,7 @@ export async function linearProbe(
     step.clear(block.grads);
     const pass = classifier.forward(step, x, { train: true, inputGrad: false });
     const { loss, gradInput } = crossEntropy(step, pass.output, y);
+    step.keep(loss);
     pass.backward(step, gradInput);
     optimizer.record(step);
 
@@ -159,6 +161,7 @@ async function accuracy(
   try {
     const input = program.tensor([batchSize, dim], "probe features");
     const { output } = classifier.forward(program, input, { train: false, inputGrad: false });
+    program.keep(output);
     const k = classifier.outFeatures;
     const batch = new Float32Array(batchSize * dim);
     let correct = 0;
@@ -214,6 +217,7 @@ export async function knnAccuracy(
     gpu.write(bank, l2Normalize(train.features, dim));
     gpu.write(zeros, new Float32Array(n));
     const similarities = linearForward(program, queries, bank, zeros);
+    program.keep(similarities);
     const normalized = l2Normalize(test.features, dim);
     const batch = new Float32Array(chunk * dim);
     const votes = new Float64Array(options.numClasses);

@@ -116,6 +116,7 @@ async function batchNormCase(
     { train, momentum, eps },
   );
   const gx = batchNormBackward(program, saved, t.gy, t.weight, gw, gb)!;
+  program.keep(output, gx);
   const out = { y: output, gx, gw, gb, rm: t.runningMean, rv: t.runningVar };
   const run = async (inputs: Inputs, read: Tensor[] = Object.values(out)) => {
     for (const key of Object.keys(t) as (keyof Inputs)[]) gpu.write(t[key], inputs[key]);
@@ -155,6 +156,7 @@ Deno.test("batch norm matches the PyTorch fixture (train, running stats, eval)",
   const gy = train.tensor(shape, "gy");
   const pass = layer.forward(train, x, { train: true, inputGrad: true });
   const gx = pass.backward(train, gy)!;
+  train.keep(pass.output, gx);
   gpu.write(x, f.get("input").slice());
   gpu.write(gy, f.get("grad_output").slice());
   gpu.submit(train);
@@ -178,6 +180,7 @@ Deno.test("batch norm matches the PyTorch fixture (train, running stats, eval)",
   const evaluation = new Program(gpu, "batch norm eval");
   const xe = evaluation.tensor(shape, "x");
   const evalPass = layer.forward(evaluation, xe, { train: false, inputGrad: true });
+  evaluation.keep(evalPass.output);
   gpu.write(xe, f.get("input").slice());
   gpu.submit(evaluation);
   assertClose(await gpu.readF32(evalPass.output), f.get("eval_output"), {

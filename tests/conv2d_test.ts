@@ -70,6 +70,7 @@ function record(program: Program, s: Shape, variant: Conv2dVariant, splits?: num
   const options = { stride: s.stride, padding: s.padding, variant };
   const y = conv2dForward(program, x, w, options);
   const gx = conv2dBackwardInput(program, gy, w, x.shape, options);
+  program.keep(y, gx);
   program.clear(gw);
   conv2dBackwardWeight(program, x, gy, gw, { ...options, splits });
   return { x, w, gy, gw, y, gx };

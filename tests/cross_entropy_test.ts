@@ -16,6 +16,7 @@ class CrossEntropyRun {
     this.#logits = this.program.tensor([rows, classes], "logits");
     this.#labels = this.program.tensor([rows], "labels", "i32");
     this.#out = crossEntropy(this.program, this.#logits, this.#labels);
+    this.program.keep(this.#out.loss, this.#out.gradInput);
   }
 
   async run(logits: Float32Array<ArrayBuffer>, labels: Int32Array<ArrayBuffer>) {

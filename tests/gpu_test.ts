@@ -15,6 +15,7 @@ Deno.test("a dispatch over more than 65,535 workgroups is folded into 2-D and ru
   gpu.write(a, ones);
   gpu.write(b, ones);
   const y = add(program, a, b);
+  program.keep(y);
   gpu.submit(program);
   const values = await gpu.readF32(y);
   const wrong = values.findIndex((v) => v !== 2);

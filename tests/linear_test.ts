@@ -50,6 +50,7 @@ async function linearCase([m, k, n]: number[]) {
   const gb = program.tensor([n], "bias gradient");
   const y = linearForward(program, x, w, b);
   const gx = linearBackwardInput(program, gy, w);
+  program.keep(y, gx);
   linearBackwardWeight(program, x, gy, gw, gb);
   const run = async (
     values: Float32Array<ArrayBuffer>[],
@@ -164,6 +165,7 @@ Deno.test("Linear layer: names, init, accumulating parameter gradients", async (
   const gy = program.tensor([4, 5], "gy");
   const pass = layer.forward(program, x, { train: true, inputGrad: false });
   if (pass.backward(program, gy) !== undefined) throw new Error("input gradient not skipped");
+  program.keep(pass.output);
   const x0 = randn(36, 9);
   const gy0 = randn(20, 10);
   gpu.write(x, x0);

@@ -14,6 +14,7 @@ class NtXentRun {
     this.program = new Program(gpu, "nt-xent test");
     this.#z = this.program.tensor([rows, cols], "z");
     this.#out = ntXent(this.program, this.#z, temperature);
+    this.program.keep(this.#out.loss, this.#out.gradInput);
   }
 
   async run(z: Float32Array<ArrayBuffer>): Promise<{ loss: number; grad: Float32Array }> {

@@ -52,6 +52,7 @@ async function maxPoolCase(shape: number[], options: MaxPoolOptions) {
   const { output, saved } = maxPoolForward(program, x, options);
   const gy = program.tensor(output.shape, "gy");
   const gx = maxPoolBackward(program, saved, gy, options);
+  program.keep(output, gx, saved.argmax);
   const run = async (xs: Float32Array<ArrayBuffer>, gys: Float32Array<ArrayBuffer>) => {
     gpu.write(x, xs);
     gpu.write(gy, gys);
@@ -152,6 +153,7 @@ async function avgPoolCase(shape: number[]) {
   const y = globalAvgPoolForward(program, x);
   const gy = program.tensor(y.shape, "gy");
   const gx = globalAvgPoolBackward(program, gy, shape);
+  program.keep(y, gx);
   const run = async (xs: Float32Array<ArrayBuffer>, gys: Float32Array<ArrayBuffer>) => {
     gpu.write(x, xs);
     gpu.write(gy, gys);

@@ -16,6 +16,7 @@ Deno.test("relu forward and backward match the definition and finite differences
   const gy = program.tensor(shape, "gy");
   const y = reluForward(program, x);
   const gx = reluBackward(program, y, gy);
+  program.keep(y, gx);
   gpu.write(x, x0);
   gpu.write(gy, r);
   gpu.submit(program);
@@ -44,6 +45,7 @@ Deno.test("add sums elementwise over sizes beyond one workgroup row", async () =
   const a = program.tensor([n], "a");
   const b = program.tensor([n], "b");
   const y = add(program, a, b);
+  program.keep(y);
   gpu.write(a, a0);
   gpu.write(b, b0);
   gpu.submit(program);

@@ -169,6 +169,7 @@ for (const stem of ["cifar", "imagenet"] as const) {
       inputGrad: false,
     });
     const { loss } = ntXent(forward, projections.output, temperatureOf(fixture));
+    forward.keep(loss);
     const lossAt = async (values: Map<string, Float32Array>) => {
       block.load(values, "probe");
       gpu.submit(forward);
@@ -228,6 +229,7 @@ for (const stem of ["cifar", "imagenet"] as const) {
       train: false,
       inputGrad: false,
     });
+    evaluation.keep(features.output);
     gpu.write(evalInput, views.slice(0, evalInput.size));
     gpu.submit(evaluation);
     const expected = fixture.get("eval_features_after_adam");

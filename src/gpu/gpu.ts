@@ -1,6 +1,6 @@
 import { SelfsupError } from "../errors.ts";
 import { type Kernel, kernelKey, packParams, type Params } from "./kernel.ts";
-import { type DType, shapeSize, Tensor } from "./tensor.ts";
+import { Allocation, type DType, shapeSize, Tensor } from "./tensor.ts";
 
 /**
  * Which family of kernel variants suits the adapter. Software rasterisers (llvmpipe, WARP,
@@ -106,6 +106,7 @@ export class Gpu {
 
   /** Copies host data into a tensor (queued; ordered before later submits). */
   write(tensor: Tensor, data: Float32Array | Int32Array | Uint32Array): void {
+    assertHostVisible(tensor);
     if (data.length !== tensor.size) {
       throw new Error(`Writing ${data.length} values into tensor [${tensor.shape}]`);
     }
@@ -132,6 +133,7 @@ export class Gpu {
 
   /** Copies tensors back to the host after all submitted work, with one sync for all. */
   async read(...tensors: Tensor[]): Promise<(Float32Array | Int32Array | Uint32Array)[]> {
+    tensors.forEach(assertHostVisible);
     const total = tensors.reduce((sum, t) => sum + t.byteLength, 0);
     const staging = this.#staging(total);
     const encoder = this.device.createCommandEncoder();
@@ -200,45 +202,65 @@ export class Gpu {
 }
 
 type Op =
-  | { kind: "dispatch"; pipeline: GPUComputePipeline; bindGroup: GPUBindGroup; grid: number[] }
+  | {
+    kind: "dispatch";
+    kernel: Kernel;
+    pipeline: GPUComputePipeline;
+    tensors: readonly Tensor[];
+    params?: GPUBuffer;
+    grid: number[];
+    bindGroup?: GPUBindGroup;
+  }
   | { kind: "clear"; tensor: Tensor }
   | { kind: "copy"; from: Tensor; to: Tensor };
 
 /**
  * A recorded sequence of GPU work — a forward pass, a backward pass, a whole training step —
  * with its bind groups and parameter buffers made once, so running it again only encodes.
- * The tensors it allocates with {@link Program.tensor} are its own until {@link destroy}.
+ *
+ * Its tensors come in two kinds. {@link Program.tensor} makes one with a buffer of its own
+ * for the program's life: inputs the host writes, results it reads. {@link Program.temp}
+ * makes one whose memory is planned when the program first runs, from the operations that
+ * use it: temporaries whose uses are over share buffers, so a training step holds an
+ * activation only until the backward pass has consumed it and a gradient only until the
+ * layer below has. The host may read or write a temporary only after {@link Program.keep}.
  */
 export class Program {
   readonly #ops: Op[] = [];
   readonly #owned: GPUBuffer[] = [];
-  readonly #scratch = new Map<string, GPUBuffer>();
+  readonly #temps: Allocation[] = [];
+  #planned = false;
 
   constructor(readonly gpu: Gpu, readonly label: string) {}
 
-  /** A new tensor that lives as long as this program. */
+  /** A new tensor with a buffer of its own for the program's life. */
   tensor(shape: readonly number[], label: string, dtype: DType = "f32"): Tensor {
     const tensor = this.gpu.tensor(shape, `${this.label}: ${label} [${shape}]`, dtype);
     this.#owned.push(tensor.buffer);
     return tensor;
   }
 
-  /**
-   * A temporary tensor for work that begins and ends within one layer's recorded operation:
-   * packed copies, partial sums. Every scratch tensor with the same label shares one buffer,
-   * replaced by a larger one when a later call needs more: the GPU runs a program's
-   * dispatches in order, so the next operation's use cannot overlap this one's. What an
-   * operation returns or saves for its backward pass must come from {@link Program.tensor}.
-   */
-  scratch(shape: readonly number[], label: string, dtype: DType = "f32"): Tensor {
-    const bytes = shapeSize(shape) * 4;
-    let buffer = this.#scratch.get(label);
-    if (!buffer || buffer.size < bytes) {
-      buffer = this.gpu.acquire(bytes, `${this.label}: ${label} [${shape}]`);
-      this.#owned.push(buffer);
-      this.#scratch.set(label, buffer);
+  /** A temporary tensor: its memory is shared with others whose uses do not overlap it. */
+  temp(shape: readonly number[], label: string, dtype: DType = "f32"): Tensor {
+    this.#assertRecording();
+    const allocation = new Allocation(
+      shapeSize(shape) * 4,
+      `${this.label}: ${label} [${shape}]`,
+      this,
+    );
+    this.#temps.push(allocation);
+    return new Tensor(allocation, shape, 0, dtype);
+  }
+
+  /** Gives temporaries buffers of their own, so the host can read or write them. */
+  keep(...tensors: Tensor[]): void {
+    for (const t of tensors) {
+      const allocation = this.#owns(t);
+      if (!allocation || allocation.kept) continue;
+      this.#assertRecording();
+      allocation.kept = true;
+      allocation.buffer = this.#own(allocation);
     }
-    return new Tensor(buffer, shape, 0, dtype);
   }
 
   /**
@@ -248,44 +270,50 @@ export class Program {
    * `wid.x + wid.y * nwg.x` and ignore those past the end.
    */
   dispatch(kernel: Kernel, tensors: readonly Tensor[], grid: Grid, params?: Params): void {
+    this.#assertRecording();
     const gpu = this.gpu;
     const pipeline = gpu.pipeline(kernel);
-    const entries: GPUBindGroupEntry[] = tensors.map((t, i) => ({
-      binding: i + 1,
-      resource: t.binding(),
-    }));
+    let buffer: GPUBuffer | undefined;
     if (params) {
       const bytes = packParams(params);
-      const buffer = gpu.device.createBuffer({
+      buffer = gpu.device.createBuffer({
         size: bytes.byteLength,
         usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
         label: `${kernel.name} params`,
       });
       gpu.device.queue.writeBuffer(buffer, 0, bytes);
       this.#owned.push(buffer);
-      entries.push({ binding: 0, resource: { buffer } });
     }
-    const bindGroup = gpu.device.createBindGroup({
-      label: kernel.name,
-      layout: pipeline.getBindGroupLayout(0),
-      entries,
+    this.#use(...tensors);
+    this.#ops.push({
+      kind: "dispatch",
+      kernel,
+      pipeline,
+      tensors,
+      params: buffer,
+      grid: foldGrid(grid, gpu, kernel),
     });
-    this.#ops.push({ kind: "dispatch", pipeline, bindGroup, grid: foldGrid(grid, gpu, kernel) });
   }
 
   /** Records zero-filling a tensor. */
   clear(tensor: Tensor): void {
+    this.#assertRecording();
+    this.#use(tensor);
     this.#ops.push({ kind: "clear", tensor });
   }
 
   /** Records a copy between tensors of equal size. */
   copy(from: Tensor, to: Tensor): void {
+    this.#assertRecording();
     if (from.size !== to.size) throw new Error(`Copy [${from.shape}] into [${to.shape}]`);
+    this.#use(from, to);
     this.#ops.push({ kind: "copy", from, to });
   }
 
-  /** Appends another program's operations (which stays the owner of its tensors). */
+  /** Appends another program's operations, planned; it stays the owner of its tensors. */
   append(other: Program): void {
+    this.#assertRecording();
+    other.plan();
     this.#ops.push(...other.#ops);
   }
 
@@ -294,13 +322,54 @@ export class Program {
     return this.#ops.filter((op) => op.kind === "dispatch").length;
   }
 
+  /**
+   * Assigns the temporaries' memory and makes the bind groups; runs by itself before the
+   * program is first encoded, after which nothing more can be recorded.
+   */
+  plan(): void {
+    if (this.#planned) return;
+    this.#planned = true;
+    const starting = new Map<number, Allocation[]>();
+    const ending = new Map<number, Allocation[]>();
+    for (const a of this.#temps) {
+      if (a.kept) continue;
+      if (a.first === Infinity) {
+        a.buffer = this.#own(a);
+        continue;
+      }
+      starting.set(a.first, [...(starting.get(a.first) ?? []), a]);
+      ending.set(a.last, [...(ending.get(a.last) ?? []), a]);
+    }
+    const free: GPUBuffer[] = [];
+    for (let i = 0; i < this.#ops.length; i++) {
+      for (const a of starting.get(i) ?? []) a.buffer = takeFitting(free, a.bytes) ?? this.#own(a);
+      // Released only after every temporary this operation starts has its buffer, so no
+      // operation reads and writes one buffer through two tensors.
+      for (const a of ending.get(i) ?? []) free.push(a.buffer!);
+    }
+    for (const op of this.#ops) {
+      if (op.kind !== "dispatch" || op.bindGroup) continue;
+      const entries: GPUBindGroupEntry[] = op.tensors.map((t, i) => ({
+        binding: i + 1,
+        resource: t.binding(),
+      }));
+      if (op.params) entries.push({ binding: 0, resource: { buffer: op.params } });
+      op.bindGroup = this.gpu.device.createBindGroup({
+        label: op.kernel.name,
+        layout: op.pipeline.getBindGroupLayout(0),
+        entries,
+      });
+    }
+  }
+
   encode(encoder: GPUCommandEncoder): void {
+    this.plan();
     let pass: GPUComputePassEncoder | undefined;
     for (const op of this.#ops) {
       if (op.kind === "dispatch") {
         pass ??= encoder.beginComputePass({ label: this.label });
         pass.setPipeline(op.pipeline);
-        pass.setBindGroup(0, op.bindGroup);
+        pass.setBindGroup(0, op.bindGroup!);
         pass.dispatchWorkgroups(op.grid[0], op.grid[1], op.grid[2]);
         continue;
       }
@@ -321,15 +390,65 @@ export class Program {
     pass?.end();
   }
 
-  /** Returns the program's tensors to the pool; the program must not run again. */
+  /** Returns the program's buffers to the pool; the program must not run again. */
   destroy(): void {
     for (const buffer of this.#owned) {
       if (buffer.usage & GPUBufferUsage.UNIFORM) buffer.destroy();
       else this.gpu.release(buffer);
     }
     this.#owned.length = 0;
-    this.#scratch.clear();
+    this.#temps.length = 0;
     this.#ops.length = 0;
+  }
+
+  #assertRecording(): void {
+    if (this.#planned) throw new Error(`Program ${this.label} has run: record everything first`);
+  }
+
+  #owns(t: Tensor): Allocation | undefined {
+    const allocation = t.allocation;
+    if (allocation && allocation.owner !== this) {
+      throw new Error(`${allocation.label} is a temporary of another program than ${this.label}`);
+    }
+    return allocation;
+  }
+
+  #use(...tensors: readonly Tensor[]): void {
+    const index = this.#ops.length;
+    for (const t of tensors) {
+      const allocation = this.#owns(t);
+      if (!allocation) continue;
+      allocation.first = Math.min(allocation.first, index);
+      allocation.last = Math.max(allocation.last, index);
+    }
+  }
+
+  #own(allocation: Allocation): GPUBuffer {
+    const buffer = this.gpu.acquire(allocation.bytes, allocation.label);
+    this.#owned.push(buffer);
+    return buffer;
+  }
+}
+
+/**
+ * Takes from `free` the smallest buffer that holds `bytes` without wasting more than half of
+ * itself, if there is one.
+ */
+function takeFitting(free: GPUBuffer[], bytes: number): GPUBuffer | undefined {
+  let best = -1;
+  for (let i = 0; i < free.length; i++) {
+    const size = free[i].size;
+    if (size >= bytes && size <= 2 * bytes + 256 && (best < 0 || size < free[best].size)) best = i;
+  }
+  return best < 0 ? undefined : free.splice(best, 1)[0];
+}
+
+function assertHostVisible(tensor: Tensor): void {
+  const allocation = tensor.allocation;
+  if (allocation && !allocation.kept) {
+    throw new Error(
+      `${allocation.label} is a temporary that shares its memory: program.keep() it to read or write it`,
+    );
   }
 }
 

@@ -2,26 +2,58 @@
 export type DType = "f32" | "i32" | "u32";
 
 /**
+ * The memory of a temporary tensor, which its program assigns only when it plans the
+ * buffers of all its temporaries (see `Program.temp`).
+ */
+export class Allocation {
+  buffer?: GPUBuffer;
+  /** Index of the first and last operation of the owning program that use it. */
+  first = Infinity;
+  last = -1;
+  /** Kept whole for the program's life, so the host may read or write it. */
+  kept = false;
+
+  constructor(readonly bytes: number, readonly label: string, readonly owner: object) {}
+}
+
+/**
  * A view of `size` 4-byte elements of a GPU buffer, with a shape. Tensors do not own their
  * buffer: a {@link Program} or a parameter block does, so many tensors can share one buffer
  * (every parameter lives in one flat block, as do their gradients).
  */
 export class Tensor {
   readonly size: number;
+  readonly #memory: GPUBuffer | Allocation;
 
   constructor(
-    readonly buffer: GPUBuffer,
+    memory: GPUBuffer | Allocation,
     readonly shape: readonly number[],
     /** Offset of the first element in the buffer, in elements. */
     readonly offset = 0,
     readonly dtype: DType = "f32",
   ) {
+    this.#memory = memory;
     this.size = shapeSize(shape);
-    if ((offset + this.size) * 4 > buffer.size) {
+    const bytes = memory instanceof Allocation ? memory.bytes : memory.size;
+    if ((offset + this.size) * 4 > bytes) {
+      throw new Error(`Tensor [${shape}] at element ${offset} overruns a ${bytes}-byte buffer`);
+    }
+  }
+
+  /** The temporary memory this tensor lives in, if it is a program's temporary. */
+  get allocation(): Allocation | undefined {
+    return this.#memory instanceof Allocation ? this.#memory : undefined;
+  }
+
+  get buffer(): GPUBuffer {
+    const memory = this.#memory;
+    if (!(memory instanceof Allocation)) return memory;
+    if (!memory.buffer) {
       throw new Error(
-        `Tensor [${shape}] at element ${offset} overruns a ${buffer.size}-byte buffer`,
+        `${memory.label} is a temporary whose program has not planned its memory yet`,
       );
     }
+    return memory.buffer;
   }
 
   get byteOffset(): number {
@@ -37,7 +69,7 @@ export class Tensor {
     if (shapeSize(shape) !== this.size) {
       throw new Error(`Cannot reshape [${this.shape}] to [${shape}]`);
     }
-    return new Tensor(this.buffer, shape, this.offset, this.dtype);
+    return new Tensor(this.#memory, shape, this.offset, this.dtype);
   }
 
   /** `size` elements starting `offset` elements into this tensor, as a tensor of `shape`. */
@@ -45,7 +77,7 @@ export class Tensor {
     if (offset + shapeSize(shape) > this.size) {
       throw new Error(`Slice [${shape}] at ${offset} overruns tensor [${this.shape}]`);
     }
-    return new Tensor(this.buffer, shape, this.offset + offset, this.dtype);
+    return new Tensor(this.#memory, shape, this.offset + offset, this.dtype);
   }
 
   binding(): GPUBufferBinding {

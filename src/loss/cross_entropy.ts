@@ -24,9 +24,9 @@ export function crossEntropy(program: Program, logits: Tensor, labels: Tensor): 
       `Cross-entropy needs ${rows} i32 labels, got ${labels.dtype} [${labels.shape}]`,
     );
   }
-  const rowLoss = program.tensor([rows], "cross-entropy row losses");
-  const loss = program.tensor([1], "cross-entropy loss");
-  const gradInput = program.tensor([rows, classes], "cross-entropy input gradient");
+  const rowLoss = program.temp([rows], "cross-entropy row losses");
+  const loss = program.temp([1], "cross-entropy loss");
+  const gradInput = program.temp([rows, classes], "cross-entropy input gradient");
   program.dispatch(
     crossEntropyRowsKernel,
     [logits, labels, rowLoss, gradInput],

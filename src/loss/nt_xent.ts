@@ -48,17 +48,17 @@ export function ntXent(program: Program, z: Tensor, temperature: number): LossOu
   if (paddedRows * paddedRows > 0xffffffff) {
     throw new Error(`NT-Xent batch of ${rows} rows is too large`);
   }
-  const zhat = program.tensor([paddedRows, paddedCols], "nt-xent normalised projections");
-  const norms = program.tensor([rows], "nt-xent projection norms");
-  const similarity = program.tensor(
+  const zhat = program.temp([paddedRows, paddedCols], "nt-xent normalised projections");
+  const norms = program.temp([rows], "nt-xent projection norms");
+  const similarity = program.temp(
     [paddedRows, paddedRows],
     "nt-xent similarities, then their gradient",
   );
-  const lse = program.tensor([rows], "nt-xent row logsumexp");
-  const rowLoss = program.tensor([rows], "nt-xent row losses");
-  const loss = program.tensor([1], "nt-xent loss");
-  const gradZhat = program.tensor([paddedRows, paddedCols], "nt-xent normalised gradient");
-  const gradInput = program.tensor([rows, cols], "nt-xent input gradient");
+  const lse = program.temp([rows], "nt-xent row logsumexp");
+  const rowLoss = program.temp([rows], "nt-xent row losses");
+  const loss = program.temp([1], "nt-xent loss");
+  const gradZhat = program.temp([paddedRows, paddedCols], "nt-xent normalised gradient");
+  const gradInput = program.temp([rows, cols], "nt-xent input gradient");
   const rowBlocks = paddedRows / 8;
 
   program.dispatch(

@@ -60,5 +60,6 @@ export function recordSimclrStep(
   const { loss, gradInput } = ntXent(program, projector.output, temperature);
   const gradFeatures = projector.backward(program, gradInput)!;
   backbone.backward(program, gradFeatures);
+  program.keep(loss, backbone.output, projector.output);
   return { loss, features: backbone.output, projections: projector.output };
 }

@@ -8,7 +8,7 @@ import type { Tensor } from "../gpu/tensor.ts";
  */
 export function add(program: Program, a: Tensor, b: Tensor): Tensor {
   if (a.size !== b.size) throw new Error(`Cannot add [${a.shape}] and [${b.shape}]`);
-  const y = program.tensor(a.shape, "sum");
+  const y = program.temp(a.shape, "sum");
   program.dispatch(addForwardKernel, [a, b, y], Math.ceil(a.size / 256), [a.size]);
   return y;
 }

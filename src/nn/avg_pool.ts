@@ -7,7 +7,7 @@ import type { Entry, Forward, ForwardOptions, Layer } from "./module.ts";
 export function globalAvgPoolForward(program: Program, x: Tensor): Tensor {
   if (x.shape.length !== 4) throw new Error(`Average pool expects NCHW input, got [${x.shape}]`);
   const [n, c, h, w] = x.shape;
-  const y = program.tensor([n, c], "average pool output");
+  const y = program.temp([n, c], "average pool output");
   program.dispatch(avgPoolForwardKernel, [x, y], Math.ceil((n * c) / 64), [n * c, h * w]);
   return y;
 }
@@ -22,7 +22,7 @@ export function globalAvgPoolBackward(
   if (gradY.size !== n * c) {
     throw new Error(`Average pool gradient [${gradY.shape}] for [${inputShape}]`);
   }
-  const gradX = program.tensor(inputShape, "average pool input gradient");
+  const gradX = program.temp(inputShape, "average pool input gradient");
   program.dispatch(avgPoolBackwardKernel, [gradY, gradX], Math.ceil(gradX.size / 256), [
     gradX.size,
     h * w,

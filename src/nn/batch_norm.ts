@@ -98,7 +98,7 @@ export function batchNormForward(
   for (const t of [weight, bias, runningMean, runningVar]) {
     if (t.size !== c) throw new Error(`Batch norm over ${c} channels got a [${t.shape}] tensor`);
   }
-  const stats = program.tensor([c, 2], "batch norm statistics");
+  const stats = program.temp([c, 2], "batch norm statistics");
   if (train) {
     if (n * hw < 2) {
       throw new SelfsupError(
@@ -106,7 +106,7 @@ export function batchNormForward(
       );
     }
     const chunks = chunking(program, x);
-    const partial = program.scratch([c, chunks.chunks, 2], "batch norm partial statistics");
+    const partial = program.temp([c, chunks.chunks, 2], "batch norm partial statistics");
     program.dispatch(batchNormStatsKernel, [x, partial], c * chunks.chunks, chunks.params);
     program.dispatch(
       batchNormStatsCombineKernel,
@@ -122,7 +122,7 @@ export function batchNormForward(
       [c, f32(eps)],
     );
   }
-  const output = program.tensor(x.shape, "batch norm output");
+  const output = program.temp(x.shape, "batch norm output");
   const { grid, params } = elementwise(program, x);
   program.dispatch(batchNormForwardKernel, [x, stats, weight, bias, output], grid, params);
   return { output, saved: { input: x, stats, train } };
@@ -148,14 +148,14 @@ export function batchNormBackward(
   }
   const chunks = chunking(program, x);
   const c = chunks.c;
-  const partial = program.scratch([c, chunks.chunks, 2], "batch norm partial gradient sums");
+  const partial = program.temp([c, chunks.chunks, 2], "batch norm partial gradient sums");
   program.dispatch(
     batchNormBackwardReduceKernel,
     [x, gradY, stats, partial],
     c * chunks.chunks,
     chunks.params,
   );
-  const coefficients = program.scratch([c, 4], "batch norm input-gradient coefficients");
+  const coefficients = program.temp([c, 4], "batch norm input-gradient coefficients");
   program.dispatch(
     batchNormBackwardCombineKernel,
     [partial, stats, weight, gradWeight, gradBias, coefficients],
@@ -163,7 +163,7 @@ export function batchNormBackward(
     [c, chunks.chunks, chunks.count, train ? 1 : 0],
   );
   if (!inputGrad) return undefined;
-  const gradX = program.tensor(x.shape, "batch norm input gradient");
+  const gradX = program.temp(x.shape, "batch norm input gradient");
   const { grid, params } = elementwise(program, x);
   program.dispatch(batchNormBackwardInputKernel, [x, gradY, coefficients, gradX], grid, params);
   return gradX;

@@ -76,7 +76,7 @@ export function conv2dForward(
   );
   const variant = options.variant ?? defaultVariant(program.gpu);
   const padded = roundUp(cout, channelBlock[variant]);
-  const y = program.tensor([batch, cout, oh, ow], "conv2d output");
+  const y = program.temp([batch, cout, oh, ow], "conv2d output");
   convolve(program, variant, "forward", x, weight, y, {
     reduce: cin,
     cols: cout,
@@ -128,7 +128,7 @@ export function conv2dBackwardInput(
   const variant = options.variant ?? defaultVariant(program.gpu);
   const { batch, cin, h, w, cout, oh, ow, k, stride: s, padding } = g;
   const padded = roundUp(cin, channelBlock[variant]);
-  const gradX = program.tensor([batch, cin, h, w], "conv2d input gradient");
+  const gradX = program.temp([batch, cin, h, w], "conv2d input gradient");
   const phases = [];
   for (let a = 0; a < Math.min(s, h); a++) {
     for (let b = 0; b < Math.min(s, w); b++) {
@@ -368,7 +368,7 @@ function convolve(
   const cols = reachable(pack.nv, at.padX, at.outW, at.stride, at.inW);
   const nu = rows.count;
   const nv = cols.count;
-  const packed = program.scratch(
+  const packed = program.temp(
     [Math.max(4, pack.reduce * nu * nv * pack.padded)],
     "conv2d packed weights",
   );
@@ -452,7 +452,7 @@ function weightGradDirect(
 ): void {
   const { batch, cin, h, w, cout, oh, ow, k, stride, padding } = g;
   const xRow = Math.ceil(cin / 4);
-  const packedX = program.scratch([batch * h * w, xRow * 4], "conv2d pixel-major input");
+  const packedX = program.temp([batch * h * w, xRow * 4], "conv2d pixel-major input");
   program.dispatch(
     conv2dPackActivationsKernel,
     [x, packedX],
@@ -460,7 +460,7 @@ function weightGradDirect(
     [batch, cin, h * w, xRow * 4],
   );
   const gyChannels = roundUp(cout, 16);
-  const packedGy = program.scratch([batch * oh * ow, gyChannels], "conv2d pixel-major gradient");
+  const packedGy = program.temp([batch * oh * ow, gyChannels], "conv2d pixel-major gradient");
   program.dispatch(
     conv2dPackActivationsKernel,
     [gradY, packedGy],
@@ -482,7 +482,7 @@ function weightGradDirect(
     program.gpu,
     partialSize,
   );
-  const out = program.scratch([splits, partialSize], "conv2d weight gradient partial sums");
+  const out = program.temp([splits, partialSize], "conv2d weight gradient partial sums");
   program.dispatch(
     is3x3 ? conv2dBackwardWeight3x3Kernel : conv2dBackwardWeightKernel,
     [packedX, packedGy, out],
@@ -529,7 +529,7 @@ function weightGradTiled(
     program.gpu,
     gradWeight.size,
   );
-  const out = program.scratch([splits, gradWeight.size], "conv2d weight gradient partial sums");
+  const out = program.temp([splits, gradWeight.size], "conv2d weight gradient partial sums");
   program.dispatch(
     conv2dBackwardWeightTiledKernel,
     [x, gradY, out],

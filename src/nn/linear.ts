@@ -25,7 +25,7 @@ const workgroup = 64;
 function padded(program: Program, t: Tensor, rows: number, cols: number, label: string): Tensor {
   const [r, c] = t.shape;
   if (rows === r && cols === c) return t;
-  const out = program.scratch([rows, cols], `${label} padded`);
+  const out = program.temp([rows, cols], `${label} padded`);
   program.dispatch(linearPadKernel, [t, out], Math.ceil(out.size / 256), [r, c, cols, out.size]);
   return out;
 }
@@ -46,7 +46,7 @@ export function linearForward(program: Program, x: Tensor, weight: Tensor, bias:
   }
   const xp = padded(program, x, m, up4(k), "linear input");
   const wp = padded(program, weight, n, up4(k), "linear weight");
-  const y = program.tensor([m, n], "linear output");
+  const y = program.temp([m, n], "linear output");
   const tilesN = Math.ceil(n / block);
   const tiles = Math.ceil(m / block) * tilesN;
   program.dispatch(linearForwardKernel, [xp, wp, bias, y], Math.ceil(tiles / workgroup), [
@@ -65,7 +65,7 @@ export function linearBackwardInput(program: Program, gradY: Tensor, weight: Ten
   if (wk !== k) throw new Error(`Linear: gradient [${gradY.shape}], weight [${weight.shape}]`);
   const gp = padded(program, gradY, m, up4(k), "linear output gradient");
   const wp = padded(program, weight, up4(k), up4(n), "linear weight");
-  const gx = program.tensor([m, n], "linear input gradient");
+  const gx = program.temp([m, n], "linear input gradient");
   const tilesN = Math.ceil(n / block);
   const tiles = Math.ceil(m / block) * tilesN;
   program.dispatch(linearBackwardInputKernel, [gp, wp, gx], Math.ceil(tiles / workgroup), [
@@ -129,8 +129,8 @@ export function linearBackwardWeight(
     program.dispatch(linearBackwardWeightKernel, [gp, xp, gradWeight, gradBias], grid, params(1));
     return;
   }
-  const partW = program.scratch([splits, m * n], "linear weight gradient partial sums");
-  const partB = program.scratch([splits, m], "linear bias gradient partial sums");
+  const partW = program.temp([splits, m * n], "linear weight gradient partial sums");
+  const partB = program.temp([splits, m], "linear bias gradient partial sums");
   program.dispatch(linearBackwardWeightKernel, [gp, xp, partW, partB], grid, params(0));
   program.dispatch(
     linearBackwardWeightReduceKernel,

@@ -43,8 +43,8 @@ export function maxPoolForward(
   options: MaxPoolOptions,
 ): { output: Tensor; saved: MaxPoolSaved } {
   const { outShape, params } = geometry(x.shape, options);
-  const output = program.tensor(outShape, "max pool output");
-  const argmax = program.tensor(outShape, "max pool argmax", "u32");
+  const output = program.temp(outShape, "max pool output");
+  const argmax = program.temp(outShape, "max pool argmax", "u32");
   program.dispatch(
     maxPoolForwardKernel,
     [x, output, argmax],
@@ -65,7 +65,7 @@ export function maxPoolBackward(
   if (gradY.size !== saved.argmax.size) {
     throw new Error(`Max pool gradient [${gradY.shape}] for output [${saved.argmax.shape}]`);
   }
-  const gradX = program.tensor(saved.inputShape, "max pool input gradient");
+  const gradX = program.temp(saved.inputShape, "max pool input gradient");
   program.dispatch(
     maxPoolBackwardKernel,
     [gradY, saved.argmax, gradX],

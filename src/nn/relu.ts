@@ -5,14 +5,14 @@ import type { Entry, Forward, ForwardOptions, Layer } from "./module.ts";
 
 /** Records y = max(x, 0). */
 export function reluForward(program: Program, x: Tensor): Tensor {
-  const y = program.tensor(x.shape, "relu output");
+  const y = program.temp(x.shape, "relu output");
   program.dispatch(reluForwardKernel, [x, y], Math.ceil(x.size / 256), [x.size]);
   return y;
 }
 
 /** Records the ReLU gradient from the forward output `y`. */
 export function reluBackward(program: Program, y: Tensor, gradY: Tensor): Tensor {
-  const gradX = program.tensor(y.shape, "relu input gradient");
+  const gradX = program.temp(y.shape, "relu input gradient");
   program.dispatch(reluBackwardKernel, [y, gradY, gradX], Math.ceil(y.size / 256), [y.size]);
   return gradX;
 }
