@@ -49,3 +49,27 @@ Deno.test("kernel parameters pack as 4-byte scalars padded to 16 bytes", () => {
   if (view.getUint32(0, true) !== 3 || view.getFloat32(4, true) !== 0.5) throw new Error("packing");
   assertThrows(() => packParams([-1]), Error, "u32");
 });
+
+Deno.test("temporaries share memory only once their uses are over", async () => {
+  const gpu = await testGpu();
+  const program = new Program(gpu, "plan test");
+  const x = program.tensor([1000], "x");
+  const ones = new Float32Array(1000).fill(1);
+  gpu.write(x, ones);
+  // a = x + x (2), b = a + a (4), c = b + x (5), d = c + c (10): a dies when b is made,
+  // b when c is, so c may take a's buffer but never b's, and d may take b's.
+  const a = add(program, x, x);
+  const b = add(program, a, a);
+  const c = add(program, b, x);
+  const d = add(program, c, c);
+  program.keep(d);
+  assertThrows(() => gpu.write(a, ones), Error, "program.keep()");
+  gpu.submit(program);
+  const values = await gpu.readF32(d);
+  if (values.some((v) => v !== 10)) throw new Error(`d is ${values[0]}, not 10`);
+  assertThrows(() => add(program, d, d), Error, "has run");
+  await assertRejects(() => gpu.read(c), Error, "program.keep()");
+  const other = new Program(gpu, "other");
+  assertThrows(() => add(other, c, c), Error, "another program");
+  for (const p of [program, other]) p.destroy();
+});
