@@ -1,11 +1,18 @@
 import { SelfsupError } from "./errors.ts";
 import type { Gpu } from "./gpu/gpu.ts";
 import type { Tensor } from "./gpu/tensor.ts";
-import { parseSafetensors, serializeSafetensors, type StoredTensor } from "./io/safetensors.ts";
+import { writeFileAtomically } from "./io/files.ts";
+import {
+  parseSafetensors,
+  readSafetensors,
+  type Safetensors,
+  serializeSafetensors,
+  type StoredTensor,
+} from "./io/safetensors.ts";
 import type { ParameterBlock } from "./nn/parameters.ts";
 
 /** Identifies the layout of a selfsup checkpoint; bumped when it changes incompatibly. */
-export const checkpointFormat = "selfsup-checkpoint-1";
+const checkpointFormat = "selfsup-checkpoint-1";
 
 /** What a checkpoint records besides its tensors; stored as JSON in `__metadata__`. */
 export interface CheckpointMeta {
@@ -19,7 +26,7 @@ export interface CheckpointMeta {
     readonly imageSize: number;
   };
   /** The per-channel normalisation the backbone was trained with, to apply at inference. */
-  readonly normalization: { readonly mean: readonly number[]; readonly std: readonly number[] };
+  readonly normalization: { readonly mean: RGB; readonly std: RGB };
   /** Where training stands, for resuming: the next batch to run is `batch` of `epoch`. */
   readonly progress: {
     readonly epoch: number;
@@ -28,10 +35,13 @@ export interface CheckpointMeta {
     readonly done: boolean;
   };
   /** The optimizer whose state is stored under `optimizer.<state>.<parameter>`, if any. */
-  readonly optimizer?: { readonly name: string; readonly step: number };
+  readonly optimizer?: string;
   /** The run's configuration, for the record and for `--resume`. */
   readonly config: Record<string, unknown>;
 }
+
+/** One value per colour channel. */
+export type RGB = readonly [number, number, number];
 
 /** A checkpoint's contents, by selfsup's parameter names (`backbone.*`, `projector.*`). */
 export interface Checkpoint {
@@ -61,25 +71,33 @@ function isBackbone(fileKey: string): boolean {
 
 /**
  * Reads the parameters, running statistics and optimizer state off the GPU into a
- * {@link Checkpoint}. `numBatchesTracked` is batch norm's counter of training forwards.
+ * {@link Checkpoint}, with one sync for all of them.
  */
 export async function captureCheckpoint(
   gpu: Gpu,
   block: ParameterBlock,
   meta: CheckpointMeta,
-  optimizerState?: ReadonlyMap<string, Tensor>,
+  optimizerState: ReadonlyMap<string, Tensor> = new Map(),
 ): Promise<Checkpoint> {
-  const parameters = await block.read();
+  const [values, stats, ...flats] = await gpu.read(
+    block.values,
+    block.stats,
+    ...optimizerState.values(),
+  ) as Float32Array[];
   const state = new Map<string, Map<string, Float32Array>>();
-  for (const [stateName, tensor] of optimizerState ?? []) {
-    const flat = await gpu.readF32(tensor);
+  [...optimizerState.keys()].forEach((stateName, i) => {
     const byParameter = new Map<string, Float32Array>();
     for (const { name, offset, size } of block.segments) {
-      byParameter.set(name, flat.slice(offset, offset + size));
+      byParameter.set(name, flats[i].slice(offset, offset + size));
     }
     state.set(stateName, byParameter);
-  }
-  return { meta, parameters, shapes: block.shapes, optimizerState: state };
+  });
+  return {
+    meta,
+    parameters: block.unpack(values, stats),
+    shapes: block.shapes,
+    optimizerState: state,
+  };
 }
 
 /** Serialises a checkpoint as safetensors bytes. */
@@ -112,30 +130,25 @@ export function encodeCheckpoint(checkpoint: Checkpoint): Uint8Array<ArrayBuffer
   return serializeSafetensors(tensors, meta);
 }
 
-/**
- * Writes a checkpoint atomically: to a temporary file in the same folder, flushed to disk,
- * then renamed over `path`, so a crash leaves the previous checkpoint whole.
- */
+/** Writes a checkpoint atomically, so a crash leaves the previous one whole. */
 export async function saveCheckpoint(path: string, checkpoint: Checkpoint): Promise<void> {
-  const bytes = encodeCheckpoint(checkpoint);
-  const temporary = `${path}.${Deno.pid}.tmp`;
-  const file = await Deno.open(temporary, { write: true, create: true, truncate: true });
-  try {
-    let written = 0;
-    while (written < bytes.length) written += await file.write(bytes.subarray(written));
-    await file.sync();
-  } finally {
-    file.close();
-  }
-  await Deno.rename(temporary, path);
+  await writeFileAtomically(path, encodeCheckpoint(checkpoint));
 }
 
 /**
- * Parses checkpoint bytes. Shapes are restored to flat arrays; {@link ParameterBlock.load}
- * checks them against the model. `source` names the file in errors.
+ * Parses checkpoint bytes. {@link ParameterBlock.load} checks the tensors against the
+ * model. `source` names the file in errors.
  */
 export function decodeCheckpoint(bytes: Uint8Array, source: string): Checkpoint {
-  const file = parseSafetensors(bytes, source);
+  return interpret(parseSafetensors(bytes, source), source);
+}
+
+/** Reads a checkpoint file; a missing or corrupt file is a {@link SelfsupError}. */
+export async function loadCheckpoint(path: string): Promise<Checkpoint> {
+  return interpret(await readSafetensors(path), `checkpoint ${path}`);
+}
+
+function interpret(file: Safetensors, source: string): Checkpoint {
   if (file.metadata.format !== checkpointFormat) {
     throw new SelfsupError(`${source} is not a selfsup checkpoint (no format ${checkpointFormat})`);
   }
@@ -149,7 +162,10 @@ export function decodeCheckpoint(bytes: Uint8Array, source: string): Checkpoint 
   } catch {
     throw new SelfsupError(`${source}: the checkpoint's metadata is not valid JSON`);
   }
-  if (!meta.architecture || !meta.progress || !meta.normalization) {
+  const rgb = (v: unknown) =>
+    Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === "number" && isFinite(x));
+  const { architecture, progress, normalization } = meta;
+  if (!architecture || !progress || !rgb(normalization?.mean) || !rgb(normalization?.std)) {
     throw new SelfsupError(`${source}: the checkpoint's metadata is incomplete`);
   }
   const parameters = new Map<string, Float32Array>();
@@ -172,20 +188,6 @@ export function decodeCheckpoint(bytes: Uint8Array, source: string): Checkpoint 
     }
   }
   return { meta, parameters, shapes, optimizerState };
-}
-
-/** Reads a checkpoint file; a missing or corrupt file is a {@link SelfsupError}. */
-export async function loadCheckpoint(path: string): Promise<Checkpoint> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.IsADirectory) {
-      throw new SelfsupError(`Cannot load checkpoint ${path}: no such file`);
-    }
-    throw error;
-  }
-  return decodeCheckpoint(bytes, `checkpoint ${path}`);
 }
 
 /**
@@ -212,9 +214,15 @@ export function loadOptimizerState(
   gpu: Gpu,
   block: ParameterBlock,
   checkpoint: Checkpoint,
+  optimizer: string,
   state: ReadonlyMap<string, Tensor>,
   source: string,
 ): void {
+  if (checkpoint.meta.optimizer !== optimizer) {
+    throw new SelfsupError(
+      `${source} holds the state of optimizer ${checkpoint.meta.optimizer}, not ${optimizer}`,
+    );
+  }
   for (const [stateName, tensor] of state) {
     const byParameter = checkpoint.optimizerState.get(stateName);
     if (!byParameter) throw new SelfsupError(`${source} has no optimizer state ${stateName}`);

@@ -2,7 +2,14 @@ import { augmentPreset } from "./data/augment.ts";
 import type { ImageDataset } from "./data/dataset.ts";
 import type { Gpu } from "./gpu/gpu.ts";
 import type { ResNet18 } from "./nn/resnet.ts";
-import { extractFeatures, knnAccuracy, linearProbe, type ProbeResult } from "./probe.ts";
+import type { RGB } from "./checkpoint.ts";
+import {
+  extractFeatures,
+  type Features,
+  knnAccuracy,
+  linearProbe,
+  type ProbeResult,
+} from "./probe.ts";
 import { progress } from "./progress.ts";
 
 /** How to evaluate a backbone's features; null leaves a measure out. */
@@ -30,8 +37,8 @@ export interface Evaluation {
 export interface EvaluationData {
   readonly train: ImageDataset;
   readonly test: ImageDataset;
-  readonly mean: readonly [number, number, number];
-  readonly std: readonly [number, number, number];
+  readonly mean: RGB;
+  readonly std: RGB;
 }
 
 /**
@@ -45,27 +52,8 @@ export async function evaluateBackbone(
   config: EvaluationConfig,
   name: string,
 ): Promise<Evaluation> {
-  const transform = {
-    ...augmentPreset("eval", data.train.height, data.train.width),
-    mean: data.mean,
-    std: data.std,
-  };
-  const features = async (dataset: ImageDataset, split: string) => {
-    const bar = progress({
-      label: `${name} features (${split})`,
-      total: dataset.length,
-      unit: "images",
-    });
-    try {
-      return await extractFeatures(gpu, backbone, dataset, {
-        batchSize: Math.min(config.batchSize, dataset.length),
-        transform,
-        onProgress: (done) => bar.update(done),
-      });
-    } finally {
-      bar.stop();
-    }
-  };
+  const features = (dataset: ImageDataset, split: string) =>
+    backboneFeatures(gpu, backbone, dataset, data, config.batchSize, `${name} features (${split})`);
   const train = await features(data.train, "train");
   const test = await features(data.test, "test");
   const numClasses = data.train.classNames.length;
@@ -76,4 +64,28 @@ export async function evaluateBackbone(
     ? { top1: await knnAccuracy(gpu, train, test, { ...config.knn, numClasses }) }
     : undefined;
   return { probe, knn };
+}
+
+/**
+ * The backbone's eval-mode features of a dataset's un-augmented images, normalised with
+ * `mean` and `std`, with a progress display labelled `label`.
+ */
+export async function backboneFeatures(
+  gpu: Gpu,
+  backbone: ResNet18,
+  dataset: ImageDataset,
+  { mean, std }: { readonly mean: RGB; readonly std: RGB },
+  batchSize: number,
+  label: string,
+): Promise<Features> {
+  const bar = progress({ label, total: dataset.length, unit: "images" });
+  try {
+    return await extractFeatures(gpu, backbone, dataset, {
+      batchSize,
+      transform: { ...augmentPreset("eval", dataset.height, dataset.width), mean, std },
+      onProgress: (done) => bar.update(done),
+    });
+  } finally {
+    bar.stop();
+  }
 }

@@ -36,7 +36,7 @@ export async function extractFeatures(
   dataset: ImageDataset,
   options: ExtractOptions,
 ): Promise<Features> {
-  const { batchSize } = options;
+  const batchSize = Math.min(options.batchSize, dataset.length);
   const dim = backbone.featureDim;
   const program = new Program(gpu, "feature extraction");
   try {
@@ -48,9 +48,7 @@ export async function extractFeatures(
     const padded = new Float32Array(input.size);
     let done = 0;
     for (const batch of evalBatches(dataset, { batchSize, augment: options.transform })) {
-      padded.fill(0);
-      padded.set(batch.images);
-      gpu.write(input, padded);
+      gpu.write(input, padTo(padded, batch.images));
       gpu.submit(program);
       const values = await gpu.readF32(output);
       features.set(values.subarray(0, batch.size * dim), done * dim);
@@ -167,9 +165,7 @@ async function accuracy(
     let correct = 0;
     for (let start = 0; start < labels.length; start += batchSize) {
       const size = Math.min(batchSize, labels.length - start);
-      batch.fill(0);
-      batch.set(x.subarray(start * dim, (start + size) * dim));
-      gpu.write(input, batch);
+      gpu.write(input, padTo(batch, x.subarray(start * dim, (start + size) * dim)));
       gpu.submit(program);
       const logits = await gpu.readF32(output);
       for (let r = 0; r < size; r++) {
@@ -225,9 +221,7 @@ export async function knnAccuracy(
     let correct = 0;
     for (let start = 0; start < test.labels.length; start += chunk) {
       const size = Math.min(chunk, test.labels.length - start);
-      batch.fill(0);
-      batch.set(normalized.subarray(start * dim, (start + size) * dim));
-      gpu.write(queries, batch);
+      gpu.write(queries, padTo(batch, normalized.subarray(start * dim, (start + size) * dim)));
       gpu.submit(program);
       const sims = await gpu.readF32(similarities);
       for (let r = 0; r < size; r++) {
@@ -291,6 +285,17 @@ class TopK {
     this.value[c] = v;
     this.index[c] = i;
   }
+}
+
+/**
+ * `values` as a whole batch: itself when it fills one, else copied into `buffer` with zeros
+ * after it (rows that eval mode computes independently and the caller ignores).
+ */
+function padTo(buffer: Float32Array, values: Float32Array): Float32Array {
+  if (values.length === buffer.length) return values;
+  buffer.fill(0, values.length);
+  buffer.set(values);
+  return buffer;
 }
 
 function argmax(values: ArrayLike<number>, offset: number, length: number): number {

@@ -1,4 +1,6 @@
+import { statOrNull } from "./data/_fs.ts";
 import { SelfsupError } from "./errors.ts";
+import { writeFileAtomically } from "./io/files.ts";
 
 /**
  * A run's output folder: `config.json`, `metrics.jsonl` (one JSON object a line, appended
@@ -25,7 +27,7 @@ export class RunFolder {
     const run = new RunFolder(path.replace(/\/+$/, "") || ".", resume);
     // A run starts to hold work with its first checkpoint; a folder left by a run that
     // failed before it may be reused.
-    const hasRun = await exists(run.checkpointPath);
+    const hasRun = (await statOrNull(run.checkpointPath)) !== null;
     if (resume && !hasRun) {
       throw new SelfsupError(`Cannot resume ${path}: it holds no checkpoint.safetensors`);
     }
@@ -56,7 +58,7 @@ export class RunFolder {
   }
 
   async writeJson(name: string, value: unknown): Promise<void> {
-    await writeAtomically(`${this.path}/${name}`, JSON.stringify(value, null, 2) + "\n");
+    await writeFileAtomically(`${this.path}/${name}`, JSON.stringify(value, null, 2) + "\n");
   }
 
   async appendMetrics(record: Record<string, unknown>): Promise<void> {
@@ -66,21 +68,6 @@ export class RunFolder {
   }
 
   async writeText(name: string, text: string): Promise<void> {
-    await writeAtomically(`${this.path}/${name}`, text);
+    await writeFileAtomically(`${this.path}/${name}`, text);
   }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function writeAtomically(path: string, text: string): Promise<void> {
-  const temporary = `${path}.${Deno.pid}.tmp`;
-  await Deno.writeTextFile(temporary, text);
-  await Deno.rename(temporary, path);
 }

@@ -95,6 +95,12 @@ export async function pretrain(
   const log = options.log ?? ((line: string) => console.error(line));
   const run = await RunFolder.open(options.out, { resume: options.resume ?? false });
   const resumed = options.resume ? await loadCheckpoint(run.checkpointPath) : undefined;
+  if (resumed?.meta.progress.done && resumed.meta.progress.epoch >= config.epochs) {
+    throw new SelfsupError(
+      `${options.out} has finished its ${resumed.meta.progress.epoch} epochs: pass a larger ` +
+        `--epochs to train on, or evaluate it with deno task probe --checkpoint ${run.checkpointPath}`,
+    );
+  }
   const gpu = options.gpu ?? await createGpu();
   const train = await loadDataset(config.dataset, "train");
   const { mean, std } = datasetNormalization(config.dataset);
@@ -114,7 +120,9 @@ export async function pretrain(
     name: config.optimizer,
     weightDecay: config.weightDecay,
   });
-  if (resumed) loadOptimizerState(gpu, block, resumed, optimizer.state, run.checkpointPath);
+  if (resumed) {
+    loadOptimizerState(gpu, block, resumed, config.optimizer, optimizer.state, run.checkpointPath);
+  }
 
   const program = new Program(gpu, "simclr training step");
   const views = program.tensor([2 * config.batchSize, 3, train.height, train.width], "views");
@@ -139,11 +147,17 @@ export async function pretrain(
     config.schedule === "cosine" ? learningRate(s, schedule) : constantLearningRate(s, schedule);
 
   let position = resumed?.meta.progress ?? { epoch: 0, batch: 0, step: 0, done: false };
+  if (position.batch > stepsPerEpoch) {
+    throw new SelfsupError(
+      `${run.checkpointPath} stopped at batch ${position.batch} of epoch ${position.epoch + 1}, ` +
+        `but the data now makes ${stepsPerEpoch} batches an epoch: was the dataset changed?`,
+    );
+  }
   const checkpointMeta = (): CheckpointMeta => ({
     architecture,
     normalization: { mean, std },
     progress: position,
-    optimizer: { name: config.optimizer, step: position.step },
+    optimizer: config.optimizer,
     config: config as unknown as Record<string, unknown>,
   });
   const save = async () => {
@@ -152,7 +166,8 @@ export async function pretrain(
   };
 
   await run.create();
-  if (!resumed) await run.writeJson("config.json", config);
+  // Rewritten on resume too: --epochs may have extended the run.
+  await run.writeJson("config.json", config);
   const started = performance.now();
   let trainedImages = 0;
   let trainingSeconds = 0;
@@ -216,7 +231,10 @@ export async function pretrain(
       const seconds = (performance.now() - epochStart) / 1000;
       trainedImages += epochImages;
       trainingSeconds += seconds;
-      if (!interrupted) position = { epoch: epoch + 1, batch: 0, step: position.step, done: false };
+      // An epoch interrupted after its last batch is complete.
+      if (!interrupted || position.batch === stepsPerEpoch) {
+        position = { epoch: epoch + 1, batch: 0, step: position.step, done: false };
+      }
       await save();
       await run.appendMetrics({
         type: "epoch",
@@ -241,11 +259,18 @@ export async function pretrain(
   if (!interrupted) {
     position = { ...position, done: true };
     await save();
-    if (config.evaluation) {
+    // Training is saved; an interrupt now only cuts the evaluation short.
+    const stopped = () => {
+      if (options.signal?.aborted) {
+        log(`evaluation skipped: deno task probe --checkpoint ${run.checkpointPath}`);
+      }
+      return options.signal?.aborted ?? false;
+    };
+    if (config.evaluation && !stopped()) {
       const data = { train, test: await loadDataset(config.dataset, "test"), mean, std };
       evaluation = await evaluateBackbone(gpu, model.backbone, data, config.evaluation, "trained");
       await logEvaluation(run, "trained", evaluation, log);
-      if (config.baseline) {
+      if (config.baseline && !stopped()) {
         const initial = randomModel(gpu, architecture, { mean, std }, config.seed);
         baseline = await evaluateBackbone(
           gpu,
@@ -320,7 +345,7 @@ async function logEvaluation(
 }
 
 /** Refuses values no run can use, naming the flag. */
-export function validateConfig(config: PretrainConfig): void {
+function validateConfig(config: PretrainConfig): void {
   const positiveInteger = (value: number, flag: string) => {
     if (!Number.isInteger(value) || value < 1) {
       throw new SelfsupError(`--${flag} must be a whole number ≥ 1, got ${value}`);

@@ -4,17 +4,17 @@
  *
  * @module
  */
-import { augmentPreset } from "../src/data/augment.ts";
-import { positiveInteger, runTask } from "../src/cli.ts";
+import { dirname, resolve } from "node:path";
+import { datasetFor, positiveInteger, runTask } from "../src/cli.ts";
 import { limit } from "../src/data/dataset.ts";
 import { type DatasetConfig, loadDataset } from "../src/data/load.ts";
-import { SelfsupError } from "../src/errors.ts";
 import { Command, Option } from "../src/deps.ts";
+import { SelfsupError } from "../src/errors.ts";
+import { backboneFeatures } from "../src/evaluate.ts";
 import { createGpu } from "../src/gpu/device.ts";
+import { writeFileAtomically } from "../src/io/files.ts";
 import { serializeSafetensors } from "../src/io/safetensors.ts";
 import { loadModel } from "../src/model.ts";
-import { extractFeatures } from "../src/probe.ts";
-import { progress } from "../src/progress.ts";
 
 const command = new Command()
   .name("embed")
@@ -37,14 +37,16 @@ const command = new Command()
 await runTask("embed", async () => {
   command.parse(Deno.args, { from: "user" });
   const flags = command.opts();
+  const outDir = dirname(resolve(flags.out));
+  if (!(await Deno.stat(outDir).catch(() => null))?.isDirectory) {
+    throw new SelfsupError(`Cannot write ${flags.out}: no folder ${outDir}`);
+  }
   const gpu = await createGpu();
   const { model, normalization, meta } = await loadModel(gpu, flags.checkpoint);
-  const trained = meta?.config.dataset as DatasetConfig | undefined;
-  const dataset: DatasetConfig = {
-    ...(flags.dataset
-      ? { name: flags.dataset }
-      : { ...(trained ?? { name: "synthetic" }), limit: undefined }),
-    ...(flags.data !== undefined ? { path: flags.data } : {}),
+  // The whole split by default: the checkpoint's --limit chose its training images only.
+  const dataset = {
+    ...datasetFor(meta?.config.dataset as DatasetConfig | undefined, flags),
+    limit: undefined,
   };
   const whole = await loadDataset(dataset, flags.split);
   if (flags.limit !== undefined && flags.limit > whole.length) {
@@ -53,17 +55,14 @@ await runTask("embed", async () => {
     );
   }
   const images = flags.limit === undefined ? whole : limit(whole, flags.limit);
-  const bar = progress({ label: "embed", total: images.length, unit: "images" });
-  const { features, labels, dim } = await extractFeatures(gpu, model.backbone, images, {
-    batchSize: Math.min(flags.batchSize, images.length),
-    transform: {
-      ...augmentPreset("eval", images.height, images.width),
-      mean: [normalization.mean[0], normalization.mean[1], normalization.mean[2]],
-      std: [normalization.std[0], normalization.std[1], normalization.std[2]],
-    },
-    onProgress: (done) => bar.update(done),
-  });
-  bar.stop();
+  const { features, labels, dim } = await backboneFeatures(
+    gpu,
+    model.backbone,
+    images,
+    normalization,
+    flags.batchSize,
+    "embed",
+  );
   const bytes = serializeSafetensors(
     new Map([
       ["features", { dtype: "F32" as const, shape: [labels.length, dim], data: features }],
@@ -75,6 +74,10 @@ await runTask("embed", async () => {
     ]),
     { split: flags.split, dataset: dataset.name, checkpoint: flags.checkpoint },
   );
-  await Deno.writeFile(flags.out, bytes);
+  try {
+    await writeFileAtomically(flags.out, bytes);
+  } catch (error) {
+    throw new SelfsupError(`Cannot write ${flags.out}: ${(error as Error).message}`);
+  }
   console.log(`wrote ${labels.length} × ${dim} features to ${flags.out}`);
 });

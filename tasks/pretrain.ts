@@ -15,6 +15,7 @@ import { Command, Option } from "../src/deps.ts";
 import { SelfsupError } from "../src/errors.ts";
 import { presets } from "../src/presets.ts";
 import { RunFolder } from "../src/run_folder.ts";
+import type { EvaluationConfig } from "../src/evaluate.ts";
 import { pretrain, type PretrainConfig } from "../src/train.ts";
 
 const command = new Command()
@@ -67,11 +68,12 @@ const command = new Command()
   .option("--json", "print the summary as JSON on stdout");
 
 // Flags that define the run: a resumed run keeps its own, so they may not be given again.
+// Where the data lives (--data), how many workers make batches, how long to train and how to
+// evaluate may change.
 const runDefining = [
   "preset",
   "method",
   "dataset",
-  "data",
   "limit",
   "imageSize",
   "stem",
@@ -93,7 +95,7 @@ await runTask("pretrain", async () => {
   let config: PretrainConfig;
   let out: string;
   if (flags.resume) {
-    for (const name of runDefining) {
+    for (const name of [...runDefining, "out"] as const) {
       if (command.getOptionValueSource(name) === "cli") {
         throw new SelfsupError(
           `--resume continues a run with its saved configuration; drop --${kebab(name)}`,
@@ -101,20 +103,17 @@ await runTask("pretrain", async () => {
       }
     }
     out = flags.resume;
-    config = await (await RunFolder.open(out, { resume: true })).readConfig<PretrainConfig>();
-    if (flags.epochs !== undefined) config = { ...config, epochs: flags.epochs };
-    if (!flags.probe) config = { ...config, evaluation: null };
-    if (!flags.baseline) config = { ...config, baseline: false };
+    const saved = await (await RunFolder.open(out, { resume: true })).readConfig<PretrainConfig>();
+    config = {
+      ...saved,
+      dataset: { ...saved.dataset, path: flags.data ?? saved.dataset.path },
+      epochs: flags.epochs ?? saved.epochs,
+      workers: flags.workers ?? saved.workers,
+      evaluation: evaluationFlags(saved.evaluation),
+      baseline: flags.baseline && saved.baseline,
+    };
   } else {
     const preset = presets[flags.preset];
-    const evaluation = preset.evaluation && {
-      ...preset.evaluation,
-      probe: preset.evaluation.probe && {
-        ...preset.evaluation.probe,
-        epochs: flags.probeEpochs ?? preset.evaluation.probe.epochs,
-        learningRate: flags.probeLr ?? preset.evaluation.probe.learningRate,
-      },
-    };
     config = {
       ...preset,
       method: flags.method ?? preset.method,
@@ -138,7 +137,7 @@ await runTask("pretrain", async () => {
       projectionDim: flags.projectionDim ?? preset.projectionDim,
       seed: flags.seed ?? preset.seed,
       workers: flags.workers,
-      evaluation: flags.probe ? evaluation : null,
+      evaluation: evaluationFlags(preset.evaluation),
       baseline: flags.baseline && preset.baseline,
     };
     out = flags.out ?? `runs/${flags.preset}-${config.dataset.name}-${timestamp()}`;
@@ -148,7 +147,7 @@ await runTask("pretrain", async () => {
   const onInterrupt = () => {
     if (interrupt.signal.aborted) Deno.exit(130);
     console.error(
-      "\nInterrupted: finishing the current step and saving a checkpoint (Ctrl-C again to quit now)",
+      "\nInterrupted: stopping at the next safe point (Ctrl-C again to quit now)",
     );
     interrupt.abort();
   };
@@ -178,19 +177,32 @@ await runTask("pretrain", async () => {
         }`,
       );
       console.log(
-        `kNN (k=200)     ${pct(summary.knn?.top1).padStart(8)}   ${
-          pct(summary.baseline?.knn?.top1).padStart(8)
-        }`,
+        `${`kNN (k=${config.evaluation?.knn?.k})`.padEnd(16)}${
+          pct(summary.knn?.top1).padStart(8)
+        }   ${pct(summary.baseline?.knn?.top1).padStart(8)}`,
       );
     }
     console.log(`run folder: ${out}`);
   }
   if (summary.status === "interrupted") {
     console.error(`Checkpoint saved; continue with: deno task pretrain --resume ${out}`);
-    return 130;
   }
-  return 0;
+  return interrupt.signal.aborted ? 130 : 0;
 });
+
+/** The evaluation the flags ask for, starting from a preset's or a saved run's. */
+function evaluationFlags(base: EvaluationConfig | null): EvaluationConfig | null {
+  const flags = command.opts();
+  if (!flags.probe || !base) return null;
+  return {
+    ...base,
+    probe: base.probe && {
+      ...base.probe,
+      epochs: flags.probeEpochs ?? base.probe.epochs,
+      learningRate: flags.probeLr ?? base.probe.learningRate,
+    },
+  };
+}
 
 function kebab(name: string): string {
   return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);

@@ -4,7 +4,13 @@
  *
  * @module
  */
-import { nonNegativeInteger, positiveInteger, positiveNumber, runTask } from "../src/cli.ts";
+import {
+  datasetFor,
+  nonNegativeInteger,
+  positiveInteger,
+  positiveNumber,
+  runTask,
+} from "../src/cli.ts";
 import { type DatasetConfig, datasetNormalization, loadDataset } from "../src/data/load.ts";
 import { Command, Option } from "../src/deps.ts";
 import { SelfsupError } from "../src/errors.ts";
@@ -45,26 +51,11 @@ await runTask("probe", async () => {
     throw new SelfsupError("Give either --checkpoint PATH or --random-init");
   }
   const gpu = await createGpu();
-  let dataset: DatasetConfig;
-  let loaded;
-  if (flags.checkpoint) {
-    loaded = await loadModel(gpu, flags.checkpoint);
-    const trained = loaded.meta?.config.dataset as DatasetConfig | undefined;
-    dataset = {
-      ...(trained ?? { name: "synthetic" }),
-      ...(flags.dataset ? { name: flags.dataset, path: undefined, limit: undefined } : {}),
-    };
-  } else {
-    dataset = { name: flags.dataset ?? "synthetic" };
-  }
-  dataset = {
-    ...dataset,
-    ...(flags.data !== undefined ? { path: flags.data } : {}),
-    ...(flags.limit !== undefined ? { limit: flags.limit } : {}),
-  };
+  const loaded = flags.checkpoint ? await loadModel(gpu, flags.checkpoint) : undefined;
+  const dataset = datasetFor(loaded?.meta?.config.dataset as DatasetConfig | undefined, flags);
   const train = await loadDataset(dataset, "train");
   const test = await loadDataset(dataset, "test");
-  loaded ??= randomModel(
+  const { model, normalization } = loaded ?? randomModel(
     gpu,
     {
       method: "simclr",
@@ -77,13 +68,7 @@ await runTask("probe", async () => {
     datasetNormalization(dataset),
     flags.seed,
   );
-  const { mean, std } = loaded.normalization;
-  const result = await evaluateBackbone(gpu, loaded.model.backbone, {
-    train,
-    test,
-    mean: [mean[0], mean[1], mean[2]],
-    std: [std[0], std[1], std[2]],
-  }, {
+  const result = await evaluateBackbone(gpu, model.backbone, { train, test, ...normalization }, {
     probe: { epochs: flags.epochs, learningRate: flags.lr, batchSize: flags.batchSize },
     knn: { k: flags.k, temperature: 0.1 },
     batchSize: flags.batchSize,

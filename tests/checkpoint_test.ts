@@ -21,14 +21,14 @@ const architecture: CheckpointMeta["architecture"] = {
   projectionDim: 8,
   imageSize: 32,
 };
-const normalization = { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] };
+const normalization = { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] } as const;
 
 function meta(step = 3): CheckpointMeta {
   return {
     architecture,
     normalization,
     progress: { epoch: 1, batch: 2, step, done: false },
-    optimizer: { name: "adam", step },
+    optimizer: "adam",
     config: { note: "test" },
   };
 }

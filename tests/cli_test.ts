@@ -159,6 +159,19 @@ Deno.test("an existing run is not overwritten; a checkpoint of another architect
     "already holds a run",
   );
   assertOneLineError(
+    await task("pretrain", ["--resume", `${dir}/run`]),
+    "has finished its 1 epochs",
+  );
+  assertOneLineError(
+    await task("embed", [
+      "--checkpoint",
+      `${dir}/run/checkpoint.safetensors`,
+      "--out",
+      `${dir}/no/f.safetensors`,
+    ]),
+    "no folder",
+  );
+  assertOneLineError(
     await task("pretrain", ["--resume", `${dir}/run`, "--width", "8"]),
     "drop --width",
   );
@@ -207,6 +220,11 @@ Deno.test("Ctrl-C saves a checkpoint mid-epoch and --resume finishes the run", a
   assertEquals(resumed.code, 0, `resume: ${resumed.stderr}`);
   const summary = JSON.parse(resumed.stdout);
   assertEquals([summary.status, summary.steps], ["done", 2 * 16], "finished with every step");
+  // Extending a finished run trains on, and the run folder remembers the new length.
+  const extended = await task("pretrain", ["--resume", `${dir}/run`, "--epochs", "3", "--json"]);
+  assertEquals(extended.code, 0, `extend: ${extended.stderr}`);
+  assertEquals(JSON.parse(extended.stdout).steps, 3 * 16, "steps after extending");
+  assertEquals(JSON.parse(await Deno.readTextFile(`${dir}/run/config.json`)).epochs, 3, "config");
 });
 
 async function metricsHaveStep(run: string): Promise<boolean> {

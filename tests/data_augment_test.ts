@@ -327,3 +327,35 @@ Deno.test("blur and solarize run inside a recipe", () => {
   new Augmenter(cfg, 32, 32).apply(image, rng, out, 0);
   assert.ok(out.every((v) => v >= 0 && v <= 0.5 + 1e-6), "solarized values stay at or below 0.5");
 });
+
+Deno.test("draws into reused objects equal fresh ones; a reused augmenter keeps no state", () => {
+  const jitter = { brightness: 0.8, contrast: 0.8, saturation: 0.8, hue: 0.2, p: 1 };
+  const box = { top: 0, left: 0, height: 0, width: 0 };
+  const params = colorJitterParams(new Random(0), jitter);
+  const kernel = new Float32Array(5);
+  for (let s = 0; s < 50; s++) {
+    const crop = (into?: typeof box) =>
+      randomResizedCropParams(new Random(s), 24, 40, [0.08, 1], [3 / 4, 4 / 3], into);
+    assert.deepEqual(crop(box), crop());
+    assert.deepEqual(
+      colorJitterParams(new Random(s), jitter, params),
+      colorJitterParams(new Random(s), jitter),
+    );
+    assert.deepEqual(params.order, new Random(s).permutation(4));
+    assert.deepEqual(gaussianKernel(5, 0.1 + s / 20, kernel), gaussianKernel(5, 0.1 + s / 20));
+  }
+  const recipe: AugmentConfig = {
+    ...augmentPreset("simclr-seed", 16),
+    blur: { kernelSize: 3, sigma: [0.1, 2], p: 0.5 },
+    solarize: { threshold: 0.5, p: 0.5 },
+  };
+  const image = Uint8Array.from({ length: 32 * 32 * 3 }, (_, k) => (k * 37) & 255);
+  const reused = new Augmenter(recipe, 32, 32);
+  const size = reused.viewSize;
+  const a = new Float32Array(40 * size), b = new Float32Array(40 * size);
+  for (let s = 0; s < 40; s++) {
+    reused.apply(image, new Random(1, 0, s), a, s * size);
+    new Augmenter(recipe, 32, 32).apply(image, new Random(1, 0, s), b, s * size);
+  }
+  assert.deepEqual(a, b);
+});

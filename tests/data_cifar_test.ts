@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { gzipSync } from "node:zlib";
 import { dirname, isAbsolute, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SelfsupError } from "../src/errors.ts";
@@ -165,6 +166,48 @@ function cifarArchive() {
   return fakeArchive;
 }
 
+/**
+ * Both splits of CIFAR-10: data_batch_k holds labels shifted by k and black images (quick to
+ * compress), test_batch is {@linkcode fakeTestBatch}'s.
+ */
+let fakeFullArchive: Promise<Uint8Array> | null = null;
+function cifarFullArchive() {
+  // node:zlib, many times quicker than CompressionStream on these 184 MB.
+  fakeFullArchive ??= Promise.resolve(gzipSync(makeTar([
+    { name: "cifar-10-batches-bin/batches.meta.txt", bytes: new TextEncoder().encode(META10) },
+    ...[1, 2, 3, 4, 5].map((k) => ({
+      name: `cifar-10-batches-bin/data_batch_${k}.bin`,
+      bytes: labelsOnlyBatch(k),
+    })),
+    { name: "cifar-10-batches-bin/test_batch.bin", bytes: fakeTestBatch() },
+  ])));
+  return fakeFullArchive;
+}
+
+function labelsOnlyBatch(shift: number): Uint8Array {
+  const bytes = new Uint8Array(10000 * RECORD);
+  for (let r = 0; r < 10000; r++) bytes[r * RECORD] = (r + shift) % 10;
+  return bytes;
+}
+
+/** Runs `fn` and counts the gzip streams decompressed meanwhile. */
+async function countDecompressions(fn: () => Promise<void>): Promise<number> {
+  const Original = globalThis.DecompressionStream;
+  let count = 0;
+  globalThis.DecompressionStream = class extends Original {
+    constructor(format: CompressionFormat) {
+      super(format);
+      count++;
+    }
+  };
+  try {
+    await fn();
+  } finally {
+    globalThis.DecompressionStream = Original;
+  }
+  return count;
+}
+
 Deno.test("the tar reader lists members with their sizes and contents", async () => {
   const tar = makeTar([
     { name: "a/one.txt", bytes: new TextEncoder().encode("hello") },
@@ -208,6 +251,84 @@ Deno.test("CIFAR-10 from a .tar.gz the test builds, and from a folder holding it
       loadCifar({ split: "test", path: damaged, download: false }),
       (e) => e instanceof SelfsupError && e.message.includes("damaged.tar.gz"),
     );
+  });
+});
+
+Deno.test("both splits from a .tar.gz decompress it once, into the folder beside it", async () => {
+  const gz = await cifarFullArchive();
+  await withTempDir(async (dir) => {
+    const archive = join(dir, "cifar-10-binary.tar.gz");
+    await Deno.writeFile(archive, gz);
+    const load = (split: "train" | "test") => loadCifar({ split, path: archive, download: false });
+    const decompressions = await countDecompressions(async () => {
+      // At once, as a caller may: the second load waits for the first one's extraction.
+      const [train, test] = await Promise.all([load("train"), load("test")]);
+      assert.equal(train.length, 50000);
+      assert.equal(test.length, 10000);
+      assert.deepEqual(train.classNames, test.classNames);
+      for (const [i, label] of [[0, 1], [9999, 0], [10000, 2], [49999, 4]]) {
+        assert.equal(train.label(i), label);
+      }
+      assert.equal(test.label(9999), 9);
+      // Later loads read the folder too.
+      assert.deepEqual((await load("test")).pixels, test.pixels);
+    });
+    assert.equal(decompressions, 1);
+    assert.deepEqual(await listDir(dir), ["cifar-10-batches-bin", "cifar-10-binary.tar.gz"]);
+    assert.deepEqual(await listDir(join(dir, "cifar-10-batches-bin")), [
+      ".selfsup-source.json",
+      "batches.meta.txt",
+      "data_batch_1.bin",
+      "data_batch_2.bin",
+      "data_batch_3.bin",
+      "data_batch_4.bin",
+      "data_batch_5.bin",
+      "test_batch.bin",
+    ]);
+    // Garbage of the same size and time: only the folder can still give the images.
+    const { mtime } = await Deno.stat(archive);
+    await Deno.writeFile(archive, new Uint8Array(gz.length).fill(1));
+    await Deno.utime(archive, mtime!, mtime!);
+    assert.equal((await load("test")).label(9999), 9);
+    // A changed archive is extracted again; a damaged one is an error, and the folder stays.
+    await Deno.utime(archive, new Date(), new Date());
+    await assert.rejects(
+      load("test"),
+      (e) => e instanceof SelfsupError && e.message.includes("cifar-10-binary.tar.gz"),
+    );
+    assert.deepEqual(await listDir(dir), ["cifar-10-batches-bin", "cifar-10-binary.tar.gz"]);
+    await Deno.writeFile(archive, gz);
+    assert.equal(await countDecompressions(async () => void await load("test")), 1);
+  });
+});
+
+Deno.test("where the folder beside a .tar.gz cannot be written, the archive is read", async () => {
+  const { gz, batch } = await cifarArchive();
+  await withTempDir(async (dir) => {
+    const archive = join(dir, "cifar-10-binary.tar.gz");
+    await Deno.writeFile(archive, gz);
+    // Without write permission: creating the folder fails as on a read-only file system.
+    const module = new URL("../src/data/cifar.ts", import.meta.url).href;
+    const script = `
+      import { loadCifar } from ${JSON.stringify(module)};
+      const test = await loadCifar({ split: "test", path: ${
+      JSON.stringify(archive)
+    }, download: false });
+      console.log(JSON.stringify([test.length, test.label(7), test.image(9999)[0]]));`;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--quiet", "--no-prompt", "--allow-read", "--allow-env", "-"],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const stdin = child.stdin.getWriter();
+    await stdin.write(new TextEncoder().encode(script));
+    await stdin.close();
+    const out = await child.output();
+    const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+    assert.ok(out.success, text(out.stderr));
+    assert.deepEqual(JSON.parse(text(out.stdout)), [10000, 7, batch[9999 * RECORD + 1]]);
+    assert.deepEqual(await listDir(dir), ["cifar-10-binary.tar.gz"]);
   });
 });
 

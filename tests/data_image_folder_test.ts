@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { Image } from "npm:imagescript@1.3.1";
 import { SelfsupError } from "../src/errors.ts";
 import { loadImageFolder } from "../src/data/image_folder.ts";
+import { loadDataset } from "../src/data/load.ts";
 
 /** A solid image of (r, g, b), with a white top-left quarter so orientation is visible. */
 function solid(width: number, height: number, [r, g, b]: number[]): Image {
@@ -145,4 +146,46 @@ Deno.test("empty folders and undecodable files are clear errors naming them", as
     loadImageFolder("/nonexistent/selfsup/folder"),
     (e) => e instanceof SelfsupError && /does not exist/.test(e.message),
   );
+});
+
+Deno.test("train/ and test/ (or val/) with different classes are an error naming both", async () => {
+  const png = await solid(8, 8, [40, 80, 120]).encode();
+  const files = {
+    "train/ant/1.png": png,
+    "train/bee/2.png": png,
+    "train/cat/3.png": png,
+    "val/ant/4.png": png,
+    "val/cat/5.png": png,
+  };
+  await withFolder(files, async (root, cacheDir) => {
+    const config = { name: "folder", path: root, imageSize: 8 } as const;
+    // Either split: training must not start on a folder whose test labels would be shifted.
+    for (const split of ["train", "test"] as const) {
+      await assert.rejects(
+        loadDataset(config, split),
+        (e) =>
+          e instanceof SelfsupError &&
+          e.message.includes("train/ has ant, bee, cat; val/ has ant, cat"),
+      );
+    }
+    await Deno.mkdir(join(root, "test/ant"), { recursive: true });
+    await Deno.writeFile(join(root, "test/ant/6.png"), png);
+    await assert.rejects(
+      loadDataset(config, "test"),
+      (e) =>
+        e instanceof SelfsupError &&
+        e.message.includes("train/ has ant, bee, cat; test/ has ant"),
+    );
+    for (const name of ["bee", "cat"]) {
+      await Deno.mkdir(join(root, "test", name));
+      await Deno.writeFile(join(root, "test", name, "7.png"), png);
+    }
+    // The check only lists train/: an image there that cannot be decoded is not read.
+    await Deno.writeTextFile(join(root, "train/bee/broken.png"), "not a png");
+    // Decoded here with the test's cache folder, then found in the memory cache.
+    const expected = await loadImageFolder(join(root, "test"), { height: 8, cacheDir });
+    const test = await loadDataset(config, "test");
+    assert.equal(test, expected);
+    assert.deepEqual(test.classNames, ["ant", "bee", "cat"]);
+  });
 });

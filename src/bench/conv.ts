@@ -135,7 +135,7 @@ async function time(gpu: Gpu, once: Program, seconds: number): Promise<number> {
 }
 
 /** The distinct convolutions of ResNet-18 in order, named by the first layer using each. */
-function resnet18Shapes(
+export function resnet18Shapes(
   { width: w, stem, imageSize = 32 }: ConvBenchOptions,
 ): ConvShape[] {
   const shapes: ConvShape[] = [];
@@ -172,8 +172,8 @@ function resnet18Shapes(
   return shapes;
 }
 
-// Deterministic values of unit scale, so timings never meet denormals or NaNs.
-function noise(count: number): Float32Array<ArrayBuffer> {
+/** Deterministic values of unit scale, so timings never meet denormals or NaNs. */
+export function noise(count: number): Float32Array<ArrayBuffer> {
   const values = new Float32Array(count);
   for (let i = 0; i < count; i++) values[i] = Math.sin(i * 12.9898) * 0.5;
   return values;

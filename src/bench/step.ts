@@ -1,4 +1,6 @@
 import type { Gpu } from "../gpu/gpu.ts";
+import { conv2dOutputSize } from "../nn/conv2d.ts";
+import { noise, resnet18Shapes } from "./conv.ts";
 import { Program } from "../gpu/gpu.ts";
 import { recordSimclrStep } from "../methods/simclr.ts";
 import { randomModel } from "../model.ts";
@@ -37,7 +39,7 @@ export interface StepBenchResult {
 export async function benchStep(gpu: Gpu, options: StepBenchOptions): Promise<StepBenchResult> {
   const { stem, width, batch } = options;
   const size = options.imageSize ?? 32;
-  const before = gpu.allocatedBytes;
+  const before = gpu.bytesInUse;
   const { model, block } = randomModel(
     gpu,
     {
@@ -58,9 +60,7 @@ export async function benchStep(gpu: Gpu, options: StepBenchOptions): Promise<St
     program.clear(block.grads);
     const step = recordSimclrStep(program, model, views, 0.5);
     optimizer.record(program);
-    const input = new Float32Array(views.size);
-    for (let i = 0; i < input.length; i++) input[i] = Math.sin(i * 12.9898) * 1.5;
-    gpu.write(views, input);
+    gpu.write(views, noise(views.size));
     let t = 0;
     const run = async (steps: number) => {
       for (let s = 0; s < steps; s++) {
@@ -92,7 +92,7 @@ export async function benchStep(gpu: Gpu, options: StepBenchOptions): Promise<St
       milliseconds,
       imagesPerSecond: batch / (milliseconds / 1000),
       gflops: gflopPerStep / (milliseconds / 1000),
-      megabytes: (gpu.allocatedBytes - before) / 2 ** 20,
+      megabytes: (gpu.bytesInUse - before) / 2 ** 20,
       dispatches: program.dispatchCount,
     };
   } finally {
@@ -111,42 +111,10 @@ export async function benchStep(gpu: Gpu, options: StepBenchOptions): Promise<St
 export function simclrStepFlops(stem: Stem, width: number, batch: number, size: number): number {
   const n = 2 * batch;
   let flops = 0;
-  let side = size;
-  const conv = (
-    cin: number,
-    cout: number,
-    k: number,
-    stride: number,
-    padding: number,
-    first = false,
-  ) => {
-    const out = Math.floor((side + 2 * padding - k) / stride) + 1;
-    const forward = 2 * n * cout * out * out * cin * k * k;
-    flops += forward * (first ? 2 : 3);
-    return out;
-  };
-  if (stem === "imagenet") {
-    side = conv(3, width, 7, 2, 3, true);
-    side = Math.floor((side + 2 - 3) / 2) + 1;
-  } else {
-    side = conv(3, width, 3, 1, 1, true);
-  }
-  let cin = width;
-  for (let layer = 0; layer < 4; layer++) {
-    const cout = width << layer;
-    for (let block = 0; block < 2; block++) {
-      const stride = layer > 0 && block === 0 ? 2 : 1;
-      const inSide = side;
-      const outSide = conv(cin, cout, 3, stride, 1);
-      side = outSide;
-      conv(cout, cout, 3, 1, 1);
-      if (stride !== 1 || cin !== cout) {
-        side = inSide;
-        conv(cin, cout, 1, stride, 0);
-        side = outSide;
-      }
-      cin = cout;
-    }
+  for (const s of resnet18Shapes({ stem, width, batch: n, imageSize: size })) {
+    const out = conv2dOutputSize(s.size, s.k, s.stride, s.padding);
+    const forward = 2 * n * s.cout * out * out * s.cin * s.k * s.k;
+    flops += s.count * forward * (s.name.startsWith("conv1") ? 2 : 3);
   }
   const features = 8 * width;
   flops += 3 * 2 * n * features * features + 3 * 2 * n * features * 128;

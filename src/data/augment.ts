@@ -136,7 +136,7 @@ function roundHalfEven(x: number): number {
 /**
  * torchvision's `RandomResizedCrop.get_params`: up to ten tries at a box whose area fraction is
  * uniform in `scale` and whose aspect ratio is log-uniform in `ratio`, then the central crop
- * clamped to the ratio range.
+ * clamped to the ratio range. The box is written into `into` when given (no allocation).
  */
 export function randomResizedCropParams(
   rng: Random,
@@ -144,6 +144,7 @@ export function randomResizedCropParams(
   width: number,
   scale: readonly [number, number],
   ratio: readonly [number, number],
+  into: CropBox = { top: 0, left: 0, height: 0, width: 0 },
 ): CropBox {
   const area = height * width;
   const logLow = Math.log(ratio[0]);
@@ -154,7 +155,11 @@ export function randomResizedCropParams(
     const w = roundHalfEven(Math.sqrt(targetArea * aspect));
     const h = roundHalfEven(Math.sqrt(targetArea / aspect));
     if (w > 0 && w <= width && h > 0 && h <= height) {
-      return { top: rng.int(height - h + 1), left: rng.int(width - w + 1), height: h, width: w };
+      into.top = rng.int(height - h + 1);
+      into.left = rng.int(width - w + 1);
+      into.height = h;
+      into.width = w;
+      return into;
     }
   }
   const inRatio = width / height;
@@ -164,12 +169,11 @@ export function randomResizedCropParams(
   } else if (inRatio > Math.max(ratio[0], ratio[1])) {
     w = roundHalfEven(h * Math.max(ratio[0], ratio[1]));
   }
-  return {
-    top: Math.floor((height - h) / 2),
-    left: Math.floor((width - w) / 2),
-    height: h,
-    width: w,
-  };
+  into.top = Math.floor((height - h) / 2);
+  into.left = Math.floor((width - w) / 2);
+  into.height = h;
+  into.width = w;
+  return into;
 }
 
 /**
@@ -188,21 +192,32 @@ function factorRange(rng: Random, strength: number): number | null {
   return strength > 0 ? rng.uniform(Math.max(0, 1 - strength), 1 + strength) : null;
 }
 
-/** Draws a random order and factors for `ColorJitter`, in torchvision's order of draws. */
-export function colorJitterParams(rng: Random, jitter: JitterConfig): JitterParams {
-  const order = rng.permutation(4);
-  return {
-    order,
-    brightness: factorRange(rng, jitter.brightness),
-    contrast: factorRange(rng, jitter.contrast),
-    saturation: factorRange(rng, jitter.saturation),
-    hue: jitter.hue > 0 ? rng.uniform(-jitter.hue, jitter.hue) : null,
-  };
+/**
+ * Draws a random order and factors for `ColorJitter`, in torchvision's order of draws; into
+ * `into` when given (its `order` must hold 4 entries), without allocating.
+ */
+export function colorJitterParams(
+  rng: Random,
+  jitter: JitterConfig,
+  into?: JitterParams,
+): JitterParams {
+  const params = into ??
+    { order: new Int32Array(4), brightness: null, contrast: null, saturation: null, hue: null };
+  const order = params.order;
+  for (let k = 0; k < 4; k++) order[k] = k;
+  rng.shuffle(order); // as rng.permutation(4) does
+  params.brightness = factorRange(rng, jitter.brightness);
+  params.contrast = factorRange(rng, jitter.contrast);
+  params.saturation = factorRange(rng, jitter.saturation);
+  params.hue = jitter.hue > 0 ? rng.uniform(-jitter.hue, jitter.hue) : null;
+  return params;
 }
 
 /** Applies the drawn jitter to a planar float image in place, in the drawn order. */
 export function applyColorJitter(img: Float32Array, params: JitterParams): void {
-  for (const op of params.order) {
+  const order = params.order;
+  for (let k = 0; k < order.length; k++) {
+    const op = order[k];
     if (op === 0 && params.brightness !== null) adjustBrightness(img, params.brightness);
     else if (op === 1 && params.contrast !== null) adjustContrast(img, params.contrast);
     else if (op === 2 && params.saturation !== null) adjustSaturation(img, params.saturation);
@@ -307,9 +322,16 @@ export function toGrayscale(img: Float32Array): void {
   }
 }
 
-/** torchvision's Gaussian kernel: `exp(-x²/2σ²)` at integer offsets, normalised to sum 1. */
-export function gaussianKernel(kernelSize: number, sigma: number): Float32Array {
-  const kernel = new Float32Array(kernelSize);
+/**
+ * torchvision's Gaussian kernel: `exp(-x²/2σ²)` at integer offsets, normalised to sum 1;
+ * written into `into` (kernelSize floats) when given.
+ */
+export function gaussianKernel(
+  kernelSize: number,
+  sigma: number,
+  into: Float32Array = new Float32Array(kernelSize),
+): Float32Array {
+  const kernel = into;
   const half = (kernelSize - 1) / 2;
   let sum = 0;
   for (let k = 0; k < kernelSize; k++) {
@@ -390,8 +412,8 @@ function clamp01(x: number): number {
 /**
  * Runs one recipe on images of a fixed input size. Crop, bilinear resize and flip are fused in
  * one pass from bytes to planar floats; the colour operations then run in place on the output,
- * which is normalised last. Scratch tables are allocated once, so a view allocates almost
- * nothing.
+ * which is normalised last. The crop box, jitter draws, blur kernel and scratch tables are
+ * allocated once per augmenter, so a view allocates only the subarray it writes through.
  *
  * @example
  * ```ts
@@ -416,6 +438,15 @@ export class Augmenter {
   readonly #y1: Int32Array;
   readonly #yw: Float64Array;
   readonly #scratch: Float32Array;
+  readonly #box: CropBox = { top: 0, left: 0, height: 0, width: 0 };
+  readonly #jitter: JitterParams = {
+    order: new Int32Array(4),
+    brightness: null,
+    contrast: null,
+    saturation: null,
+    hue: null,
+  };
+  readonly #kernel: Float32Array;
 
   /**
    * @param config the recipe
@@ -436,6 +467,7 @@ export class Augmenter {
     this.#y1 = new Int32Array(config.height);
     this.#yw = new Float64Array(config.height);
     this.#scratch = new Float32Array(config.height * config.width);
+    this.#kernel = new Float32Array(config.blur?.kernelSize ?? 0);
   }
 
   /**
@@ -444,19 +476,26 @@ export class Augmenter {
    */
   apply(image: Uint8Array, rng: Random, out: Float32Array, offset: number): void {
     const cfg = this.#config;
-    const box: CropBox = cfg.crop
-      ? randomResizedCropParams(rng, this.#inHeight, this.#inWidth, cfg.crop.scale, cfg.crop.ratio)
-      : { top: 0, left: 0, height: this.#inHeight, width: this.#inWidth };
+    const box = this.#box;
+    if (cfg.crop) {
+      const { scale, ratio } = cfg.crop;
+      randomResizedCropParams(rng, this.#inHeight, this.#inWidth, scale, ratio, box);
+    } else {
+      box.top = 0;
+      box.left = 0;
+      box.height = this.#inHeight;
+      box.width = this.#inWidth;
+    }
     const flip = cfg.flip > 0 && rng.float() < cfg.flip;
     const view = out.subarray(offset, offset + this.viewSize);
     this.#resizedCrop(image, box, flip, view);
     if (cfg.jitter && rng.float() < cfg.jitter.p) {
-      applyColorJitter(view, colorJitterParams(rng, cfg.jitter));
+      applyColorJitter(view, colorJitterParams(rng, cfg.jitter, this.#jitter));
     }
     if (cfg.grayscale > 0 && rng.float() < cfg.grayscale) toGrayscale(view);
     if (cfg.blur && rng.float() < cfg.blur.p) {
       const sigma = rng.uniform(cfg.blur.sigma[0], cfg.blur.sigma[1]);
-      const kernel = gaussianKernel(cfg.blur.kernelSize, sigma);
+      const kernel = gaussianKernel(cfg.blur.kernelSize, sigma, this.#kernel);
       gaussianBlur(view, cfg.height, cfg.width, kernel, this.#scratch);
     }
     if (cfg.solarize && rng.float() < cfg.solarize.p) solarize(view, cfg.solarize.threshold);

@@ -88,6 +88,12 @@ interface Job {
   reject(error: Error): void;
 }
 
+/** A batch being built: its dataset indices and the buffer its views will come back in. */
+interface Pending {
+  readonly indices: Int32Array;
+  readonly views: Promise<Float32Array<ArrayBuffer>>;
+}
+
 /**
  * Feeds training: per epoch a seeded shuffle, drop-last batches of two augmented views per
  * image, built ahead in Deno Workers while the caller uses the previous batch. Workers receive
@@ -117,8 +123,10 @@ export class TwoViewLoader {
   readonly #free: Float32Array<ArrayBuffer>[] = [];
   readonly #bufferLength: number;
   #local: [Augmenter, Augmenter] | null = null;
+  /** Image i's bytes, for batches built in this thread. */
+  readonly #image: (i: number) => Uint8Array;
   /** Batches already started for the start of the epoch after the last one run. */
-  #ahead: { epoch: number; jobs: Promise<Float32Array<ArrayBuffer>>[] } | null = null;
+  #ahead: { epoch: number; jobs: Pending[] } | null = null;
   #nextJob = 0;
   #closed = false;
 
@@ -136,6 +144,7 @@ export class TwoViewLoader {
       );
     }
     this.#dataset = packDataset(dataset);
+    this.#image = (i) => this.#dataset.image(i);
     this.#batchSize = batchSize;
     this.#seed = seed;
     this.batchesPerEpoch = Math.floor(dataset.length / batchSize);
@@ -187,10 +196,7 @@ export class TwoViewLoader {
   #submit(epoch: number, indices: Int32Array): Promise<Float32Array<ArrayBuffer>> {
     const views = this.#free.pop() ?? new Float32Array(this.#bufferLength);
     if (this.#local) {
-      const { pixels } = this.#dataset;
-      const size = this.#dataset.height * this.#dataset.width * 3;
-      const image = (i: number) => pixels.subarray(i * size, (i + 1) * size);
-      writeTwoViews(image, this.#local, this.#seed, epoch, indices, views);
+      writeTwoViews(this.#image, this.#local, this.#seed, epoch, indices, views);
       return Promise.resolve(views);
     }
     const id = this.#nextJob++;
@@ -220,29 +226,33 @@ export class TwoViewLoader {
     }
     const steps = this.batchesPerEpoch;
     const b = this.#batchSize;
-    const slice = (order: Int32Array, step: number) => order.slice(step * b, (step + 1) * b);
+    const start = (e: number, order: Int32Array, step: number): Pending => {
+      const indices = order.slice(step * b, (step + 1) * b);
+      return { indices, views: this.#submit(e, indices) };
+    };
     const order = epochPermutation(this.#dataset.length, this.#seed, epoch);
     let nextOrder: Int32Array | null = null;
     const ahead = this.#ahead;
     this.#ahead = null;
-    let pending: Promise<Float32Array<ArrayBuffer>>[] = [];
+    let pending: Pending[] = [];
     if (ahead?.epoch === epoch && first === 0) pending = ahead.jobs;
     else if (ahead) await this.#recycle(ahead.jobs);
-    const next: Promise<Float32Array<ArrayBuffer>>[] = [];
+    const next: Pending[] = [];
     let submitted = first + pending.length;
     let finished = false;
     try {
       for (let step = first; step < steps; step++) {
         for (; submitted <= step + this.#prefetch; submitted++) {
           if (submitted < steps) {
-            pending.push(this.#submit(epoch, slice(order, submitted)));
+            pending.push(start(epoch, order, submitted));
           } else if (submitted - steps < steps) {
             nextOrder ??= epochPermutation(this.#dataset.length, this.#seed, epoch + 1);
-            next.push(this.#submit(epoch + 1, slice(nextOrder, submitted - steps)));
+            next.push(start(epoch + 1, nextOrder, submitted - steps));
           } else break;
         }
-        const views = await pending.shift()!;
-        const indices = slice(order, step);
+        const batch = pending.shift()!;
+        const views = await batch.views;
+        const indices = batch.indices;
         const labels = new Int32Array(b);
         for (let k = 0; k < b; k++) labels[k] = this.#dataset.labels[indices[k]];
         yield { views, labels, indices, size: b, epoch, step };
@@ -257,9 +267,9 @@ export class TwoViewLoader {
     }
   }
 
-  async #recycle(jobs: Promise<Float32Array<ArrayBuffer>>[]): Promise<void> {
+  async #recycle(jobs: Pending[]): Promise<void> {
     for (const job of jobs) {
-      const views = await job.catch(() => null);
+      const views = await job.views.catch(() => null);
       if (views) this.#free.push(views);
     }
   }

@@ -5,8 +5,9 @@
  * @module
  */
 
-import { basename, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { SelfsupError } from "../errors.ts";
+import { statOrNull } from "./_fs.ts";
 import { PackedImageDataset, type Split } from "./dataset.ts";
 import { defaultCacheDir, downloadFile } from "./download.ts";
 import { readTar } from "./tar.ts";
@@ -74,7 +75,9 @@ export interface CifarOptions {
   /**
    * The extracted folder (`cifar-10-batches-bin`, `cifar-100-binary`), a folder holding it or
    * its `.tar.gz`, or the `.tar.gz` itself. Default: the cache folder ({@linkcode defaultCacheDir}).
-   * A folder without the data is where the archive is downloaded to.
+   * A folder without the data is where the archive is downloaded to. An archive is extracted
+   * beside itself on first use, so that later loads read the folder; where it cannot be written,
+   * it is read from the archive each time.
    */
   path?: string;
   /** Download when the data is absent (default true). */
@@ -101,7 +104,11 @@ export async function loadCifar(options: CifarOptions): Promise<PackedImageDatas
   const layout = LAYOUTS[options.variant ?? "cifar10"];
   const path = options.path ?? defaultCacheDir();
   const info = await statOrNull(path);
-  if (info?.isFile) return await readArchive(layout, path, options.split);
+  if (info?.isFile) {
+    const folder = await extractBeside(layout, path, info);
+    if (folder) return await readFolder(layout, folder, options.split);
+    return await readArchive(layout, path, options.split);
+  }
   if (info === null && /\.(tar\.gz|tgz)$/.test(path)) {
     throw new SelfsupError(`Cannot read ${layout.title}: ${path} does not exist`);
   }
@@ -111,7 +118,10 @@ export async function loadCifar(options: CifarOptions): Promise<PackedImageDatas
     if (await statOrNull(folder)) return await readFolder(layout, folder, options.split);
     const archive = join(path, layout.archive);
     if (await statOrNull(archive)) {
-      await extractArchive(layout, archive, path);
+      // Loads of both splits at once extract once: the second finds the folder made.
+      await oneAtATime(resolve(folder), async () => {
+        if (!await statOrNull(folder)) await extractArchive(layout, archive);
+      });
       return await readFolder(layout, folder, options.split);
     }
   }
@@ -123,15 +133,6 @@ export async function loadCifar(options: CifarOptions): Promise<PackedImageDatas
   }
   await download(layout, options, path);
   return await readFolder(layout, join(path, layout.folder), options.split);
-}
-
-async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
-  try {
-    return await Deno.stat(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return null;
-    throw error;
-  }
 }
 
 async function isDataFolder(layout: CifarLayout, path: string): Promise<boolean> {
@@ -314,23 +315,118 @@ async function readArchive(
 }
 
 /**
- * Unpacks the archive's data folder next to it, through a `.part` folder renamed at the end,
- * so an interrupted extraction is never mistaken for a complete one.
+ * The file, inside an extracted folder, that names the archive it came from: a folder beside
+ * an archive is only used for that archive when it came from it.
  */
-async function extractArchive(layout: CifarLayout, archive: string, dir: string): Promise<void> {
-  const part = join(dir, layout.folder + ".part");
-  await Deno.remove(part, { recursive: true }).catch(() => {});
-  await Deno.mkdir(part, { recursive: true });
-  for await (const entry of archiveEntries(archive)) {
-    if (entry.type !== "file" || !entry.name.startsWith(layout.folder + "/")) continue;
-    using file = await Deno.open(join(part, basename(entry.name)), { write: true, create: true });
-    const buffer = new Uint8Array(1 << 20);
-    for (let n; (n = await entry.read(buffer)) > 0;) {
-      let written = 0;
-      while (written < n) written += await file.write(buffer.subarray(written, n));
-    }
+const SOURCE_FILE = ".selfsup-source.json";
+
+/** What identifies an archive: its name, size and modification time. */
+interface ArchiveStamp {
+  archive: string;
+  size: number;
+  mtime: number | null;
+}
+
+function archiveStamp(archive: string, info: Deno.FileInfo): ArchiveStamp {
+  return { archive: basename(archive), size: info.size, mtime: info.mtime?.getTime() ?? null };
+}
+
+async function readSourceStamp(folder: string): Promise<ArchiveStamp | null> {
+  try {
+    const stamp = JSON.parse(await Deno.readTextFile(join(folder, SOURCE_FILE)));
+    return typeof stamp?.archive === "string" ? stamp : null;
+  } catch {
+    return null;
   }
-  await Deno.rename(part, join(dir, layout.folder));
+}
+
+/** Tails of the runs of {@linkcode oneAtATime}, by key. */
+const queues = new Map<string, Promise<void>>();
+
+/** Runs `fn` after every earlier call with the same key has settled. */
+function oneAtATime<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  const run = (queues.get(key) ?? Promise.resolve()).then(fn);
+  const tail = run.then(() => {}, () => {});
+  queues.set(key, tail);
+  tail.then(() => {
+    if (queues.get(key) === tail) queues.delete(key);
+  });
+  return run;
+}
+
+/**
+ * The data folder beside `archive`, extracted from it on first use so that each split does not
+ * decompress the whole archive again (an earlier extraction of a changed archive of the same
+ * name is replaced). Null where the folder cannot be used: its directory cannot be written,
+ * or a folder of that name is there that did not come from this archive.
+ */
+async function extractBeside(
+  layout: CifarLayout,
+  archive: string,
+  info: Deno.FileInfo,
+): Promise<string | null> {
+  const folder = join(dirname(archive), layout.folder);
+  const stamp = archiveStamp(archive, info);
+  return await oneAtATime(resolve(folder), async () => {
+    let replace = false;
+    if (await statOrNull(folder)) {
+      const source = await readSourceStamp(folder);
+      if (source?.archive !== stamp.archive) return null;
+      if (source.size === stamp.size && source.mtime === stamp.mtime) return folder;
+      replace = true;
+    }
+    try {
+      await extractArchive(layout, archive, replace);
+    } catch (error) {
+      if (cannotWrite(error)) return null;
+      throw error;
+    }
+    return folder;
+  });
+}
+
+/** Whether `error` says the file system refuses writes (permissions, read-only, full). */
+function cannotWrite(error: unknown): boolean {
+  if (error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.NotCapable) {
+    return true;
+  }
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === "EROFS" || code === "ENOSPC" || code === "EDQUOT";
+}
+
+/**
+ * Unpacks the archive's data folder next to it, through a `.part` folder renamed at the end,
+ * so an interrupted extraction is never mistaken for a complete one. The folder records which
+ * archive it came from. `replace` removes an existing folder once the new one is complete.
+ */
+async function extractArchive(
+  layout: CifarLayout,
+  archive: string,
+  replace = false,
+): Promise<void> {
+  const dir = dirname(archive);
+  const part = join(dir, layout.folder + ".part");
+  const stamp = archiveStamp(archive, await Deno.stat(archive));
+  await Deno.remove(part, { recursive: true }).catch(() => {});
+  try {
+    await Deno.mkdir(part, { recursive: true });
+    for await (const entry of archiveEntries(archive)) {
+      if (entry.type !== "file" || !entry.name.startsWith(layout.folder + "/")) continue;
+      using file = await Deno.open(join(part, basename(entry.name)), { write: true, create: true });
+      const buffer = new Uint8Array(1 << 20);
+      for (let n; (n = await entry.read(buffer)) > 0;) {
+        let written = 0;
+        while (written < n) written += await file.write(buffer.subarray(written, n));
+      }
+    }
+    await Deno.writeTextFile(join(part, SOURCE_FILE), JSON.stringify(stamp) + "\n");
+  } catch (error) {
+    await Deno.remove(part, { recursive: true }).catch(() => {});
+    throw error;
+  }
+  const folder = join(dir, layout.folder);
+  if (replace) await Deno.remove(folder, { recursive: true });
+  await Deno.rename(part, folder);
 }
 
 async function download(layout: CifarLayout, options: CifarOptions, dir: string): Promise<void> {
@@ -351,6 +447,6 @@ async function download(layout: CifarLayout, options: CifarOptions, dir: string)
         `from it, in ${dir}`,
     );
   }
-  await extractArchive(layout, archive, dir);
+  await extractArchive(layout, archive);
   await Deno.remove(archive);
 }

@@ -75,7 +75,11 @@ export async function loadImageFolder(
   return dataset;
 }
 
-async function listImages(root: string): Promise<{ classNames: string[]; files: ImageFile[] }> {
+/**
+ * The class names {@linkcode loadImageFolder} gives `root`: its subfolders not starting with
+ * ".", sorted. Lists the folder without reading any image.
+ */
+export async function imageFolderClasses(root: string): Promise<string[]> {
   const classNames: string[] = [];
   try {
     for await (const entry of Deno.readDir(root)) {
@@ -92,7 +96,11 @@ async function listImages(root: string): Promise<{ classNames: string[]; files: 
       `Cannot read image folder ${root}: it has no class subfolders (expected root/<class>/<image>)`,
     );
   }
-  classNames.sort();
+  return classNames.sort();
+}
+
+async function listImages(root: string): Promise<{ classNames: string[]; files: ImageFile[] }> {
+  const classNames = await imageFolderClasses(root);
   const files: ImageFile[] = [];
   for (let label = 0; label < classNames.length; label++) {
     const classDir = join(root, classNames[label]);

@@ -1,8 +1,9 @@
 import { SelfsupError } from "../errors.ts";
+import { statOrNull } from "./_fs.ts";
 import { CIFAR_MEAN, CIFAR_STD } from "./augment.ts";
 import { loadCifar } from "./cifar.ts";
 import { type ImageDataset, limit, type Split, subset } from "./dataset.ts";
-import { loadImageFolder } from "./image_folder.ts";
+import { imageFolderClasses, loadImageFolder } from "./image_folder.ts";
 import { Random } from "./random.ts";
 import { syntheticDataset } from "./synthetic.ts";
 
@@ -38,7 +39,7 @@ export function datasetNormalization(config: DatasetConfig): {
 
 /**
  * Loads one split. An image folder with `train/` and `test/` (or `val/`) subfolders uses
- * them; any other folder holds out a fixed fifth of its images, chosen by the seed, as the
+ * them, and they must hold the same class subfolders; any other folder holds out a fixed fifth of its images, chosen by the seed, as the
  * test split. `limit` applies to the training split only.
  */
 export async function loadDataset(config: DatasetConfig, split: Split): Promise<ImageDataset> {
@@ -70,20 +71,37 @@ async function loadFolderSplit(config: DatasetConfig, split: Split): Promise<Ima
   if (!config.path) throw new SelfsupError("--dataset folder needs --data PATH");
   const size = config.imageSize ?? 32;
   const options = { height: size, width: size };
-  const isDir = async (path: string) => {
-    try {
-      return (await Deno.stat(path)).isDirectory;
-    } catch {
-      return false;
-    }
-  };
+  const isDir = async (path: string) => (await statOrNull(path))?.isDirectory ?? false;
   if (await isDir(`${config.path}/train`)) {
-    for (const name of split === "train" ? ["train"] : ["test", "val"]) {
+    let heldOut: string | null = null;
+    for (const name of ["test", "val"]) {
       if (await isDir(`${config.path}/${name}`)) {
-        return await loadImageFolder(`${config.path}/${name}`, options);
+        heldOut = name;
+        break;
       }
     }
-    throw new SelfsupError(`${config.path} has train/ but neither test/ nor val/`);
+    if (heldOut === null) {
+      if (split === "train") return await loadImageFolder(`${config.path}/train`, options);
+      throw new SelfsupError(`${config.path} has train/ but neither test/ nor val/`);
+    }
+    // Labels are indices into each split's own sorted class list: the lists must agree, or a
+    // class missing from one split would shift the labels of the others. Checked on either
+    // split (listing only, no image is decoded), so training never starts on such a folder.
+    const [trainClasses, heldOutClasses] = await Promise.all([
+      imageFolderClasses(`${config.path}/train`),
+      imageFolderClasses(`${config.path}/${heldOut}`),
+    ]);
+    if (trainClasses.join("\0") !== heldOutClasses.join("\0")) {
+      throw new SelfsupError(
+        `${config.path}: train/ and ${heldOut}/ have different classes, so their labels would ` +
+          `not agree: train/ has ${trainClasses.join(", ")}; ${heldOut}/ has ` +
+          `${heldOutClasses.join(", ")}`,
+      );
+    }
+    return await loadImageFolder(
+      `${config.path}/${split === "train" ? "train" : heldOut}`,
+      options,
+    );
   }
   const all = await loadImageFolder(config.path, options);
   const order = new Random(config.seed ?? 0, 0x7e57).permutation(all.length);

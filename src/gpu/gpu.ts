@@ -27,7 +27,7 @@ export class Gpu {
   #free = new Map<string, GPUBuffer[]>();
   #pendingChecks: Promise<string | undefined>[] = [];
   #uncaptured: string | undefined;
-  #allocatedBytes = 0;
+  #bytesInUse = 0;
   #freeStaging: GPUBuffer[] = [];
 
   constructor(
@@ -43,9 +43,9 @@ export class Gpu {
     });
   }
 
-  /** Bytes held in GPU buffers created through this object, pooled ones included. */
-  get allocatedBytes(): number {
-    return this.#allocatedBytes;
+  /** Bytes of the storage buffers handed out by {@link acquire} and not yet released. */
+  get bytesInUse(): number {
+    return this.#bytesInUse;
   }
 
   /** The compute pipeline of a kernel, compiled once. */
@@ -82,17 +82,18 @@ export class Gpu {
           } MiB): use a smaller batch`,
       );
     }
+    this.#bytesInUse += size;
     const reused = this.#free.get(String(size))?.pop();
     if (reused) return reused;
     this.device.pushErrorScope("out-of-memory");
     const buffer = this.device.createBuffer({ size, usage: storageUsage, label });
     this.#check(this.device.popErrorScope(), `GPU out of memory allocating ${label}`, true);
-    this.#allocatedBytes += size;
     return buffer;
   }
 
   /** Returns a buffer from {@link acquire} to the pool. */
   release(buffer: GPUBuffer): void {
+    this.#bytesInUse -= buffer.size;
     const key = String(buffer.size);
     const list = this.#free.get(key) ?? [];
     list.push(buffer);
@@ -211,8 +212,7 @@ type Op =
     grid: number[];
     bindGroup?: GPUBindGroup;
   }
-  | { kind: "clear"; tensor: Tensor }
-  | { kind: "copy"; from: Tensor; to: Tensor };
+  | { kind: "clear"; tensor: Tensor };
 
 /**
  * A recorded sequence of GPU work — a forward pass, a backward pass, a whole training step —
@@ -302,14 +302,6 @@ export class Program {
     this.#ops.push({ kind: "clear", tensor });
   }
 
-  /** Records a copy between tensors of equal size. */
-  copy(from: Tensor, to: Tensor): void {
-    this.#assertRecording();
-    if (from.size !== to.size) throw new Error(`Copy [${from.shape}] into [${to.shape}]`);
-    this.#use(from, to);
-    this.#ops.push({ kind: "copy", from, to });
-  }
-
   /** Appends another program's operations, planned; it stays the owner of its tensors. */
   append(other: Program): void {
     this.#assertRecording();
@@ -375,17 +367,7 @@ export class Program {
       }
       pass?.end();
       pass = undefined;
-      if (op.kind === "clear") {
-        encoder.clearBuffer(op.tensor.buffer, op.tensor.byteOffset, op.tensor.byteLength);
-      } else {
-        encoder.copyBufferToBuffer(
-          op.from.buffer,
-          op.from.byteOffset,
-          op.to.buffer,
-          op.to.byteOffset,
-          op.from.byteLength,
-        );
-      }
+      encoder.clearBuffer(op.tensor.buffer, op.tensor.byteOffset, op.tensor.byteLength);
     }
     pass?.end();
   }

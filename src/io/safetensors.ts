@@ -77,7 +77,7 @@ export async function readSafetensors(path: string): Promise<Safetensors> {
   try {
     bytes = await Deno.readFile(path);
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.IsADirectory) {
       throw new SelfsupError(`Cannot read ${path}: no such file`);
     }
     throw error;

@@ -1,3 +1,4 @@
+import { conv2dOutputSize } from "./conv2d.ts";
 import type { Program } from "../gpu/gpu.ts";
 import { maxPoolBackwardKernel, maxPoolForwardKernel } from "../gpu/kernels/pool.ts";
 import type { Tensor } from "../gpu/tensor.ts";
@@ -30,8 +31,9 @@ function geometry(
     );
   }
   const [n, c, h, w] = shape;
-  const oh = Math.floor((h + 2 * padding - kernel) / stride) + 1;
-  const ow = Math.floor((w + 2 * padding - kernel) / stride) + 1;
+  // A pooling window slides as a convolution's does.
+  const oh = conv2dOutputSize(h, kernel, stride, padding);
+  const ow = conv2dOutputSize(w, kernel, stride, padding);
   if (oh < 1 || ow < 1) throw new Error(`Max pool kernel ${kernel} does not fit input [${shape}]`);
   return { outShape: [n, c, oh, ow], params: [h, w, oh, ow, kernel, stride, padding] };
 }

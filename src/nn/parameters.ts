@@ -89,6 +89,11 @@ export class ParameterBlock {
   /** Every parameter and running statistic by name, read back from the GPU. */
   async read(): Promise<Map<string, Float32Array>> {
     const [values, stats] = await this.gpu.read(this.values, this.stats) as Float32Array[];
+    return this.unpack(values, stats);
+  }
+
+  /** Splits copies of the flat value and statistic blocks into tensors by name. */
+  unpack(values: Float32Array, stats: Float32Array): Map<string, Float32Array> {
     const out = new Map<string, Float32Array>();
     this.parameters.forEach(([name], i) => {
       const { offset, size } = this.segments[i];

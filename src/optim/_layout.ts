@@ -11,7 +11,7 @@ import { type ParameterBlock, segmentAlignment } from "../nn/parameters.ts";
  * buffer holds there), whether the parameter is a weight (bit 7), and its segment index
  * (bits 8–31).
  */
-export function chunkTable(block: ParameterBlock): Uint32Array<ArrayBuffer> {
+export function chunkTable(gpu: Gpu, block: ParameterBlock): Tensor {
   // The kernels find an element's chunk as i >> 6.
   if (segmentAlignment !== 64) throw new Error("Optimizer kernels need 64-element alignment");
   const table = new Uint32Array(Math.ceil(block.values.size / segmentAlignment));
@@ -22,7 +22,9 @@ export function chunkTable(block: ParameterBlock): Uint32Array<ArrayBuffer> {
         live;
     }
   });
-  return table;
+  const tensor = gpu.tensor([table.length], "optimizer chunk table", "u32");
+  gpu.write(tensor, table);
+  return tensor;
 }
 
 /** Zero-filled state tensors shaped like the flat block, by name. */

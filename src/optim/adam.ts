@@ -27,9 +27,7 @@ export class Adam implements Optimizer {
 
   constructor(readonly gpu: Gpu, readonly block: ParameterBlock, readonly options: AdamOptions) {
     this.state = zeroState(gpu, block, ["exp_avg", "exp_avg_sq"]);
-    const table = chunkTable(block);
-    this.#chunks = gpu.tensor([table.length], "optimizer chunk table", "u32");
-    gpu.write(this.#chunks, table);
+    this.#chunks = chunkTable(gpu, block);
     this.#step = new StepValues(gpu, 3);
   }
 

@@ -43,9 +43,7 @@ export class Lars implements Optimizer {
   constructor(readonly gpu: Gpu, readonly block: ParameterBlock, readonly options: LarsOptions) {
     this.state = zeroState(gpu, block, ["momentum"]);
     this.#step = new StepValues(gpu, 1);
-    const chunks = chunkTable(block);
-    this.#chunks = gpu.tensor([chunks.length], "LARS chunk table", "u32");
-    gpu.write(this.#chunks, chunks);
+    this.#chunks = chunkTable(gpu, block);
 
     const pieces: number[] = [];
     const segmentPieces = new Uint32Array(2 * Math.max(block.segments.length, 1));

@@ -24,9 +24,7 @@ export class Sgd implements Optimizer {
 
   constructor(readonly gpu: Gpu, readonly block: ParameterBlock, readonly options: SgdOptions) {
     this.state = zeroState(gpu, block, options.momentum > 0 ? ["momentum_buffer"] : []);
-    const table = chunkTable(block);
-    this.#chunks = gpu.tensor([table.length], "optimizer chunk table", "u32");
-    gpu.write(this.#chunks, table);
+    this.#chunks = chunkTable(gpu, block);
     this.#step = new StepValues(gpu, 1);
   }
 
