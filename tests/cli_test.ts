@@ -195,8 +195,9 @@ Deno.test("Ctrl-C saves a checkpoint mid-epoch and --resume finishes the run", a
       ...tiny,
       "--limit",
       "256",
+      // Enough epochs that the run cannot finish before the interrupt arrives.
       "--epochs",
-      "2",
+      "12",
       "--no-probe",
       "--out",
       `${dir}/run`,
@@ -219,12 +220,12 @@ Deno.test("Ctrl-C saves a checkpoint mid-epoch and --resume finishes the run", a
   const resumed = await task("pretrain", ["--resume", `${dir}/run`, "--json"]);
   assertEquals(resumed.code, 0, `resume: ${resumed.stderr}`);
   const summary = JSON.parse(resumed.stdout);
-  assertEquals([summary.status, summary.steps], ["done", 2 * 16], "finished with every step");
+  assertEquals([summary.status, summary.steps], ["done", 12 * 16], "finished with every step");
   // Extending a finished run trains on, and the run folder remembers the new length.
-  const extended = await task("pretrain", ["--resume", `${dir}/run`, "--epochs", "3", "--json"]);
+  const extended = await task("pretrain", ["--resume", `${dir}/run`, "--epochs", "13", "--json"]);
   assertEquals(extended.code, 0, `extend: ${extended.stderr}`);
-  assertEquals(JSON.parse(extended.stdout).steps, 3 * 16, "steps after extending");
-  assertEquals(JSON.parse(await Deno.readTextFile(`${dir}/run/config.json`)).epochs, 3, "config");
+  assertEquals(JSON.parse(extended.stdout).steps, 13 * 16, "steps after extending");
+  assertEquals(JSON.parse(await Deno.readTextFile(`${dir}/run/config.json`)).epochs, 13, "config");
 });
 
 async function metricsHaveStep(run: string): Promise<boolean> {
