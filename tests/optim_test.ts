@@ -162,6 +162,8 @@ const shapes: [string, number[], ParameterKind][] = [
   ["zero.weight", [10], "weight"],
 ];
 const sizes = shapes.map(([, shape]) => shape.reduce((a, b) => a * b, 1));
+/** Whether segment s is decayed (and adapted by LARS) when biases and norms are excluded or not. */
+const decayedWhen = (exclude: boolean) => (s: number) => !exclude || shapes[s][2] === "weight";
 
 /** One update of every segment in float64: (parameters, gradients, state) → updated in place. */
 type Reference = (
@@ -175,13 +177,15 @@ type Reference = (
 function adamReference(
   [beta1, beta2]: [number, number],
   eps: number,
-  weightDecay: number,
+  decay: number,
   decoupled: boolean,
+  decayed = decayedWhen(false),
 ): Reference {
   return (params, grads, state, step, lr) => {
     const m = state.get("exp_avg")!;
     const v = state.get("exp_avg_sq")!;
     params.forEach((p, s) => {
+      const weightDecay = decayed(s) ? decay : 0;
       for (let i = 0; i < p.length; i++) {
         if (decoupled) p[i] *= 1 - lr * weightDecay;
         const g = grads[s][i] + (decoupled ? 0 : weightDecay * p[i]);
@@ -195,10 +199,11 @@ function adamReference(
   };
 }
 
-function sgdReference(momentum: number, weightDecay: number): Reference {
+function sgdReference(momentum: number, decay: number, decayed = decayedWhen(false)): Reference {
   return (params, grads, state, _step, lr) => {
     const buffers = state.get("momentum_buffer");
     params.forEach((p, s) => {
+      const weightDecay = decayed(s) ? decay : 0;
       for (let i = 0; i < p.length; i++) {
         const d = grads[s][i] + weightDecay * p[i];
         if (!buffers) {
@@ -212,12 +217,17 @@ function sgdReference(momentum: number, weightDecay: number): Reference {
   };
 }
 
-/** SimCLR's lars_optimizer.py, classic momentum, biases and batch norm excluded. */
-function larsReference(momentum: number, weightDecay: number, eta: number): Reference {
+/** SimCLR's lars_optimizer.py, classic momentum, biases and batch norm excluded by default. */
+function larsReference(
+  momentum: number,
+  weightDecay: number,
+  eta: number,
+  decayed = decayedWhen(true),
+): Reference {
   return (params, grads, state, _step, lr) => {
     const v = state.get("momentum")!;
     params.forEach((p, s) => {
-      const weight = shapes[s][2] === "weight";
+      const weight = decayed(s);
       const g = grads[s].map((gi, i) => gi + (weight ? weightDecay * p[i] : 0));
       let trust = 1;
       if (weight) {
@@ -259,6 +269,27 @@ const cases: { config: OptimizerConfig; reference: Reference; rates: number[] }[
     reference: larsReference(0.9, 1e-2, 1e-3),
     rates: [4.8, 2.4, 1.2, 4.8],
   },
+  // The weight-decay mask, both ways round from each optimizer's default.
+  {
+    config: { name: "adamw", weightDecay: 0.1, excludeBiasAndNorm: true },
+    reference: adamReference([0.9, 0.999], 1e-8, 0.1, true, decayedWhen(true)),
+    rates: [1e-2, 2e-2, 5e-3, 1e-2],
+  },
+  {
+    config: { name: "adam", weightDecay: 0.1, excludeBiasAndNorm: true },
+    reference: adamReference([0.9, 0.999], 1e-8, 0.1, false, decayedWhen(true)),
+    rates: [1e-3, 2e-3, 5e-4, 1e-3],
+  },
+  {
+    config: { name: "sgd", momentum: 0.9, weightDecay: 0.05, excludeBiasAndNorm: true },
+    reference: sgdReference(0.9, 0.05, decayedWhen(true)),
+    rates: [0.1, 0.05, 0.2, 0.1],
+  },
+  {
+    config: { name: "lars", weightDecay: 1e-2, excludeBiasAndNorm: false },
+    reference: larsReference(0.9, 1e-2, 1e-3, decayedWhen(false)),
+    rates: [4.8, 2.4, 1.2, 4.8],
+  },
 ];
 
 function initialParams(): Float32Array<ArrayBuffer>[] {
@@ -294,6 +325,12 @@ for (const testCase of cases) {
   const { config, rates } = testCase;
   const label = `${config.name}${
     config.momentum === undefined ? "" : ` momentum ${config.momentum}`
+  }${
+    config.excludeBiasAndNorm === undefined
+      ? ""
+      : config.excludeBiasAndNorm
+      ? " (biases and norms not decayed)"
+      : " (every parameter decayed)"
   }`;
 
   Deno.test(`${label}: four steps match a float64 reference and keep padding zero`, async () => {

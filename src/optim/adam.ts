@@ -3,7 +3,8 @@ import { f32 } from "../gpu/kernel.ts";
 import { adamUpdateKernel } from "../gpu/kernels/optim.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import type { ParameterBlock } from "../nn/parameters.ts";
-import { chunkTable, StepValues, zeroState } from "./_layout.ts";
+import { StepValues } from "../gpu/step_values.ts";
+import { checkStep, chunkTable, zeroState } from "./_layout.ts";
 import type { Optimizer } from "./optimizer.ts";
 
 /** Adam's hyperparameters; `decoupled` makes it AdamW. */
@@ -13,6 +14,8 @@ export interface AdamOptions {
   readonly eps: number;
   readonly weightDecay: number;
   readonly decoupled: boolean;
+  /** Decay only weights, not biases and normalisation parameters. */
+  readonly excludeBiasAndNorm: boolean;
 }
 
 /**
@@ -23,12 +26,12 @@ export interface AdamOptions {
 export class Adam implements Optimizer {
   readonly state: ReadonlyMap<string, Tensor>;
   readonly #chunks: Tensor;
-  readonly #step: StepValues;
+  readonly #step: StepValues<"stepSize" | "sqrtBiasCorrection2" | "decay">;
 
   constructor(readonly gpu: Gpu, readonly block: ParameterBlock, readonly options: AdamOptions) {
     this.state = zeroState(gpu, block, ["exp_avg", "exp_avg_sq"]);
-    this.#chunks = chunkTable(gpu, block);
-    this.#step = new StepValues(gpu, 3);
+    this.#chunks = chunkTable(gpu, block, options.excludeBiasAndNorm);
+    this.#step = new StepValues(gpu, ["stepSize", "sqrtBiasCorrection2", "decay"], "Adam");
   }
 
   record(program: Program): void {
@@ -58,14 +61,14 @@ export class Adam implements Optimizer {
   }
 
   prepare(step: number, learningRate: number): void {
-    StepValues.check(step, learningRate);
+    checkStep(step, learningRate);
     const { beta1, beta2, weightDecay, decoupled } = this.options;
     // In float64 on the host, as PyTorch computes them in Python.
-    this.#step.write([
-      learningRate / (1 - beta1 ** step),
-      Math.sqrt(1 - beta2 ** step),
-      decoupled ? 1 - learningRate * weightDecay : 1,
-    ]);
+    this.#step.write({
+      stepSize: learningRate / (1 - beta1 ** step),
+      sqrtBiasCorrection2: Math.sqrt(1 - beta2 ** step),
+      decay: decoupled ? 1 - learningRate * weightDecay : 1,
+    });
   }
 
   destroy(): void {

@@ -3,13 +3,16 @@ import { f32 } from "../gpu/kernel.ts";
 import { larsNormsKernel, larsTrustKernel, larsUpdateKernel } from "../gpu/kernels/optim.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import type { ParameterBlock } from "../nn/parameters.ts";
-import { chunkTable, StepValues, zeroState } from "./_layout.ts";
+import { StepValues } from "../gpu/step_values.ts";
+import { checkStep, chunkTable, zeroState } from "./_layout.ts";
 import type { Optimizer } from "./optimizer.ts";
 
 /** LARS's hyperparameters. */
 export interface LarsOptions {
   readonly momentum: number;
   readonly weightDecay: number;
+  /** Decay (and, for LARS, adapt) only weights, not biases and normalisation parameters. */
+  readonly excludeBiasAndNorm: boolean;
   /** η in the trust ratio η‖p‖/‖g + wd·p‖. */
   readonly trustCoefficient: number;
 }
@@ -24,15 +27,16 @@ const pieceSize = 4096;
 /**
  * Layer-wise adaptive rate scaling (You et al. 2017) as SimCLR uses it (lars_optimizer.py,
  * classic momentum, not Nesterov). For weights g' = g + wd·p and the trust ratio is
- * η‖p‖/‖g'‖ when both norms are positive, else 1; biases and batch-norm parameters get
- * neither (g' = g, ratio 1). Then v ← μv + lr·ratio·g', p ← p − v. State: `momentum`.
+ * η‖p‖/‖g'‖ when both norms are positive, else 1; with `excludeBiasAndNorm` (SimCLR's
+ * choice) biases and normalisation parameters get neither (g' = g, ratio 1), otherwise they
+ * are treated as weights. Then v ← μv + lr·ratio·g', p ← p − v. State: `momentum`.
  *
  * Three dispatches: partial squared norms over pieces of each weight, the ratio of each
  * segment from its pieces, then the update over the flat block.
  */
 export class Lars implements Optimizer {
   readonly state: ReadonlyMap<string, Tensor>;
-  readonly #step: StepValues;
+  readonly #step: StepValues<"learningRate">;
   readonly #chunks: Tensor;
   readonly #pieces: Tensor;
   readonly #pieceCount: number;
@@ -42,14 +46,14 @@ export class Lars implements Optimizer {
 
   constructor(readonly gpu: Gpu, readonly block: ParameterBlock, readonly options: LarsOptions) {
     this.state = zeroState(gpu, block, ["momentum"]);
-    this.#step = new StepValues(gpu, 1);
-    this.#chunks = chunkTable(gpu, block);
+    this.#step = new StepValues(gpu, ["learningRate"], "LARS");
+    this.#chunks = chunkTable(gpu, block, options.excludeBiasAndNorm);
 
     const pieces: number[] = [];
     const segmentPieces = new Uint32Array(2 * Math.max(block.segments.length, 1));
     block.segments.forEach(({ offset, size, kind }, index) => {
       segmentPieces[2 * index] = pieces.length / 2;
-      if (kind === "weight") {
+      if (kind === "weight" || !options.excludeBiasAndNorm) {
         for (let start = 0; start < size; start += pieceSize) {
           pieces.push(offset + start, offset + Math.min(size, start + pieceSize));
         }
@@ -100,8 +104,8 @@ export class Lars implements Optimizer {
   }
 
   prepare(step: number, learningRate: number): void {
-    StepValues.check(step, learningRate);
-    this.#step.write([learningRate]);
+    checkStep(step, learningRate);
+    this.#step.write({ learningRate });
   }
 
   destroy(): void {

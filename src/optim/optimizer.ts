@@ -33,12 +33,16 @@ export interface Optimizer {
  * - adam: `betas` [0.9, 0.999], `eps` 1e-8, `weightDecay` 0 (L2, added to the gradient)
  * - adamw: as adam but `weightDecay` 0.01, decoupled (p ← p·(1 − lr·wd) before the update)
  * - sgd: `momentum` 0, `weightDecay` 0 (dampening 0, not Nesterov)
- * - lars: `momentum` 0.9, `weightDecay` 0, `trustCoefficient` 0.001; biases and batch-norm
- *   parameters get neither weight decay nor the trust ratio
+ * - lars: `momentum` 0.9, `weightDecay` 0, `trustCoefficient` 0.001
+ *
+ * `excludeBiasAndNorm` keeps weight decay (and LARS's trust ratio) off biases and
+ * normalisation parameters: true by default for lars (SimCLR's LARS), false for the others
+ * (PyTorch's optimizers decay every parameter they are given).
  */
 export type OptimizerConfig = {
   name: "adam" | "adamw" | "sgd" | "lars";
   weightDecay?: number;
+  excludeBiasAndNorm?: boolean;
   momentum?: number;
   betas?: [number, number];
   eps?: number;
@@ -46,10 +50,10 @@ export type OptimizerConfig = {
 };
 
 const accepted: Record<OptimizerConfig["name"], readonly (keyof OptimizerConfig)[]> = {
-  adam: ["weightDecay", "betas", "eps"],
-  adamw: ["weightDecay", "betas", "eps"],
-  sgd: ["weightDecay", "momentum"],
-  lars: ["weightDecay", "momentum", "trustCoefficient"],
+  adam: ["weightDecay", "excludeBiasAndNorm", "betas", "eps"],
+  adamw: ["weightDecay", "excludeBiasAndNorm", "betas", "eps"],
+  sgd: ["weightDecay", "excludeBiasAndNorm", "momentum"],
+  lars: ["weightDecay", "excludeBiasAndNorm", "momentum", "trustCoefficient"],
 };
 
 /**
@@ -83,6 +87,7 @@ export function createOptimizer(
     "weightDecay",
     config.weightDecay ?? (config.name === "adamw" ? 0.01 : 0),
   );
+  const excludeBiasAndNorm = config.excludeBiasAndNorm ?? config.name === "lars";
   switch (config.name) {
     case "adam":
     case "adamw": {
@@ -99,17 +104,19 @@ export function createOptimizer(
         eps,
         weightDecay,
         decoupled: config.name === "adamw",
+        excludeBiasAndNorm,
       });
     }
     case "sgd":
       return new Sgd(gpu, block, {
         momentum: nonNegative("momentum", config.momentum ?? 0),
         weightDecay,
+        excludeBiasAndNorm,
       });
     case "lars": {
       const trustCoefficient = nonNegative("trustCoefficient", config.trustCoefficient ?? 0.001);
       const momentum = nonNegative("momentum", config.momentum ?? 0.9);
-      return new Lars(gpu, block, { momentum, weightDecay, trustCoefficient });
+      return new Lars(gpu, block, { momentum, weightDecay, trustCoefficient, excludeBiasAndNorm });
     }
   }
 }

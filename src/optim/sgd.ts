@@ -3,13 +3,16 @@ import { f32 } from "../gpu/kernel.ts";
 import { sgdUpdateKernel, sgdUpdatePlainKernel } from "../gpu/kernels/optim.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import type { ParameterBlock } from "../nn/parameters.ts";
-import { chunkTable, StepValues, zeroState } from "./_layout.ts";
+import { StepValues } from "../gpu/step_values.ts";
+import { checkStep, chunkTable, zeroState } from "./_layout.ts";
 import type { Optimizer } from "./optimizer.ts";
 
 /** SGD's hyperparameters. */
 export interface SgdOptions {
   readonly momentum: number;
   readonly weightDecay: number;
+  /** Decay (and, for LARS, adapt) only weights, not biases and normalisation parameters. */
+  readonly excludeBiasAndNorm: boolean;
 }
 
 /**
@@ -20,12 +23,12 @@ export interface SgdOptions {
 export class Sgd implements Optimizer {
   readonly state: ReadonlyMap<string, Tensor>;
   readonly #chunks: Tensor;
-  readonly #step: StepValues;
+  readonly #step: StepValues<"learningRate">;
 
   constructor(readonly gpu: Gpu, readonly block: ParameterBlock, readonly options: SgdOptions) {
     this.state = zeroState(gpu, block, options.momentum > 0 ? ["momentum_buffer"] : []);
-    this.#chunks = chunkTable(gpu, block);
-    this.#step = new StepValues(gpu, 1);
+    this.#chunks = chunkTable(gpu, block, options.excludeBiasAndNorm);
+    this.#step = new StepValues(gpu, ["learningRate"], "SGD");
   }
 
   record(program: Program): void {
@@ -41,8 +44,8 @@ export class Sgd implements Optimizer {
   }
 
   prepare(step: number, learningRate: number): void {
-    StepValues.check(step, learningRate);
-    this.#step.write([learningRate]);
+    checkStep(step, learningRate);
+    this.#step.write({ learningRate });
   }
 
   destroy(): void {
