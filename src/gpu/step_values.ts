@@ -37,7 +37,9 @@ export class StepValues<Name extends string = string> {
   write(values: Readonly<Record<Name, number>>): void {
     this.names.forEach((name, i) => {
       const value = values[name];
-      if (!Number.isFinite(value)) throw new Error(`Step value ${name} must be finite, got ${value}`);
+      if (!Number.isFinite(value)) {
+        throw new Error(`Step value ${name} must be finite, got ${value}`);
+      }
       this.#values[i] = value;
     });
     this.gpu.write(this.tensor, this.#values);

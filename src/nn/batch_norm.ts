@@ -5,6 +5,8 @@ import {
   batchNormBackwardReduceKernel,
   batchNormEvalStatsKernel,
   batchNormForwardKernel,
+  batchNormSplitExpandKernel,
+  batchNormSplitFoldKernel,
   batchNormStatsCombineKernel,
   batchNormStatsKernel,
 } from "../gpu/kernels/batch_norm.ts";
@@ -203,6 +205,8 @@ export class BatchNorm2d implements Layer {
   }
 
   forward(program: Program, input: Tensor, options: ForwardOptions): Forward {
+    const splits = options.train ? options.batchNormSplits ?? 1 : 1;
+    if (splits > 1) return this.#splitForward(program, input, splits, options.inputGrad);
     const { output, saved } = batchNormForward(
       program,
       input,
@@ -224,6 +228,115 @@ export class BatchNorm2d implements Layer {
           this.bias.grad,
           options.inputGrad,
         ),
+    };
+  }
+
+  /**
+   * Batch norm over S groups of the batch, as MoCo's SplitBatchNorm: [N, C, H, W] viewed as
+   * [N/S, S·C, H, W] with γ, β and the running statistics repeated S times; the running
+   * statistics come back as the mean of the groups', the γ and β gradients as their sum.
+   */
+  #splitForward(program: Program, input: Tensor, splits: number, inputGrad: boolean): Forward {
+    const [n, c, h, w] = input.shape;
+    if (input.shape.length !== 4 || n % splits !== 0) {
+      throw new SelfsupError(
+        `Split batch norm needs a batch divisible by its ${splits} groups, got [${input.shape}]`,
+      );
+    }
+    const wide = splits * c;
+    // Each repeat starts at a multiple of 64 elements, so that it can be bound on its own.
+    const stride = Math.ceil(wide / 64) * 64;
+    const repeated = program.temp([4 * stride], "split batch norm parameters and statistics");
+    program.dispatch(
+      batchNormSplitExpandKernel,
+      [
+        this.weight.value,
+        this.bias.value,
+        this.runningMean.value,
+        this.runningVar.value,
+        repeated,
+      ],
+      Math.ceil(wide / 256),
+      [c, splits, stride],
+    );
+    const [weight, bias, runningMean, runningVar] = [0, 1, 2, 3].map((k) =>
+      repeated.slice(k * stride, [wide])
+    );
+    const view = input.reshape([n / splits, wide, h, w]);
+    const { output, saved } = batchNormForward(
+      program,
+      view,
+      weight,
+      bias,
+      runningMean,
+      runningVar,
+      {
+        train: true,
+        momentum: this.momentum,
+        eps: this.eps,
+      },
+    );
+    const fold = (p: Program, pair: Tensor, first: Tensor, second: Tensor, sum: boolean) =>
+      p.dispatch(batchNormSplitFoldKernel, [pair, first, second], Math.ceil(c / 64), [
+        c,
+        splits,
+        stride,
+        f32(sum ? 1 : 1 / splits),
+        f32(sum ? 1 : 0),
+      ]);
+    fold(
+      program,
+      repeated.slice(2 * stride, [2 * stride]),
+      this.runningMean.value,
+      this.runningVar.value,
+      false,
+    );
+    return {
+      output: output.reshape(input.shape),
+      backward: (p, gradOutput) => {
+        const grads = p.temp([2 * stride], "split batch norm parameter gradients");
+        p.clear(grads);
+        const gradInput = batchNormBackward(
+          p,
+          saved,
+          gradOutput.reshape(view.shape),
+          weight,
+          grads.slice(0, [wide]),
+          grads.slice(stride, [wide]),
+          inputGrad,
+        );
+        fold(p, grads, this.weight.grad, this.bias.grad, true);
+        return gradInput?.reshape(input.shape);
+      },
+    };
+  }
+}
+
+/**
+ * Batch normalisation over features [N, D], as PyTorch's `nn.BatchNorm1d`: the 2-D layer on
+ * [N, D, 1, 1], with the same parameter names. BYOL's projector and predictor use it.
+ */
+export class BatchNorm1d implements Layer {
+  readonly #norm: BatchNorm2d;
+
+  constructor(readonly features: number, options: BatchNormOptions = {}) {
+    this.#norm = new BatchNorm2d(features, options);
+  }
+
+  entries(): Entry[] {
+    return this.#norm.entries();
+  }
+
+  forward(program: Program, input: Tensor, options: ForwardOptions): Forward {
+    if (input.shape.length !== 2 || input.shape[1] !== this.features) {
+      throw new Error(`BatchNorm1d(${this.features}) got input [${input.shape}]`);
+    }
+    const [n, d] = input.shape;
+    const pass = this.#norm.forward(program, input.reshape([n, d, 1, 1]), options);
+    return {
+      output: pass.output.reshape([n, d]),
+      backward: (p, gradOutput) =>
+        pass.backward(p, gradOutput.reshape([n, d, 1, 1]))?.reshape([n, d]),
     };
   }
 }

@@ -69,6 +69,12 @@ export interface ForwardOptions {
    * does not: nothing consumes the gradient of the images.
    */
   readonly inputGrad: boolean;
+  /**
+   * In training mode, normalise every batch norm over this many groups of the batch with
+   * statistics of their own (image n in group n mod S), as MoCo's single-device emulation
+   * of shuffle-BN does; 1 or absent for ordinary batch norm.
+   */
+  readonly batchNormSplits?: number;
 }
 
 /** The recorded forward pass of a layer, and how to record its backward pass. */

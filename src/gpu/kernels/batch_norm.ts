@@ -12,6 +12,8 @@ import backwardCombine from "../../../shaders/batch_norm_backward_combine.wgsl" 
 import backwardInput from "../../../shaders/batch_norm_backward_input.wgsl" with {
   type: "text",
 };
+import splitExpand from "../../../shaders/batch_norm_split_expand.wgsl" with { type: "text" };
+import splitFold from "../../../shaders/batch_norm_split_fold.wgsl" with { type: "text" };
 
 /**
  * Per-(channel, chunk) mean and squared deviations (Welford, then a pairwise merge in the
@@ -59,3 +61,12 @@ export const batchNormBackwardInputKernel: Kernel = {
   name: "batch_norm_backward_input",
   code: backwardInput,
 };
+
+/** Split batch norm: γ, β and running statistics repeated per group; 256 values a group. */
+export const batchNormSplitExpandKernel: Kernel = {
+  name: "batch_norm_split_expand",
+  code: splitExpand,
+};
+
+/** Split batch norm: a pair of per-channel values folded over the groups; 64 channels a group. */
+export const batchNormSplitFoldKernel: Kernel = { name: "batch_norm_split_fold", code: splitFold };

@@ -11,6 +11,8 @@ import ntXentNormalizeBackward from "../../../shaders/nt_xent_normalize_backward
 };
 import crossEntropyRows from "../../../shaders/cross_entropy_rows.wgsl" with { type: "text" };
 import lossMean from "../../../shaders/loss_mean.wgsl" with { type: "text" };
+import infoNceRows from "../../../shaders/info_nce_rows.wgsl" with { type: "text" };
+import cosineLossRows from "../../../shaders/cosine_loss_rows.wgsl" with { type: "text" };
 
 /**
  * Normalises the rows of z [M, D] into ẑ [Mp, Dp] (zero-padded to multiples of 8) and keeps
@@ -50,3 +52,9 @@ export const crossEntropyRowsKernel: Kernel = {
 
 /** The scaled sum of per-row losses into one value: a single workgroup. */
 export const lossMeanKernel: Kernel = { name: "loss_mean", code: lossMean };
+
+/** MoCo's InfoNCE against a queue, loss and gradients of one query per workgroup. */
+export const infoNceRowsKernel: Kernel = { name: "info_nce_rows", code: infoNceRows };
+
+/** BYOL's 2 − 2·cos loss and gradient of unit rows: one invocation per row, 64 a group. */
+export const cosineLossRowsKernel: Kernel = { name: "cosine_loss_rows", code: cosineLossRows };

@@ -4,6 +4,7 @@ import sgdUpdate from "../../../shaders/sgd_update.wgsl" with { type: "text" };
 import larsNorms from "../../../shaders/lars_norms.wgsl" with { type: "text" };
 import larsTrust from "../../../shaders/lars_trust.wgsl" with { type: "text" };
 import larsUpdate from "../../../shaders/lars_update.wgsl" with { type: "text" };
+import emaUpdate from "../../../shaders/ema_update.wgsl" with { type: "text" };
 
 /** Adam and AdamW over the flat block; dispatch ceil(n / 256) workgroups. */
 export const adamUpdateKernel: Kernel = { name: "adam_update", code: adamUpdate };
@@ -26,3 +27,6 @@ export const larsTrustKernel: Kernel = { name: "lars_trust", code: larsTrust };
 
 /** LARS stage 3: momentum update over the flat block; dispatch ceil(n / 256) workgroups. */
 export const larsUpdateKernel: Kernel = { name: "lars_update", code: larsUpdate };
+
+/** A moving average of one flat block into another; dispatch ceil(n / 256) workgroups. */
+export const emaUpdateKernel: Kernel = { name: "ema_update", code: emaUpdate };

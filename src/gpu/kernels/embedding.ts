@@ -1,0 +1,29 @@
+import type { Kernel } from "../kernel.ts";
+import l2NormalizeForward from "../../../shaders/l2_normalize_forward.wgsl" with { type: "text" };
+import l2NormalizeBackward from "../../../shaders/l2_normalize_backward.wgsl" with {
+  type: "text",
+};
+import gatherRows from "../../../shaders/gather_rows.wgsl" with { type: "text" };
+import queueWrite from "../../../shaders/queue_write.wgsl" with { type: "text" };
+import embeddingSpread from "../../../shaders/embedding_spread.wgsl" with { type: "text" };
+
+/** Rows to unit length, keeping their norms: one invocation per row, 64 a group. */
+export const l2NormalizeForwardKernel: Kernel = {
+  name: "l2_normalize_forward",
+  code: l2NormalizeForward,
+};
+
+/** Back through the row normalisation: one invocation per row, 64 a group. */
+export const l2NormalizeBackwardKernel: Kernel = {
+  name: "l2_normalize_backward",
+  code: l2NormalizeBackward,
+};
+
+/** out[i] = x[index[i]] by rows: one invocation per value, 256 a group. */
+export const gatherRowsKernel: Kernel = { name: "gather_rows", code: gatherRows };
+
+/** Rows into a ring buffer at a step-value slot: one invocation per value, 256 a group. */
+export const queueWriteKernel: Kernel = { name: "queue_write", code: queueWrite };
+
+/** Mean per-dimension standard deviation of unit rows: a single workgroup. */
+export const embeddingSpreadKernel: Kernel = { name: "embedding_spread", code: embeddingSpread };

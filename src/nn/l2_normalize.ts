@@ -1,0 +1,51 @@
+import type { Program } from "../gpu/gpu.ts";
+import { l2NormalizeBackwardKernel, l2NormalizeForwardKernel } from "../gpu/kernels/embedding.ts";
+import type { Tensor } from "../gpu/tensor.ts";
+import type { Entry, Forward, ForwardOptions, Layer } from "./module.ts";
+
+function rows(x: Tensor): [number, number] {
+  if (x.shape.length !== 2) throw new Error(`L2 normalisation expects [M, D], got [${x.shape}]`);
+  return [x.shape[0], x.shape[1]];
+}
+
+/**
+ * Records y = x / max(‖x‖, 1e-12) for each row of x [M, D], as `F.normalize(x, dim=1)`;
+ * returns y and the row norms its backward pass needs.
+ */
+export function l2NormalizeForward(program: Program, x: Tensor): { y: Tensor; norms: Tensor } {
+  const [m, d] = rows(x);
+  const y = program.temp([m, d], "normalised rows");
+  const norms = program.temp([m], "row norms");
+  program.dispatch(l2NormalizeForwardKernel, [x, y, norms], Math.ceil(m / 64), [m, d]);
+  return { y, norms };
+}
+
+/** Records the input gradient of the row normalisation (overwritten). */
+export function l2NormalizeBackward(
+  program: Program,
+  y: Tensor,
+  norms: Tensor,
+  gradY: Tensor,
+): Tensor {
+  const [m, d] = rows(y);
+  if (gradY.size !== y.size) throw new Error(`L2 normalisation gradient [${gradY.shape}]`);
+  const gradX = program.temp([m, d], "normalisation input gradient");
+  program.dispatch(l2NormalizeBackwardKernel, [y, norms, gradY, gradX], Math.ceil(m / 64), [m, d]);
+  return gradX;
+}
+
+/** Row normalisation to unit length as a layer: embeddings before a cosine-based loss. */
+export class L2Normalize implements Layer {
+  entries(): Entry[] {
+    return [];
+  }
+
+  forward(program: Program, input: Tensor, options: ForwardOptions): Forward {
+    const { y, norms } = l2NormalizeForward(program, input);
+    return {
+      output: y,
+      backward: (p, gradOutput) =>
+        options.inputGrad ? l2NormalizeBackward(p, y, norms, gradOutput) : undefined,
+    };
+  }
+}
