@@ -1,27 +1,31 @@
 import type { Program } from "../gpu/gpu.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { ntXent } from "../loss/nt_xent.ts";
+import { type Backbone, type BackboneConfig, createBackbone } from "../nn/backbone.ts";
 import { type Entry, prefixed } from "../nn/module.ts";
+import { ParameterBlock } from "../nn/parameters.ts";
 import { projectionHead } from "../nn/projection_head.ts";
-import { ResNet18, type ResNetConfig } from "../nn/resnet.ts";
 import type { Sequential } from "../nn/sequential.ts";
+import { checkOptions, initializeBlock, type Method } from "./method.ts";
 
 /** The architecture of a SimCLR model. */
 export interface SimclrConfig {
-  readonly backbone: ResNetConfig;
+  readonly backbone: BackboneConfig;
   /** Output size of the projection head (SimCLR: 128). */
   readonly projectionDim: number;
+  /** Hidden size of the projection head; the backbone's feature size when left out. */
+  readonly hiddenDim?: number;
 }
 
-/** A ResNet-18 encoder f(·) and a projection head g(·), named `backbone.*` and `projector.*`. */
+/** An encoder f(·) and a projection head g(·), named `backbone.*` and `projector.*`. */
 export class SimclrModel {
-  readonly backbone: ResNet18;
+  readonly backbone: Backbone;
   readonly projector: Sequential;
 
   constructor(readonly config: SimclrConfig) {
-    this.backbone = new ResNet18(config.backbone);
+    this.backbone = createBackbone(config.backbone);
     const f = this.backbone.featureDim;
-    this.projector = projectionHead(f, f, config.projectionDim);
+    this.projector = projectionHead(f, config.hiddenDim ?? f, config.projectionDim);
   }
 
   entries(): Entry[] {
@@ -63,3 +67,82 @@ export function recordSimclrStep(
   program.keep(loss, backbone.output, projector.output);
   return { loss, features: backbone.output, projections: projector.output };
 }
+
+/** SimCLR's options. */
+export interface SimclrOptions {
+  readonly temperature: number;
+  readonly projectionDim: number;
+  readonly hiddenDim?: number;
+}
+
+/**
+ * SimCLR (Chen et al. 2020): two views of each image through one encoder and projection
+ * head, the NT-Xent loss over the 2N projections; both views share batch norm, as the seed
+ * runs them.
+ */
+export const simclr: Method<SimclrOptions> = {
+  name: "simclr",
+  title: "SimCLR",
+  encoder: "the encoder f(·) (the only one)",
+  defaults: { temperature: 0.2, projectionDim: 128 },
+  options: [
+    {
+      key: "temperature",
+      flag: "--temperature",
+      kind: "positiveNumber",
+      description: "NT-Xent temperature",
+    },
+    {
+      key: "projectionDim",
+      flag: "--projection-dim",
+      kind: "positiveInteger",
+      description: "output size of the projection head",
+    },
+    {
+      key: "hiddenDim",
+      flag: "--hidden-dim",
+      kind: "positiveInteger",
+      description: "hidden size of the projection head (default: the backbone's feature size)",
+      optional: true,
+    },
+  ],
+  recipes: {
+    // solo-learn scripts/pretrain/cifar/simclr.yaml (symmetric augmentations).
+    cifar: {
+      temperature: 0.2,
+      projectionDim: 256,
+      hiddenDim: 2048,
+      optimizer: "lars",
+      learningRate: 0.4,
+      weightDecay: 1e-4,
+      excludeBiasAndNorm: true,
+      batchSize: 256,
+      warmupEpochs: 10,
+      schedule: "cosine",
+    },
+  },
+  validate(options) {
+    return checkOptions(this, options);
+  },
+  views(_options, base) {
+    return [{ count: 2, augment: base }];
+  },
+  build({ gpu, backbone, seed }, options) {
+    const model = new SimclrModel({ backbone, ...options });
+    const trainable = new ParameterBlock(gpu, model.entries());
+    initializeBlock(trainable, seed);
+    return {
+      backbone: model.backbone,
+      trainable,
+      state: new Map(),
+      record(program, [views]) {
+        const step = recordSimclrStep(program, model, views, options.temperature);
+        return { loss: step.loss, embeddings: step.projections };
+      },
+      prepare() {},
+      destroy() {
+        trainable.destroy();
+      },
+    };
+  },
+};

@@ -5,6 +5,7 @@ import { GlobalAvgPool } from "./avg_pool.ts";
 import { BatchNorm2d } from "./batch_norm.ts";
 import { Conv2d } from "./conv2d.ts";
 import { MaxPool2d } from "./max_pool.ts";
+import type { BackboneConfig } from "./backbone.ts";
 import { type Entry, type Forward, type ForwardOptions, type Layer, prefixed } from "./module.ts";
 import { ReLU } from "./relu.ts";
 import { Sequential } from "./sequential.ts";
@@ -18,6 +19,7 @@ export type Stem = "imagenet" | "cifar";
 
 /** The shape of a ResNet-18. */
 export interface ResNetConfig {
+  readonly name?: "resnet18";
   readonly stem: Stem;
   /** Channels of layer1; layers 2–4 double it each time. torchvision's is 64. */
   readonly width: number;
@@ -96,8 +98,10 @@ export class ResNet18 implements Layer {
   readonly avgpool: GlobalAvgPool = new GlobalAvgPool();
   /** Length of the feature vector. */
   readonly featureDim: number;
+  readonly config: BackboneConfig;
 
-  constructor(readonly config: ResNetConfig) {
+  constructor(config: ResNetConfig) {
+    this.config = { name: "resnet18", stem: config.stem, width: config.width };
     const w = config.width;
     if (!Number.isInteger(w) || w < 1) throw new Error(`ResNet width must be a positive integer`);
     this.conv1 = config.stem === "imagenet"

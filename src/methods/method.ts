@@ -1,0 +1,172 @@
+/**
+ * The interface every self-supervised method implements. A method is one module in this
+ * folder, registered in `registry.ts`; the trainer, checkpoints, evaluation, bench and the
+ * tasks work through this interface and name no method.
+ *
+ * @module
+ */
+import type { AugmentConfig } from "../data/augment.ts";
+import type { Gpu, Program } from "../gpu/gpu.ts";
+import type { Tensor } from "../gpu/tensor.ts";
+import type { OptimizerConfig } from "../optim/optimizer.ts";
+import type { Backbone, BackboneConfig } from "../nn/backbone.ts";
+import type { ParameterBlock } from "../nn/parameters.ts";
+import { SelfsupError } from "../errors.ts";
+import { Random } from "../data/random.ts";
+
+/** `count` views of every image, all made with `augment` (whose height and width set the size). */
+export interface ViewGroup {
+  readonly count: number;
+  readonly augment: AugmentConfig;
+}
+
+/** A method's options as they appear in a run's configuration: its name and its settings. */
+export type MethodConfig = { readonly name: string } & Readonly<Record<string, unknown>>;
+
+/** How a command-line flag's value is parsed and checked. */
+export type OptionKind = "positiveInteger" | "positiveNumber" | "fraction" | "boolean";
+
+/** One option of a method, and the flag that sets it. */
+export interface MethodOption {
+  /** The key in the method's options, e.g. `queueSize`. */
+  readonly key: string;
+  /** The flag, e.g. `--queue-size`. */
+  readonly flag: string;
+  readonly kind: OptionKind;
+  readonly description: string;
+  /** May be left unset (the method then derives it, e.g. from the backbone's width). */
+  readonly optional?: boolean;
+}
+
+/** What a method needs to know of the run to build its networks and schedules. */
+export interface BuildContext {
+  readonly gpu: Gpu;
+  readonly backbone: BackboneConfig;
+  /** Images per step. */
+  readonly batchSize: number;
+  /** Updates in the whole run, for schedules of per-step values. */
+  readonly totalSteps: number;
+  readonly seed: number;
+}
+
+/** Training settings a method's recipe may set, beside its own options. */
+export interface Recipe {
+  readonly optimizer?: OptimizerConfig["name"];
+  readonly learningRate?: number;
+  readonly weightDecay?: number;
+  readonly excludeBiasAndNorm?: boolean;
+  readonly batchSize?: number;
+  readonly warmupEpochs?: number;
+  readonly schedule?: "cosine" | "constant";
+}
+
+/** A self-supervised method. `O` is the type of its options. */
+export interface Method<O extends object = Record<string, unknown>> {
+  /** The name `--method` takes. */
+  readonly name: string;
+  /** The name people know it by, e.g. "MoCo v2". */
+  readonly title: string;
+  /** Which network's encoder the checkpoint's backbone is (e.g. "the query encoder"). */
+  readonly encoder: string;
+  readonly defaults: O;
+  readonly options: readonly MethodOption[];
+  /**
+   * Settings for public recipes: `cifar` is solo-learn's scripts/pretrain/cifar/<method>.yaml
+   * where one exists, `synthetic` what the built-in default preset needs beyond the defaults.
+   */
+  readonly recipes: {
+    readonly cifar: Recipe & Partial<O>;
+    readonly synthetic?: Recipe & Partial<O>;
+  };
+  /** Refuses options no run can use (a `SelfsupError` naming the flag); returns them typed. */
+  validate(options: Readonly<Record<string, unknown>>, batchSize: number): O;
+  /** The views of each image a step needs, made from the run's base recipe. */
+  views(options: O, base: AugmentConfig): ViewGroup[];
+  /** Builds the networks and extra state on the GPU, randomly initialised from the seed. */
+  build(context: BuildContext, options: O): MethodRun;
+}
+
+/** A method's networks and state on the GPU, and how to record its training step. */
+export interface MethodRun {
+  /** The encoder evaluation uses; its entries are `backbone.*` in {@link trainable}. */
+  readonly backbone: Backbone;
+  /** The parameters the optimizer updates. */
+  readonly trainable: ParameterBlock;
+  /**
+   * Everything else a checkpoint must hold to resume exactly, by name: blocks of networks
+   * that are not trained by gradient (a target or key encoder), tensors (a queue).
+   */
+  readonly state: ReadonlyMap<string, ParameterBlock | Tensor>;
+  /**
+   * Records forward and backward passes on one tensor per view group ([count·N, 3, h, w],
+   * view v of image k at row v·N + k); parameter gradients accumulate into the trainable
+   * block's, which the caller zeroes first. Returns the loss [1] and embeddings [M, D] for
+   * the collapse monitor.
+   */
+  record(program: Program, views: readonly Tensor[]): { loss: Tensor; embeddings: Tensor };
+  /** Records what follows the optimizer's update in a step (a moving average), if anything. */
+  recordAfterUpdate?(program: Program): void;
+  /** Writes the per-step values of the step after `step` updates, before it is submitted. */
+  prepare(step: number): void;
+  /** Frees the GPU memory of every block and tensor. */
+  destroy(): void;
+}
+
+/** Option checks shared by the methods: each names its flag in the error. */
+export const check = {
+  positiveInteger(value: unknown, flag: string): number {
+    if (!Number.isInteger(value) || (value as number) < 1) {
+      throw new SelfsupError(`${flag} must be a whole number ≥ 1, got ${value}`);
+    }
+    return value as number;
+  },
+  positiveNumber(value: unknown, flag: string): number {
+    if (typeof value !== "number" || !(value > 0) || !Number.isFinite(value)) {
+      throw new SelfsupError(`${flag} must be a number > 0, got ${value}`);
+    }
+    return value;
+  },
+  fraction(value: unknown, flag: string): number {
+    if (typeof value !== "number" || !(value >= 0 && value <= 1)) {
+      throw new SelfsupError(`${flag} must be a number in [0, 1], got ${value}`);
+    }
+    return value;
+  },
+  boolean(value: unknown, flag: string): boolean {
+    if (typeof value !== "boolean") throw new SelfsupError(`${flag} must be true or false`);
+    return value;
+  },
+};
+
+/**
+ * Checks `options` (a run's `method` settings, name left out) against a method's declared
+ * options: unknown keys are refused, missing ones take the defaults, every value is checked
+ * by its kind.
+ */
+export function checkOptions<O extends object>(
+  method: Pick<Method<O>, "title" | "defaults" | "options">,
+  options: Readonly<Record<string, unknown>>,
+): O {
+  const known = new Map(method.options.map((o) => [o.key, o]));
+  for (const key of Object.keys(options)) {
+    if (key !== "name" && !known.has(key)) {
+      throw new SelfsupError(`${method.title} has no option ${key}`);
+    }
+  }
+  const out: Record<string, unknown> = {};
+  for (const option of method.options) {
+    const value = options[option.key] ?? (method.defaults as Record<string, unknown>)[option.key];
+    if (value === undefined && option.optional) continue;
+    out[option.key] = check[option.kind](value, option.flag);
+  }
+  return out as O;
+}
+
+/**
+ * Fills a block with its layers' initial values from the run's seed (a stream of its own,
+ * so that initialisation does not depend on how much randomness the data used).
+ */
+export function initializeBlock(block: ParameterBlock, seed: number): void {
+  const random = new Random(seed, 0x1417);
+  block.initialize(() => random.float());
+}
