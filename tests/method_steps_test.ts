@@ -8,7 +8,7 @@ import type { Tensor } from "../src/gpu/tensor.ts";
 import { byol } from "../src/methods/byol.ts";
 import type { Method, MethodRun } from "../src/methods/method.ts";
 import { moco, mocoKeyShuffles } from "../src/methods/moco.ts";
-import { ParameterBlock } from "../src/nn/parameters.ts";
+import type { ParameterBlock } from "../src/nn/parameters.ts";
 import { createOptimizer } from "../src/optim/optimizer.ts";
 import { deterministicValues } from "./_init.ts";
 import { assertClose, type Fixture, loadFixtureFile, norm, testGpu } from "./_util.ts";
