@@ -57,6 +57,7 @@ export {
   type Features,
   knnAccuracy,
   linearProbe,
+  type ProbeFeatures,
   type ProbeResult,
 } from "./src/probe.ts";
 export {
@@ -81,6 +82,7 @@ export {
   augmentPreset,
   CIFAR_MEAN,
   CIFAR_STD,
+  type TrainingRecipe,
 } from "./src/data/augment.ts";
 export { evalBatches, TwoViewLoader } from "./src/data/batcher.ts";
 export { Random } from "./src/data/random.ts";

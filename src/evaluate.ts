@@ -8,17 +8,22 @@ import {
   type Features,
   knnAccuracy,
   linearProbe,
+  type ProbeFeatures,
   type ProbeResult,
 } from "./probe.ts";
 import { progress } from "./progress.ts";
 
 /** How to evaluate a backbone's features; null leaves a measure out. */
 export interface EvaluationConfig {
-  /** A linear probe trained with Adam on frozen features (the seed: 5 epochs, lr 1e-3). */
+  /**
+   * A linear probe trained with Adam on frozen features (the seed: 5 epochs, lr 1e-3, batch
+   * 64, raw features).
+   */
   readonly probe: {
     readonly epochs: number;
     readonly learningRate: number;
     readonly batchSize: number;
+    readonly features: ProbeFeatures;
   } | null;
   /** The weighted kNN monitor (k 200, temperature 0.1). */
   readonly knn: { readonly k: number; readonly temperature: number } | null;

@@ -62,11 +62,19 @@ export async function extractFeatures(
   }
 }
 
+/**
+ * What the linear probe trains on: `standardized` features (per dimension, with the training
+ * split's mean and standard deviation) or the backbone's `raw` features, as the seed did.
+ */
+export type ProbeFeatures = "standardized" | "raw";
+
 /** Options of {@link linearProbe}. */
 export interface LinearProbeOptions {
   readonly epochs: number;
   readonly learningRate: number;
+  /** Features per Adam step; an epoch takes ⌊N / batchSize⌋ steps (the rest is dropped). */
   readonly batchSize: number;
+  readonly features: ProbeFeatures;
   readonly seed: number;
   readonly numClasses: number;
 }
@@ -79,13 +87,16 @@ export interface ProbeResult {
   readonly trainTop1: number;
   /** Training loss of the last batch. */
   readonly loss: number;
+  /** Adam steps taken: epochs × ⌊N / batch size⌋. */
+  readonly steps: number;
 }
 
 /**
  * Trains a linear classifier on frozen features with Adam and softmax cross-entropy on the
- * GPU, and measures top-1 accuracy. Features are standardised with the training set's
- * per-dimension mean and standard deviation first, which a linear map could absorb but
- * which makes one learning rate fit every backbone.
+ * GPU, and measures top-1 accuracy. With `features: "standardized"` both splits are first
+ * standardised with the training split's per-dimension mean and standard deviation, which a
+ * linear map could absorb but which makes one learning rate fit every backbone; with `"raw"`
+ * the probe sees the features as the backbone gives them.
  */
 export async function linearProbe(
   gpu: Gpu,
@@ -94,9 +105,12 @@ export async function linearProbe(
   options: LinearProbeOptions,
 ): Promise<ProbeResult> {
   const { dim } = train;
-  const { mean, std } = columnStats(train.features, dim);
-  const trainX = standardize(train.features, dim, mean, std);
-  const testX = standardize(test.features, dim, mean, std);
+  let trainX = train.features, testX = test.features;
+  if (options.features === "standardized") {
+    const { mean, std } = columnStats(train.features, dim);
+    trainX = standardize(train.features, dim, mean, std);
+    testX = standardize(test.features, dim, mean, std);
+  }
   const n = train.labels.length;
   const batchSize = Math.min(options.batchSize, n);
   const classifier = new Linear(dim, options.numClasses);
@@ -139,6 +153,7 @@ export async function linearProbe(
       top1: await accuracy(gpu, classifier, testX, test.labels, dim, batchSize),
       trainTop1: await accuracy(gpu, classifier, trainX, train.labels, dim, batchSize),
       loss: lastLoss,
+      steps: t,
     };
   } finally {
     step.destroy();

@@ -6,7 +6,7 @@ import {
   loadOptimizerState,
   saveCheckpoint,
 } from "./checkpoint.ts";
-import { augmentPreset } from "./data/augment.ts";
+import { augmentPreset, type TrainingRecipe } from "./data/augment.ts";
 import { TwoViewLoader } from "./data/batcher.ts";
 import { type DatasetConfig, datasetNormalization, loadDataset } from "./data/load.ts";
 import { SelfsupError } from "./errors.ts";
@@ -40,6 +40,14 @@ export interface PretrainConfig {
   readonly warmupEpochs: number;
   readonly schedule: "cosine" | "constant";
   readonly seed: number;
+  /** The recipe of both training views (see `augmentPreset`). */
+  readonly augmentation: TrainingRecipe;
+  /**
+   * The per-channel mean and std that training views and evaluated images are normalised
+   * with, recorded in the checkpoint for inference; null: the dataset's statistics
+   * (CIFAR-10's, or ImageNet's for an image folder).
+   */
+  readonly normalization: CheckpointMeta["normalization"] | null;
   /** Augmentation workers; default CPU cores − 1. */
   readonly workers?: number;
   /** Evaluation after training; null skips it. */
@@ -103,7 +111,7 @@ export async function pretrain(
   }
   const gpu = options.gpu ?? await createGpu();
   const train = await loadDataset(config.dataset, "train");
-  const { mean, std } = datasetNormalization(config.dataset);
+  const { mean, std } = config.normalization ?? datasetNormalization(config.dataset);
   const architecture: CheckpointMeta["architecture"] = {
     method: "simclr",
     backbone: "resnet18",
@@ -133,7 +141,7 @@ export async function pretrain(
   const loader = new TwoViewLoader(train, {
     batchSize: config.batchSize,
     seed: config.seed,
-    augment: { ...augmentPreset("simclr-seed", train.height, train.width), mean, std },
+    augment: { ...augmentPreset(config.augmentation, train.height, train.width), mean, std },
     workers: config.workers,
   });
   const stepsPerEpoch = loader.batchesPerEpoch;
@@ -368,6 +376,21 @@ function validateConfig(config: PretrainConfig): void {
   if (!(config.warmupEpochs >= 0) || config.warmupEpochs > config.epochs) {
     throw new SelfsupError(
       `--warmup-epochs must be between 0 and --epochs, got ${config.warmupEpochs}`,
+    );
+  }
+  if (config.augmentation !== "simclr-seed" && config.augmentation !== "seed") {
+    throw new SelfsupError(
+      `augmentation must be simclr-seed or seed, got ${String(config.augmentation)}`,
+    );
+  }
+  const norm = config.normalization;
+  const threeAbove = (values: readonly number[], bound: number) =>
+    values.length === 3 && values.every((v) => Number.isFinite(v) && v > bound);
+  if (norm && !(threeAbove(norm.mean, -Infinity) && threeAbove(norm.std, 0))) {
+    throw new SelfsupError(
+      `normalization needs three finite means and three stds > 0, got ${
+        JSON.stringify(config.normalization)
+      }`,
     );
   }
   if (config.batchSize < 2) {

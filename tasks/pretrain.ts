@@ -65,6 +65,11 @@ const command = new Command()
   .option("--no-baseline", "skip evaluating a randomly initialised network")
   .option("--probe-epochs <n>", "epochs of the linear probe", positiveInteger)
   .option("--probe-lr <x>", "learning rate of the linear probe (Adam)", positiveNumber)
+  .option("--probe-batch-size <n>", "features per step of the linear probe", positiveInteger)
+  .addOption(
+    new Option("--probe-features <kind>", "train the probe on standardized or raw features")
+      .choices(["standardized", "raw"] as const),
+  )
   .option("--json", "print the summary as JSON on stdout");
 
 // Flags that define the run: a resumed run keeps its own, so they may not be given again.
@@ -200,6 +205,8 @@ function evaluationFlags(base: EvaluationConfig | null): EvaluationConfig | null
       ...base.probe,
       epochs: flags.probeEpochs ?? base.probe.epochs,
       learningRate: flags.probeLr ?? base.probe.learningRate,
+      batchSize: flags.probeBatchSize ?? base.probe.batchSize,
+      features: flags.probeFeatures ?? base.probe.features,
     },
   };
 }

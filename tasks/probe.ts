@@ -40,6 +40,10 @@ const command = new Command()
   .option("--epochs <n>", "epochs of the linear probe", positiveInteger, 5)
   .option("--lr <x>", "learning rate of the linear probe (Adam)", positiveNumber, 1e-3)
   .option("--batch-size <n>", "images per forward pass and probe step", positiveInteger, 256)
+  .addOption(
+    new Option("--features <kind>", "train the probe on standardized or raw features")
+      .choices(["standardized", "raw"] as const).default("standardized" as const),
+  )
   .option("--k <n>", "neighbours of the kNN monitor", positiveInteger, 200)
   .option("--seed <n>", "seed of the probe and of --random-init", nonNegativeInteger, 0)
   .option("--json", "print the result as JSON on stdout");
@@ -69,7 +73,12 @@ await runTask("probe", async () => {
     flags.seed,
   );
   const result = await evaluateBackbone(gpu, model.backbone, { train, test, ...normalization }, {
-    probe: { epochs: flags.epochs, learningRate: flags.lr, batchSize: flags.batchSize },
+    probe: {
+      epochs: flags.epochs,
+      learningRate: flags.lr,
+      batchSize: flags.batchSize,
+      features: flags.features,
+    },
     knn: { k: flags.k, temperature: 0.1 },
     batchSize: flags.batchSize,
     seed: flags.seed,
@@ -79,7 +88,11 @@ await runTask("probe", async () => {
     dataset: dataset.name,
     train_images: train.length,
     test_images: test.length,
-    probe: result.probe && { top1: result.probe.top1, train_top1: result.probe.trainTop1 },
+    probe: result.probe && {
+      top1: result.probe.top1,
+      train_top1: result.probe.trainTop1,
+      loss: result.probe.loss,
+    },
     knn: result.knn,
     adapter: gpu.adapterName,
   };

@@ -76,14 +76,22 @@ export interface AugmentConfig {
   readonly std: readonly [number, number, number];
 }
 
+/** Names of the built-in recipes of training views. */
+export type TrainingRecipe = "simclr-seed" | "seed";
+
 /** Names of the built-in recipes accepted by {@linkcode augmentPreset}. */
-export type AugmentPreset = "simclr-seed" | "eval";
+export type AugmentPreset = TrainingRecipe | "eval";
 
 /**
  * A built-in recipe at the given output size:
  * - `simclr-seed`: RandomResizedCrop(size, scale (0.08, 1), ratio (3/4, 4/3)), flip 0.5,
  *   RandomApply(ColorJitter(0.8, 0.8, 0.8, 0.2), p = 0.8), RandomGrayscale(0.2), Normalize
- *   with the CIFAR-10 statistics.
+ *   with the CIFAR-10 statistics: SimCLR's CIFAR recipe (Chen et al. 2020, jitter with
+ *   p = 0.8), which the `default` preset trains with.
+ * - `seed`: the seed project's own transform, RandomResizedCrop(size) (torchvision's default
+ *   scale and ratio), RandomHorizontalFlip(), ColorJitter(0.8, 0.8, 0.8, 0.2) on every view
+ *   (not wrapped in RandomApply), RandomGrayscale(0.2), Normalize((0.5, 0.5, 0.5),
+ *   (0.5, 0.5, 0.5)).
  * - `eval`: no augmentation; resize only if the image is not already that size, then normalise.
  *
  * @example
@@ -105,14 +113,29 @@ export function augmentPreset(name: AugmentPreset, height = 32, width = height):
     mean: CIFAR_MEAN,
     std: CIFAR_STD,
   };
+  const jitter: JitterConfig = {
+    brightness: 0.8,
+    contrast: 0.8,
+    saturation: 0.8,
+    hue: 0.2,
+    p: 0.8,
+  };
+  const simclr: AugmentConfig = {
+    ...base,
+    crop: { scale: [0.08, 1], ratio: [3 / 4, 4 / 3] },
+    flip: 0.5,
+    jitter,
+    grayscale: 0.2,
+  };
   switch (name) {
     case "simclr-seed":
+      return simclr;
+    case "seed":
       return {
-        ...base,
-        crop: { scale: [0.08, 1], ratio: [3 / 4, 4 / 3] },
-        flip: 0.5,
-        jitter: { brightness: 0.8, contrast: 0.8, saturation: 0.8, hue: 0.2, p: 0.8 },
-        grayscale: 0.2,
+        ...simclr,
+        jitter: { ...jitter, p: 1 },
+        mean: [0.5, 0.5, 0.5],
+        std: [0.5, 0.5, 0.5],
       };
     case "eval":
       return base;
