@@ -9,20 +9,21 @@ import {
   serializeSafetensors,
   type StoredTensor,
 } from "./io/safetensors.ts";
+import type { BackboneConfig } from "./nn/backbone.ts";
 import type { ParameterBlock } from "./nn/parameters.ts";
 
-/** Identifies the layout of a selfsup checkpoint; bumped when it changes incompatibly. */
-const checkpointFormat = "selfsup-checkpoint-1";
+/**
+ * Identifies the layout of a selfsup checkpoint; bumped when it changes incompatibly.
+ * Format 2: every tensor that is not the backbone's is under `method.` or `optimizer.`.
+ */
+const checkpointFormat = "selfsup-checkpoint-2";
 
 /** What a checkpoint records besides its tensors; stored as JSON in `__metadata__`. */
 export interface CheckpointMeta {
   /** The model: enough to rebuild it and to refuse a checkpoint of another shape. */
   readonly architecture: {
-    readonly method: "simclr";
-    readonly backbone: "resnet18";
-    readonly stem: "imagenet" | "cifar";
-    readonly width: number;
-    readonly projectionDim: number;
+    readonly method: string;
+    readonly backbone: BackboneConfig;
     readonly imageSize: number;
   };
   /** The per-channel normalisation the backbone was trained with, to apply at inference. */
@@ -43,73 +44,94 @@ export interface CheckpointMeta {
 /** One value per colour channel. */
 export type RGB = readonly [number, number, number];
 
-/** A checkpoint's contents, by selfsup's parameter names (`backbone.*`, `projector.*`). */
+/** A checkpoint's contents: its tensors by their names in the file. */
 export interface Checkpoint {
   readonly meta: CheckpointMeta;
-  readonly parameters: Map<string, Float32Array>;
-  /** Shapes of the parameters and running statistics, as PyTorch has them. */
+  readonly tensors: Map<string, Float32Array>;
+  /** Shapes of the tensors, as PyTorch has them. */
   readonly shapes: ReadonlyMap<string, readonly number[]>;
   /** Optimizer state by state name, then by parameter name. */
   readonly optimizerState: Map<string, Map<string, Float32Array>>;
 }
 
+/** What a checkpoint is made of on the GPU: named blocks (the trained one named "") and tensors. */
+export interface CheckpointContents {
+  readonly blocks: ReadonlyMap<string, ParameterBlock>;
+  readonly tensors?: ReadonlyMap<string, Tensor>;
+  readonly optimizerState?: ReadonlyMap<string, Tensor>;
+}
+
 const backbonePrefix = "backbone.";
+const methodPrefix = "method.";
 const optimizerPrefix = "optimizer.";
 
 /**
- * The name a parameter has in the file. The backbone's are torchvision's bare names
- * (`conv1.weight`, `layer2.0.downsample.1.running_var`), so `torchvision.models.resnet18()`
- * loads them directly; everything else keeps its prefix.
+ * The name an entry of a block has in the file. The trained block's backbone keeps
+ * torchvision's (or timm's) bare names (`conv1.weight`, `layer2.0.downsample.1.running_var`)
+ * so the file loads into those libraries; everything else of the method is under `method.`
+ * (`method.projector.0.weight`, `method.key.backbone.conv1.weight`, `method.queue`), so one
+ * prefix filter separates the backbone from any method's extras.
  */
-function fileName(name: string): string {
-  return name.startsWith(backbonePrefix) ? name.slice(backbonePrefix.length) : name;
-}
-
-function isBackbone(fileKey: string): boolean {
-  return !fileKey.startsWith("projector.") && !fileKey.startsWith(optimizerPrefix);
+export function fileKey(block: string, name: string): string {
+  if (block === "" && name.startsWith(backbonePrefix)) return name.slice(backbonePrefix.length);
+  return `${methodPrefix}${block ? `${block}.` : ""}${name}`;
 }
 
 /**
- * Reads the parameters, running statistics and optimizer state off the GPU into a
+ * Reads every block, state tensor and optimizer state off the GPU into a
  * {@link Checkpoint}, with one sync for all of them.
  */
 export async function captureCheckpoint(
   gpu: Gpu,
-  block: ParameterBlock,
+  contents: CheckpointContents,
   meta: CheckpointMeta,
-  optimizerState: ReadonlyMap<string, Tensor> = new Map(),
 ): Promise<Checkpoint> {
-  const [values, stats, ...flats] = await gpu.read(
-    block.values,
-    block.stats,
-    ...optimizerState.values(),
+  const blocks = [...contents.blocks];
+  const extra = [...(contents.tensors ?? new Map())];
+  const optimizer = [...(contents.optimizerState ?? new Map())];
+  const flats = await gpu.read(
+    ...blocks.flatMap(([, b]) => [b.values, b.stats]),
+    ...extra.map(([, t]) => t),
+    ...optimizer.map(([, t]) => t),
   ) as Float32Array[];
-  const state = new Map<string, Map<string, Float32Array>>();
-  [...optimizerState.keys()].forEach((stateName, i) => {
-    const byParameter = new Map<string, Float32Array>();
-    for (const { name, offset, size } of block.segments) {
-      byParameter.set(name, flats[i].slice(offset, offset + size));
+  const tensors = new Map<string, Float32Array>();
+  const shapes = new Map<string, readonly number[]>();
+  blocks.forEach(([blockName, block], i) => {
+    const values = block.unpack(flats[2 * i], flats[2 * i + 1]);
+    for (const [name, data] of values) {
+      const key = fileKey(blockName, name);
+      if (tensors.has(key)) throw new Error(`Two checkpoint tensors are named ${key}`);
+      tensors.set(key, data);
+      shapes.set(key, block.shapes.get(name)!);
     }
-    state.set(stateName, byParameter);
   });
-  return {
-    meta,
-    parameters: block.unpack(values, stats),
-    shapes: block.shapes,
-    optimizerState: state,
-  };
+  extra.forEach(([name, tensor], i) => {
+    tensors.set(`${methodPrefix}${name}`, flats[2 * blocks.length + i].slice());
+    shapes.set(`${methodPrefix}${name}`, tensor.shape);
+  });
+  const trained = contents.blocks.get("");
+  const optimizerState = new Map<string, Map<string, Float32Array>>();
+  optimizer.forEach(([stateName], i) => {
+    const flat = flats[2 * blocks.length + extra.length + i];
+    const byParameter = new Map<string, Float32Array>();
+    for (const { name, offset, size } of trained!.segments) {
+      byParameter.set(name, flat.slice(offset, offset + size));
+    }
+    optimizerState.set(stateName, byParameter);
+  });
+  return { meta, tensors, shapes, optimizerState };
 }
 
 /** Serialises a checkpoint as safetensors bytes. */
 export function encodeCheckpoint(checkpoint: Checkpoint): Uint8Array<ArrayBuffer> {
   const tensors = new Map<string, StoredTensor>();
   const steps = BigInt(checkpoint.meta.progress.step);
-  for (const [name, values] of checkpoint.parameters) {
-    const shape = [...(checkpoint.shapes.get(name) ?? [values.length])];
-    tensors.set(fileName(name), { dtype: "F32", shape, data: values });
-    if (name.startsWith(backbonePrefix) && name.endsWith(".running_var")) {
+  for (const [key, values] of checkpoint.tensors) {
+    const shape = [...(checkpoint.shapes.get(key) ?? [values.length])];
+    tensors.set(key, { dtype: "F32", shape, data: values });
+    if (!key.startsWith(methodPrefix) && key.endsWith(".running_var")) {
       // torchvision's state dict has a 0-d counter per batch norm; strict loading wants it.
-      tensors.set(fileName(name).replace(/running_var$/, "num_batches_tracked"), {
+      tensors.set(key.replace(/running_var$/, "num_batches_tracked"), {
         dtype: "I64",
         shape: [],
         data: BigInt64Array.of(steps),
@@ -135,10 +157,7 @@ export async function saveCheckpoint(path: string, checkpoint: Checkpoint): Prom
   await writeFileAtomically(path, encodeCheckpoint(checkpoint));
 }
 
-/**
- * Parses checkpoint bytes. {@link ParameterBlock.load} checks the tensors against the
- * model. `source` names the file in errors.
- */
+/** Parses checkpoint bytes; `source` names the file in errors. */
 export function decodeCheckpoint(bytes: Uint8Array, source: string): Checkpoint {
   return interpret(parseSafetensors(bytes, source), source);
 }
@@ -150,7 +169,12 @@ export async function loadCheckpoint(path: string): Promise<Checkpoint> {
 
 function interpret(file: Safetensors, source: string): Checkpoint {
   if (file.metadata.format !== checkpointFormat) {
-    throw new SelfsupError(`${source} is not a selfsup checkpoint (no format ${checkpointFormat})`);
+    const found = file.metadata.format;
+    throw new SelfsupError(
+      found?.startsWith("selfsup-checkpoint-")
+        ? `${source} is in an older layout (${found}); this selfsup reads ${checkpointFormat}`
+        : `${source} is not a selfsup checkpoint (no format ${checkpointFormat})`,
+    );
   }
   let meta: CheckpointMeta;
   try {
@@ -165,10 +189,13 @@ function interpret(file: Safetensors, source: string): Checkpoint {
   const rgb = (v: unknown) =>
     Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === "number" && isFinite(x));
   const { architecture, progress, normalization } = meta;
-  if (!architecture || !progress || !rgb(normalization?.mean) || !rgb(normalization?.std)) {
+  if (
+    !architecture?.backbone || typeof architecture.method !== "string" || !progress ||
+    !rgb(normalization?.mean) || !rgb(normalization?.std)
+  ) {
     throw new SelfsupError(`${source}: the checkpoint's metadata is incomplete`);
   }
-  const parameters = new Map<string, Float32Array>();
+  const tensors = new Map<string, Float32Array>();
   const shapes = new Map<string, readonly number[]>();
   const optimizerState = new Map<string, Map<string, Float32Array>>();
   for (const [key, tensor] of file.tensors) {
@@ -182,12 +209,55 @@ function interpret(file: Safetensors, source: string): Checkpoint {
       byParameter.set(rest.slice(dot + 1), data);
       optimizerState.set(stateName, byParameter);
     } else {
-      const name = isBackbone(key) ? backbonePrefix + key : key;
-      parameters.set(name, data);
-      shapes.set(name, tensor.shape);
+      tensors.set(key, data);
+      shapes.set(key, tensor.shape);
     }
   }
-  return { meta, parameters, shapes, optimizerState };
+  return { meta, tensors, shapes, optimizerState };
+}
+
+/** The values of a block's entries in a checkpoint, by the block's own names. */
+function blockValues(checkpoint: Checkpoint, blockName: string, block: ParameterBlock) {
+  const values = new Map<string, Float32Array>();
+  for (const name of block.shapes.keys()) {
+    const data = checkpoint.tensors.get(fileKey(blockName, name));
+    if (data) values.set(name, data);
+  }
+  return values;
+}
+
+/**
+ * Uploads a checkpoint's tensors into the blocks and state tensors of a run; a missing or
+ * misshapen tensor is refused, naming `source`.
+ */
+export function restoreContents(
+  gpu: Gpu,
+  checkpoint: Checkpoint,
+  contents: CheckpointContents,
+  source: string,
+): void {
+  for (const [blockName, block] of contents.blocks) {
+    block.load(blockValues(checkpoint, blockName, block), source);
+  }
+  for (const [name, tensor] of contents.tensors ?? new Map()) {
+    const data = checkpoint.tensors.get(`${methodPrefix}${name}`);
+    if (!data || data.length !== tensor.size) {
+      throw new SelfsupError(`${source}: the method's ${name} is missing or misshapen`);
+    }
+    gpu.write(tensor, data as Float32Array<ArrayBuffer>);
+  }
+}
+
+/**
+ * Loads only the backbone (a block of `backbone.*` entries) from a checkpoint of any
+ * method: the partial load that evaluation and fine-tuning use.
+ */
+export function restoreBackbone(
+  checkpoint: Checkpoint,
+  block: ParameterBlock,
+  source: string,
+): void {
+  block.load(blockValues(checkpoint, "", block), source);
 }
 
 /**
@@ -200,7 +270,7 @@ export function assertArchitecture(
 ): void {
   const got = checkpoint.meta.architecture;
   for (const key of Object.keys(expected) as (keyof typeof expected)[]) {
-    if (got[key] !== expected[key]) {
+    if (JSON.stringify(got[key]) !== JSON.stringify(expected[key])) {
       throw new SelfsupError(
         `${source} has ${key} ${JSON.stringify(got[key])}, this run needs ` +
           `${JSON.stringify(expected[key])}`,

@@ -1,7 +1,7 @@
 import { augmentPreset } from "./data/augment.ts";
 import type { ImageDataset } from "./data/dataset.ts";
 import type { Gpu } from "./gpu/gpu.ts";
-import type { ResNet18 } from "./nn/resnet.ts";
+import type { Backbone } from "./nn/backbone.ts";
 import type { RGB } from "./checkpoint.ts";
 import {
   extractFeatures,
@@ -52,7 +52,7 @@ export interface EvaluationData {
  */
 export async function evaluateBackbone(
   gpu: Gpu,
-  backbone: ResNet18,
+  backbone: Backbone,
   data: EvaluationData,
   config: EvaluationConfig,
   name: string,
@@ -77,7 +77,7 @@ export async function evaluateBackbone(
  */
 export async function backboneFeatures(
   gpu: Gpu,
-  backbone: ResNet18,
+  backbone: Backbone,
   dataset: ImageDataset,
   { mean, std }: { readonly mean: RGB; readonly std: RGB },
   batchSize: number,

@@ -1,7 +1,7 @@
 /**
  * `deno task bench`: speed of the engine and the data pipeline on this machine's adapter —
- * GFLOP/s of each convolution pass at ResNet-18 shapes, images/s of a whole SimCLR step, and
- * augmentation views/s on one core and on all.
+ * GFLOP/s of each convolution pass at ResNet-18 shapes, images/s of a whole training step of
+ * a method, and augmentation views/s on one core and on all.
  *
  * @module
  */
@@ -11,17 +11,23 @@ import { positiveInteger, positiveNumber, runTask } from "../src/cli.ts";
 import { benchAugment, type BenchAugmentResult } from "../src/data/bench.ts";
 import { Command, Option } from "../src/deps.ts";
 import { createGpu } from "../src/gpu/device.ts";
+import { methodNames } from "../src/methods/registry.ts";
 
 const command = new Command()
   .name("bench")
-  .description("Measure kernel GFLOP/s, SimCLR step images/s and augmentation views/s.")
+  .description("Measure kernel GFLOP/s, training-step images/s and augmentation views/s.")
+  .addOption(
+    new Option("--method <name>", "method whose step to time").choices(methodNames).default(
+      "simclr",
+    ),
+  )
   .addOption(
     new Option("--stem <stem>", "ResNet stem").choices(["imagenet", "cifar"] as const).default(
       "cifar" as const,
     ),
   )
   .option("--width <n>", "channels of ResNet layer1", positiveInteger, 64)
-  .option("--batch-size <n>", "images per step (two views each)", positiveInteger, 32)
+  .option("--batch-size <n>", "images per step (each with the method's views)", positiveInteger, 32)
   .option("--seconds <x>", "time spent on each measurement", positiveNumber, 3)
   .addOption(
     new Option("--only <part>", "run one part").choices(["conv", "step", "augment"] as const),
@@ -37,7 +43,7 @@ await runTask("bench", async () => {
   const shape = { stem: flags.stem, width: flags.width, batch: flags.batchSize };
   const say = (line: string) => !flags.json && console.log(line);
   say(`adapter: ${gpu.adapterName} (${gpu.adapterClass} kernels)`);
-  say(`ResNet-18, ${flags.stem} stem, width ${flags.width}, batch ${flags.batchSize} (×2 views)\n`);
+  say(`ResNet-18, ${flags.stem} stem, width ${flags.width}, batch ${flags.batchSize}\n`);
 
   let conv: ConvBenchRow[] | undefined;
   if (want("conv")) {
@@ -55,8 +61,13 @@ await runTask("bench", async () => {
   }
   let step: StepBenchResult | undefined;
   if (want("step")) {
-    step = await benchStep(gpu, { ...shape, seconds: flags.seconds });
-    say(table(["SimCLR step", "value"], [
+    step = await benchStep(gpu, {
+      method: flags.method,
+      backbone: { name: "resnet18", stem: flags.stem, width: flags.width },
+      batch: flags.batchSize,
+      seconds: flags.seconds,
+    });
+    say(table([`${flags.method} step (${step.views} views an image)`, "value"], [
       ["GFLOP per step (conv + linear)", step.gflopPerStep.toFixed(2)],
       ["ms per step", step.milliseconds.toFixed(1)],
       ["images/s", step.imagesPerSecond.toFixed(1)],
@@ -79,7 +90,15 @@ await runTask("bench", async () => {
   if (flags.json) {
     console.log(
       JSON.stringify(
-        { adapter: gpu.adapterName, adapterClass: gpu.adapterClass, ...shape, conv, step, augment },
+        {
+          adapter: gpu.adapterName,
+          adapterClass: gpu.adapterClass,
+          method: flags.method,
+          ...shape,
+          conv,
+          step,
+          augment,
+        },
         null,
         2,
       ),

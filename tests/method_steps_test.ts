@@ -101,8 +101,9 @@ async function firstStep<O extends object>(
   const views = groups.map((_, i) =>
     program.tensor(fixture.shape(`view${i + 1}`), `view ${i + 1}`)
   );
+  const labels = program.tensor([8], "labels", "i32");
   program.clear(run.trainable.grads);
-  const { loss } = run.record(program, views);
+  const { loss } = run.record(program, { views, labels });
   optimizer.record(program);
   run.recordAfterUpdate?.(program);
   views.forEach((v, i) => gpu.write(v, fixture.get(`view${i + 1}`) as Float32Array<ArrayBuffer>));

@@ -1,93 +1,99 @@
+import { augmentPreset } from "../data/augment.ts";
 import type { Gpu } from "../gpu/gpu.ts";
-import { conv2dOutputSize } from "../nn/conv2d.ts";
-import { noise, resnet18Shapes } from "./conv.ts";
 import { Program } from "../gpu/gpu.ts";
-import { recordSimclrStep } from "../methods/simclr.ts";
-import { randomModel } from "../model.ts";
-import type { Stem } from "../nn/resnet.ts";
+import { methodNamed } from "../methods/registry.ts";
+import type { BackboneConfig } from "../nn/backbone.ts";
 import { createOptimizer } from "../optim/optimizer.ts";
+import { noise } from "./conv.ts";
 
-/** The SimCLR step to time. */
+/** The training step to time: a method on a backbone. */
 export interface StepBenchOptions {
-  readonly stem: Stem;
-  readonly width: number;
-  /** Images per step; the step sees twice as many views. */
+  readonly method: string;
+  /** The method's options beside its defaults. */
+  readonly options?: Readonly<Record<string, unknown>>;
+  readonly backbone: BackboneConfig;
+  /** Images per step; the step sees each image's views. */
   readonly batch: number;
   readonly imageSize?: number;
   readonly seconds?: number;
 }
 
-/** What one SimCLR training step costs and how fast it ran. */
+/** What one training step costs and how fast it ran. */
 export interface StepBenchResult {
-  readonly stem: Stem;
-  readonly width: number;
+  readonly method: string;
   readonly batch: number;
-  /** Floating-point operations of one step: forward, backward and the optimizer's are ignored. */
+  /** Views of each image the step runs. */
+  readonly views: number;
+  /**
+   * FLOPs of one step's convolutions and linear layers (forward, backward-input and
+   * backward-weight, as the layers count them); batch norm, pooling, losses and the
+   * optimizer are memory-bound and left out, as is customary.
+   */
   readonly gflopPerStep: number;
   readonly milliseconds: number;
   readonly imagesPerSecond: number;
   readonly gflops: number;
-  /** GPU memory the step's buffers take, parameters and optimizer state included. */
+  /** GPU memory the step's buffers take, parameters, method state and optimizer included. */
   readonly megabytes: number;
   readonly dispatches: number;
 }
 
 /**
- * Times whole SimCLR steps (forward, NT-Xent, backward, Adam) on random images, each
- * recorded once and submitted as one command buffer, with one sync per timing window.
+ * Times whole training steps of a method (forward, loss, backward, Adam, and whatever the
+ * method adds: a key encoder, a moving average, a queue) on random images, each recorded
+ * once and submitted as one command buffer, with one sync per timing window.
  */
 export async function benchStep(gpu: Gpu, options: StepBenchOptions): Promise<StepBenchResult> {
-  const { stem, width, batch } = options;
+  const { batch } = options;
   const size = options.imageSize ?? 32;
+  const method = methodNamed(options.method);
+  const methodOptions = method.validate(options.options ?? {}, batch);
+  const groups = method.views(methodOptions, augmentPreset("simclr-seed", size));
   const before = gpu.bytesInUse;
-  const { model, block } = randomModel(
-    gpu,
-    {
-      method: "simclr",
-      backbone: "resnet18",
-      stem,
-      width,
-      projectionDim: 128,
-      imageSize: size,
-    },
-    { mean: [0, 0, 0], std: [1, 1, 1] },
-    0,
+  const run = method.build(
+    { gpu, backbone: options.backbone, batchSize: batch, totalSteps: 1_000_000, seed: 0 },
+    methodOptions,
   );
-  const optimizer = createOptimizer(gpu, block, { name: "adam" });
-  const program = new Program(gpu, "bench simclr step");
+  const optimizer = createOptimizer(gpu, run.trainable, { name: "adam" });
+  const program = new Program(gpu, `bench ${method.name} step`);
   try {
-    const views = program.tensor([2 * batch, 3, size, size], "views");
-    program.clear(block.grads);
-    const step = recordSimclrStep(program, model, views, 0.5);
+    const views = groups.map(({ count, augment }, i) =>
+      program.tensor([count * batch, 3, augment.height, augment.width], `views ${i + 1}`)
+    );
+    const labels = program.tensor([batch], "labels", "i32");
+    program.clear(run.trainable.grads);
+    const { loss } = run.record(program, { views, labels });
     optimizer.record(program);
-    gpu.write(views, noise(views.size));
+    run.recordAfterUpdate?.(program);
+    for (const v of views) gpu.write(v, noise(v.size));
     let t = 0;
-    const run = async (steps: number) => {
-      for (let s = 0; s < steps; s++) {
+    const steps = async (count: number) => {
+      for (let s = 0; s < count; s++) {
+        run.prepare(t);
         optimizer.prepare(++t, 1e-4);
         gpu.submit(program);
       }
-      await gpu.readF32(step.loss);
+      await gpu.readF32(loss);
     };
-    await run(2);
+    await steps(2);
     const budget = (options.seconds ?? 5) * 1000;
-    let steps = 0;
+    let done = 0;
     let elapsed = 0;
     let window = 1;
     while (elapsed < budget) {
       const start = performance.now();
-      await run(window);
+      await steps(window);
       elapsed += performance.now() - start;
-      steps += window;
+      done += window;
       // Longer windows amortise the sync once a step's cost is known.
-      window = Math.max(1, Math.min(50, Math.floor((budget - elapsed) / (elapsed / steps) / 2)));
+      window = Math.max(1, Math.min(50, Math.floor((budget - elapsed) / (elapsed / done) / 2)));
     }
-    const milliseconds = elapsed / steps;
-    const gflopPerStep = simclrStepFlops(stem, width, batch, size) / 1e9;
+    const milliseconds = elapsed / done;
+    const gflopPerStep = program.flops / 1e9;
     return {
-      stem,
-      width,
+      method: method.name,
       batch,
+      views: groups.reduce((sum, g) => sum + g.count, 0),
       gflopPerStep,
       milliseconds,
       imagesPerSecond: batch / (milliseconds / 1000),
@@ -98,25 +104,6 @@ export async function benchStep(gpu: Gpu, options: StepBenchOptions): Promise<St
   } finally {
     program.destroy();
     optimizer.destroy();
-    block.destroy();
+    run.destroy();
   }
-}
-
-/**
- * Multiply-add FLOPs (2 per MAC) of the convolutions and linear layers of one SimCLR step
- * on 2·batch views: forward, plus backward-input (skipped for the first convolution) and
- * backward-weight, each as costly as the forward. Batch norm, pooling and the loss are
- * memory-bound and left out, as is customary.
- */
-export function simclrStepFlops(stem: Stem, width: number, batch: number, size: number): number {
-  const n = 2 * batch;
-  let flops = 0;
-  for (const s of resnet18Shapes({ stem, width, batch: n, imageSize: size })) {
-    const out = conv2dOutputSize(s.size, s.k, s.stride, s.padding);
-    const forward = 2 * n * s.cout * out * out * s.cin * s.k * s.k;
-    flops += s.count * forward * (s.name.startsWith("conv1") ? 2 : 3);
-  }
-  const features = 8 * width;
-  flops += 3 * 2 * n * features * features + 3 * 2 * n * features * 128;
-  return flops;
 }

@@ -230,6 +230,7 @@ export class Program {
   readonly #owned: GPUBuffer[] = [];
   readonly #temps: Allocation[] = [];
   #planned = false;
+  #flops = 0;
 
   constructor(readonly gpu: Gpu, readonly label: string) {}
 
@@ -307,6 +308,21 @@ export class Program {
     this.#assertRecording();
     other.plan();
     this.#ops.push(...other.#ops);
+    this.#flops += other.#flops;
+  }
+
+  /**
+   * Counts the floating-point operations of matrix work recorded (2 per multiply-add):
+   * convolutions and linear layers call this with their forward cost for each of their
+   * passes, so that a bench divides a step's work by its time whatever the method.
+   */
+  addFlops(flops: number): void {
+    this.#flops += flops;
+  }
+
+  /** The FLOPs counted by {@link Program.addFlops}, appended programs included. */
+  get flops(): number {
+    return this.#flops;
   }
 
   /** The number of dispatches recorded. */

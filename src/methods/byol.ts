@@ -10,7 +10,7 @@ import { projectionHead } from "../nn/projection_head.ts";
 import type { Sequential } from "../nn/sequential.ts";
 import { emaRate, EmaUpdate } from "../optim/ema.ts";
 import { SelfsupError } from "../errors.ts";
-import { checkOptions, initializeBlock, type Method } from "./method.ts";
+import { checkOptions, initializeBlock, type Method, type StepInputs } from "./method.ts";
 
 /** BYOL's options. */
 export interface ByolOptions {
@@ -163,7 +163,7 @@ export const byol: Method<ByolOptions> = {
       backbone: online.backbone,
       trainable,
       state: new Map<string, ParameterBlock | Tensor>([["target", targetBlock]]),
-      record(program: Program, views: readonly Tensor[]) {
+      record(program: Program, { views }: StepInputs) {
         const n = views[0].shape[0];
         const predictions = views.map((view) => {
           const features = online.backbone.forward(program, view, {

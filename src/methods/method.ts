@@ -86,6 +86,14 @@ export interface Method<O extends object = Record<string, unknown>> {
   build(context: BuildContext, options: O): MethodRun;
 }
 
+/** What a training step gets from each batch, as tensors the trainer writes before it runs. */
+export interface StepInputs {
+  /** One tensor per view group: [count·N, 3, h, w], view v of image k at row v·N + k. */
+  readonly views: readonly Tensor[];
+  /** The images' class labels, i32 [N]: unused by self-supervised methods. */
+  readonly labels: Tensor;
+}
+
 /** A method's networks and state on the GPU, and how to record its training step. */
 export interface MethodRun {
   /** The encoder evaluation uses; its entries are `backbone.*` in {@link trainable}. */
@@ -98,12 +106,11 @@ export interface MethodRun {
    */
   readonly state: ReadonlyMap<string, ParameterBlock | Tensor>;
   /**
-   * Records forward and backward passes on one tensor per view group ([count·N, 3, h, w],
-   * view v of image k at row v·N + k); parameter gradients accumulate into the trainable
-   * block's, which the caller zeroes first. Returns the loss [1] and embeddings [M, D] for
-   * the collapse monitor.
+   * Records the forward and backward passes of a step; parameter gradients accumulate into
+   * the trainable block's, which the caller zeroes first. Returns the loss [1] and the
+   * embeddings [M, D] the collapse monitor watches.
    */
-  record(program: Program, views: readonly Tensor[]): { loss: Tensor; embeddings: Tensor };
+  record(program: Program, inputs: StepInputs): { loss: Tensor; embeddings: Tensor };
   /** Records what follows the optimizer's update in a step (a moving average), if anything. */
   recordAfterUpdate?(program: Program): void;
   /** Writes the per-step values of the step after `step` updates, before it is submitted. */

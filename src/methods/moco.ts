@@ -10,7 +10,7 @@ import { l2NormalizeBackward, l2NormalizeForward } from "../nn/l2_normalize.ts";
 import { ParameterBlock } from "../nn/parameters.ts";
 import { emaRate, EmaUpdate } from "../optim/ema.ts";
 import { SelfsupError } from "../errors.ts";
-import { checkOptions, initializeBlock, type Method } from "./method.ts";
+import { checkOptions, initializeBlock, type Method, type StepInputs } from "./method.ts";
 import { SimclrModel } from "./simclr.ts";
 
 /** MoCo v2's options. */
@@ -183,7 +183,7 @@ export const moco: Method<MocoOptions> = {
       backbone: query.backbone,
       trainable,
       state: new Map<string, ParameterBlock | Tensor>([["key", keyBlock], ["queue", queue]]),
-      record(program: Program, views: readonly Tensor[]) {
+      record(program: Program, { views }: StepInputs) {
         // Queries: unit projections of each view that is a query, with their backward passes.
         const queries = views.slice(0, passes).map((view) => {
           const features = query.backbone.forward(program, view, { ...training, inputGrad: false });

@@ -6,7 +6,7 @@ import { type Entry, prefixed } from "../nn/module.ts";
 import { ParameterBlock } from "../nn/parameters.ts";
 import { projectionHead } from "../nn/projection_head.ts";
 import type { Sequential } from "../nn/sequential.ts";
-import { checkOptions, initializeBlock, type Method } from "./method.ts";
+import { checkOptions, initializeBlock, type Method, type StepInputs } from "./method.ts";
 
 /** The architecture of a SimCLR model. */
 export interface SimclrConfig {
@@ -135,7 +135,7 @@ export const simclr: Method<SimclrOptions> = {
       backbone: model.backbone,
       trainable,
       state: new Map(),
-      record(program, [views]) {
+      record(program, { views: [views] }) {
         const step = recordSimclrStep(program, model, views, options.temperature);
         return { loss: step.loss, embeddings: step.projections };
       },

@@ -77,6 +77,7 @@ export function conv2dForward(
   const variant = options.variant ?? defaultVariant(program.gpu);
   const padded = roundUp(cout, channelBlock[variant]);
   const y = program.temp([batch, cout, oh, ow], "conv2d output");
+  program.addFlops(2 * batch * cout * oh * ow * cin * k * k);
   convolve(program, variant, "forward", x, weight, y, {
     reduce: cin,
     cols: cout,
@@ -129,6 +130,8 @@ export function conv2dBackwardInput(
   const { batch, cin, h, w, cout, oh, ow, k, stride: s, padding } = g;
   const padded = roundUp(cin, channelBlock[variant]);
   const gradX = program.temp([batch, cin, h, w], "conv2d input gradient");
+  // Counted as the forward pass's: the phases skip only taps that fall outside the input.
+  program.addFlops(2 * batch * cout * oh * ow * cin * k * k);
   const phases = [];
   for (let a = 0; a < Math.min(s, h); a++) {
     for (let b = 0; b < Math.min(s, w); b++) {
@@ -187,6 +190,7 @@ export function conv2dBackwardWeight(
   const g = geometry(x.shape, gradWeight.shape, options);
   checkGradY(gradY, g);
   const variant = options.variant ?? defaultVariant(program.gpu);
+  program.addFlops(2 * g.batch * g.cout * g.oh * g.ow * g.cin * g.k * g.k);
   if (variant === "tiled") weightGradTiled(program, x, gradY, gradWeight, g, options.splits);
   else weightGradDirect(program, x, gradY, gradWeight, g, options.splits);
 }

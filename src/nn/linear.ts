@@ -47,6 +47,7 @@ export function linearForward(program: Program, x: Tensor, weight: Tensor, bias:
   const xp = padded(program, x, m, up4(k), "linear input");
   const wp = padded(program, weight, n, up4(k), "linear weight");
   const y = program.temp([m, n], "linear output");
+  program.addFlops(2 * m * n * k);
   const tilesN = Math.ceil(n / block);
   const tiles = Math.ceil(m / block) * tilesN;
   program.dispatch(linearForwardKernel, [xp, wp, bias, y], Math.ceil(tiles / workgroup), [
@@ -66,6 +67,7 @@ export function linearBackwardInput(program: Program, gradY: Tensor, weight: Ten
   const gp = padded(program, gradY, m, up4(k), "linear output gradient");
   const wp = padded(program, weight, up4(k), up4(n), "linear weight");
   const gx = program.temp([m, n], "linear input gradient");
+  program.addFlops(2 * m * n * k);
   const tilesN = Math.ceil(n / block);
   const tiles = Math.ceil(m / block) * tilesN;
   program.dispatch(linearBackwardInputKernel, [gp, wp, gx], Math.ceil(tiles / workgroup), [
@@ -106,6 +108,7 @@ export function linearBackwardWeight(
   }
   const gp = padded(program, gradY, k, up4(m), "linear output gradient");
   const xp = padded(program, x, k, up4(n), "linear input");
+  program.addFlops(2 * m * n * k);
   const tilesN = Math.ceil(n / block);
   const tiles = Math.ceil(m / block) * tilesN;
   const wanted = Math.ceil(targetInvocations[program.gpu.adapterClass] / tiles);
