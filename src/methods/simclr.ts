@@ -6,7 +6,7 @@ import { type Entry, prefixed } from "../nn/module.ts";
 import { ParameterBlock } from "../nn/parameters.ts";
 import { projectionHead } from "../nn/projection_head.ts";
 import type { Sequential } from "../nn/sequential.ts";
-import { checkOptions, initializeBlock, type Method, type StepInputs } from "./method.ts";
+import { checkOptions, initializeBlock, type Method } from "./method.ts";
 
 /** The architecture of a SimCLR model. */
 export interface SimclrConfig {
