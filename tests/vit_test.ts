@@ -171,6 +171,7 @@ Deno.test("ViT config errors are one-line SelfsupErrors", () => {
     "divisible by 4",
   );
   assertThrows(() => new VisionTransformer({ ...base, depth: 0 }), SelfsupError, "depth");
+  assertThrows(() => new VisionTransformer({ ...base, mlpRatio: 0.001 }), SelfsupError, "MLP");
 });
 
 // One head of width 6 over 1 + 4 tokens, an MLP of width 15: nothing a multiple of 4 or 8.

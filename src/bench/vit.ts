@@ -13,7 +13,7 @@ import {
 } from "../nn/layer_norm.ts";
 import { linearBackwardInput, linearBackwardWeight, linearForward } from "../nn/linear.ts";
 import { ParameterBlock } from "../nn/parameters.ts";
-import { VisionTransformer, type VitConfig } from "../nn/vit.ts";
+import { mlpWidth, VisionTransformer, type VitConfig } from "../nn/vit.ts";
 import { createOptimizer } from "../optim/optimizer.ts";
 import { noise, timeProgram } from "./conv.ts";
 import { type StepFigures, timeStep } from "./step.ts";
@@ -110,7 +110,7 @@ async function benchKernels(gpu: Gpu, options: VitBenchOptions): Promise<VitKern
   const d = config.dim;
   const t = 1 + (config.imageSize / config.patchSize) ** 2;
   const rows = batch * t;
-  const hidden = Math.round(d * (config.mlpRatio ?? 4));
+  const hidden = mlpWidth(d, config.mlpRatio ?? 4);
   const setup = new Program(gpu, "bench vit kernels");
   const input = (shape: number[], label: string) => {
     const tensor = setup.tensor(shape, label);
@@ -191,7 +191,7 @@ export function vitStepFlops(config: VitConfig, batch: number): number {
   const d = config.dim;
   const patches = (config.imageSize / config.patchSize) ** 2;
   const t = 1 + patches;
-  const hidden = Math.round(d * (config.mlpRatio ?? 4));
+  const hidden = mlpWidth(d, config.mlpRatio ?? 4);
   const linear = 2 * t * d * (3 * d + d + 2 * hidden);
   const attention = 4 * t * t * d;
   const patchEmbed = 2 * patches * 3 * config.patchSize ** 2 * d;

@@ -41,7 +41,7 @@ export class Block implements Layer {
     this.norm1 = new LayerNorm(dim);
     this.attn = new Attention(dim, heads);
     this.norm2 = new LayerNorm(dim);
-    this.mlp = new Mlp(dim, Math.round(dim * mlpRatio));
+    this.mlp = new Mlp(dim, mlpWidth(dim, mlpRatio));
   }
 
   entries(): Entry[] {
@@ -133,12 +133,14 @@ function checkConfig(c: VitConfig): void {
   if (c.positions === "sincos" && c.dim % 4 !== 0) {
     throw new SelfsupError(`ViT width ${c.dim} must be divisible by 4 for sine-cosine positions`);
   }
-  const ratio = c.mlpRatio ?? 4;
-  if (
-    !(ratio > 0) || !Number.isInteger(Math.round(c.dim * ratio)) || Math.round(c.dim * ratio) < 1
-  ) {
-    throw new SelfsupError(`ViT MLP ratio must be positive, got ${ratio}`);
+  if (!(mlpWidth(c.dim, c.mlpRatio ?? 4) >= 1)) {
+    throw new SelfsupError(`ViT MLP ratio ${c.mlpRatio} leaves no hidden units at width ${c.dim}`);
   }
+}
+
+/** The hidden width of a block's MLP: ⌊dim·ratio⌋, as timm's int(dim * mlp_ratio). */
+export function mlpWidth(dim: number, ratio: number): number {
+  return Math.floor(dim * ratio);
 }
 
 /**
