@@ -1,13 +1,8 @@
 import { Program } from "../src/gpu/gpu.ts";
 import type { MatmulForm } from "../src/gpu/kernels/transformer.ts";
-import {
-  Attention,
-  attentionBackward,
-  attentionForward,
-  batchedMatmul,
-  softmaxBackward,
-  softmaxForward,
-} from "../src/nn/attention.ts";
+import { Attention, attentionBackward, attentionForward } from "../src/nn/attention.ts";
+import { batchedMatmul } from "../src/nn/batched_matmul.ts";
+import { softmaxBackward, softmaxForward } from "../src/nn/softmax.ts";
 import { ParameterBlock } from "../src/nn/parameters.ts";
 import { checkGradient, dot } from "./_gradcheck.ts";
 import { assertClose, loadFixtureFile, randn, testGpu } from "./_util.ts";

@@ -1,161 +1,11 @@
 import type { Program } from "../gpu/gpu.ts";
-import { f32 } from "../gpu/kernel.ts";
-import {
-  type AttentionProduct,
-  attentionProductKernel,
-  type MatmulForm,
-  softmaxBackwardKernel,
-  softmaxForwardKernel,
-} from "../gpu/kernels/transformer.ts";
+import type { AttentionProduct, MatmulForm } from "../gpu/kernels/transformer.ts";
 import type { Tensor } from "../gpu/tensor.ts";
+import { batchedMatmul, type StridedMatrices, up4 } from "./batched_matmul.ts";
 import { constant, truncatedNormal } from "./init.ts";
 import { Linear, type LinearInit } from "./linear.ts";
 import { type Entry, type Forward, type ForwardOptions, type Layer, prefixed } from "./module.ts";
-
-/**
- * A batch of matrices inside a tensor, indexed by (outer, head): element (i, j) lies at
- * `offset + outer·outerStride + head·headStride + i·rowStride + j·colStride`.
- */
-export interface StridedMatrices {
-  readonly tensor: Tensor;
-  readonly offset: number;
-  readonly outerStride: number;
-  readonly headStride: number;
-  readonly rowStride: number;
-  readonly colStride: number;
-}
-
-/** The sizes of a batched product C = A·B: A is m×k, B k×n, over outer × heads matrices. */
-export interface BatchedMatmulShape {
-  readonly m: number;
-  readonly n: number;
-  readonly k: number;
-  readonly outer: number;
-  readonly heads: number;
-}
-
-// Outputs per side of one invocation's block, and invocations per workgroup.
-const block = 8;
-const workgroup = 64;
-const up4 = (n: number) => Math.ceil(n / 4) * 4;
-
-function checkBounds(s: StridedMatrices, rows: number, cols: number, shape: BatchedMatmulShape) {
-  const last = s.offset + (shape.outer - 1) * s.outerStride + (shape.heads - 1) * s.headStride +
-    (rows - 1) * s.rowStride + (cols - 1) * s.colStride;
-  if (last >= s.tensor.size) {
-    throw new Error(
-      `Batched matmul: ${rows}×${cols} matrices reach element ${last} of tensor [${s.tensor.shape}]`,
-    );
-  }
-}
-
-// The vec4 kernels' view of an operand: base offsets and the stride between lines, in vec4s.
-function vec4Operand(s: StridedMatrices, contiguous: "row" | "col"): number[] {
-  const line = contiguous === "col" ? s.rowStride : s.colStride;
-  const unit = contiguous === "col" ? s.colStride : s.rowStride;
-  const strides = [s.offset, s.outerStride, s.headStride, line];
-  if (unit !== 1 || strides.some((v) => v % 4 !== 0)) {
-    throw new Error(`Batched matmul: operand strides [${strides}] are not whole vec4s`);
-  }
-  return strides.map((v) => v / 4);
-}
-
-/**
- * Records C = A·B for every (outer, head) pair of strided matrices; C must be row-major
- * (column stride 1) and is overwritten. A transposed operand is the same memory with its
- * row and column strides swapped. `form` "strided" takes any strides; the vec4 forms need
- * A and B contiguous along (k, k) for "nt", (k, j) for "nn", (i, j) for "tn", with offsets
- * and strides multiples of 4, k a multiple of 4 for "nt", n for "nn" and "tn", and for "nn"
- * A's rows zero from k to the next multiple of 4.
- */
-export function batchedMatmul(
-  program: Program,
-  use: AttentionProduct,
-  form: MatmulForm,
-  a: StridedMatrices,
-  b: StridedMatrices,
-  c: StridedMatrices,
-  shape: BatchedMatmulShape,
-): void {
-  const { m, n, k, outer, heads } = shape;
-  if (c.colStride !== 1) throw new Error("Batched matmul: the output must be row-major");
-  checkBounds(a, form === "tn" ? up4(m) : m, form === "nn" ? up4(k) : k, shape);
-  checkBounds(b, k, n, shape);
-  checkBounds(c, m, n, shape);
-  const tilesN = Math.ceil(n / block);
-  const tiles = Math.ceil(m / block) * tilesN;
-  const batches = outer * heads;
-  const grid = Math.ceil((batches * tiles) / workgroup);
-  const tensors = [a.tensor, b.tensor, c.tensor];
-  const kernel = attentionProductKernel(use, form);
-  const output = [c.offset, c.outerStride, c.headStride, c.rowStride];
-  if (form === "strided") {
-    program.dispatch(kernel, tensors, grid, [
-      ...[m, n, k, heads, batches, tilesN, tiles],
-      ...[a.offset, a.outerStride, a.headStride, a.rowStride, a.colStride],
-      ...[b.offset, b.outerStride, b.headStride, b.rowStride, b.colStride],
-      ...output,
-    ]);
-    return;
-  }
-  const sizes = { nt: k, nn: n, tn: n }[form];
-  if (sizes % 4 !== 0) throw new Error(`Batched matmul ${form}: [${m}, ${k}]·[${k}, ${n}]`);
-  const steps = { nt: k / 4, nn: Math.ceil(k / 4), tn: k }[form];
-  const mLast = form === "tn" ? Math.ceil(m / 4) - 1 : m - 1;
-  const nLast = form === "nt" ? n - 1 : n / 4 - 1;
-  program.dispatch(kernel, tensors, grid, [
-    ...[m, n, steps, k - 1, mLast, nLast, heads, batches, tilesN, tiles],
-    ...vec4Operand(a, form === "tn" ? "row" : "col"),
-    ...vec4Operand(b, form === "nt" ? "row" : "col"),
-    ...output,
-  ]);
-}
-
-// The rows and their width of a softmax input [..., width]; the kernels read vec4s.
-function softmaxRows(x: Tensor, cols: number): [number, number] {
-  const width = x.shape[x.shape.length - 1];
-  if (cols < 1 || width !== up4(cols)) {
-    throw new Error(`Softmax over ${cols} values needs rows of ${up4(cols)}, got [${x.shape}]`);
-  }
-  return [x.size / width, width];
-}
-
-/**
- * Records y = softmax(scale·x) (scale > 0) over the first `cols` values of each row of x
- * [..., width], width being cols rounded up to a multiple of 4; the padding of each row of y
- * is zeroed (as attention's score rows need).
- */
-export function softmaxForward(program: Program, x: Tensor, scale: number, cols: number): Tensor {
-  if (!(scale > 0)) throw new Error(`Softmax scale must be positive, got ${scale}`);
-  const [rows, width] = softmaxRows(x, cols);
-  const y = program.temp(x.shape, "softmax output");
-  program.dispatch(softmaxForwardKernel, [x, y], Math.ceil(rows / 64), [
-    rows,
-    cols,
-    width,
-    f32(scale),
-  ]);
-  return y;
-}
-
-/** Records the softmax input gradient from its output `y`, zero past `cols` as y is. */
-export function softmaxBackward(
-  program: Program,
-  y: Tensor,
-  gradY: Tensor,
-  scale: number,
-  cols: number,
-): Tensor {
-  const [rows, width] = softmaxRows(y, cols);
-  const gradX = program.temp(y.shape, "softmax input gradient");
-  program.dispatch(softmaxBackwardKernel, [y, gradY, gradX], Math.ceil(rows / 64), [
-    rows,
-    cols,
-    width,
-    f32(scale),
-  ]);
-  return gradX;
-}
+import { softmaxBackward, softmaxForward } from "./softmax.ts";
 
 /** The sizes of multi-head attention over tokens [N, T, D] with `heads` heads. */
 interface AttentionShape {
@@ -166,7 +16,7 @@ interface AttentionShape {
   readonly headDim: number;
   /** Row length of the score matrices: T rounded up to a multiple of 4 for vec4 loads. */
   readonly width: number;
-  /** "strided" when the head width is not a multiple of 4, else the vec4 kernels. */
+  /** Whether the head width is a multiple of 4, so that the vec4 kernels can run. */
   readonly vec4: boolean;
 }
 
