@@ -1,11 +1,11 @@
-import type { Gpu } from "../gpu/gpu.ts";
+import { type Gpu, Program } from "../gpu/gpu.ts";
+import type { Tensor } from "../gpu/tensor.ts";
 import { conv2dOutputSize } from "../nn/conv2d.ts";
 import { noise, resnet18Shapes } from "./conv.ts";
-import { Program } from "../gpu/gpu.ts";
 import { recordSimclrStep } from "../methods/simclr.ts";
 import { randomModel } from "../model.ts";
 import type { Stem } from "../nn/resnet.ts";
-import { createOptimizer } from "../optim/optimizer.ts";
+import { createOptimizer, type Optimizer } from "../optim/optimizer.ts";
 
 /** The SimCLR step to time. */
 export interface StepBenchOptions {
@@ -17,11 +17,8 @@ export interface StepBenchOptions {
   readonly seconds?: number;
 }
 
-/** What one SimCLR training step costs and how fast it ran. */
-export interface StepBenchResult {
-  readonly stem: Stem;
-  readonly width: number;
-  readonly batch: number;
+/** What one training step costs and how fast it ran. */
+export interface StepFigures {
   /** Floating-point operations of one step: forward, backward and the optimizer's are ignored. */
   readonly gflopPerStep: number;
   readonly milliseconds: number;
@@ -30,6 +27,13 @@ export interface StepBenchResult {
   /** GPU memory the step's buffers take, parameters and optimizer state included. */
   readonly megabytes: number;
   readonly dispatches: number;
+}
+
+/** What one SimCLR training step costs and how fast it ran. */
+export interface StepBenchResult extends StepFigures {
+  readonly stem: Stem;
+  readonly width: number;
+  readonly batch: number;
 }
 
 /**
@@ -61,45 +65,71 @@ export async function benchStep(gpu: Gpu, options: StepBenchOptions): Promise<St
     const step = recordSimclrStep(program, model, views, 0.5);
     optimizer.record(program);
     gpu.write(views, noise(views.size));
-    let t = 0;
-    const run = async (steps: number) => {
-      for (let s = 0; s < steps; s++) {
-        optimizer.prepare(++t, 1e-4);
-        gpu.submit(program);
-      }
-      await gpu.readF32(step.loss);
-    };
-    await run(2);
-    const budget = (options.seconds ?? 5) * 1000;
-    let steps = 0;
-    let elapsed = 0;
-    let window = 1;
-    while (elapsed < budget) {
-      const start = performance.now();
-      await run(window);
-      elapsed += performance.now() - start;
-      steps += window;
-      // Longer windows amortise the sync once a step's cost is known.
-      window = Math.max(1, Math.min(50, Math.floor((budget - elapsed) / (elapsed / steps) / 2)));
-    }
-    const milliseconds = elapsed / steps;
-    const gflopPerStep = simclrStepFlops(stem, width, batch, size) / 1e9;
-    return {
-      stem,
-      width,
-      batch,
-      gflopPerStep,
-      milliseconds,
-      imagesPerSecond: batch / (milliseconds / 1000),
-      gflops: gflopPerStep / (milliseconds / 1000),
-      megabytes: (gpu.bytesInUse - before) / 2 ** 20,
-      dispatches: program.dispatchCount,
-    };
+    const figures = await timeStep(gpu, program, optimizer, step.loss, {
+      images: batch,
+      gflop: simclrStepFlops(stem, width, batch, size) / 1e9,
+      seconds: options.seconds ?? 5,
+      bytesBefore: before,
+    });
+    return { stem, width, batch, ...figures };
   } finally {
     program.destroy();
     optimizer.destroy();
     block.destroy();
   }
+}
+
+/** What {@link timeStep} needs to turn a time into figures. */
+export interface StepCounts {
+  /** Images the step trains on. */
+  readonly images: number;
+  readonly gflop: number;
+  readonly seconds: number;
+  /** {@link Gpu.bytesInUse} before the step's model, optimizer and program were made. */
+  readonly bytesBefore: number;
+}
+
+/**
+ * Times a recorded training step with its optimizer: two warm-up steps, then windows of
+ * steps, each window one sync (reading `readback`), until `seconds` have passed.
+ */
+export async function timeStep(
+  gpu: Gpu,
+  program: Program,
+  optimizer: Optimizer,
+  readback: Tensor,
+  counts: StepCounts,
+): Promise<StepFigures> {
+  let t = 0;
+  const run = async (steps: number) => {
+    for (let s = 0; s < steps; s++) {
+      optimizer.prepare(++t, 1e-4);
+      gpu.submit(program);
+    }
+    await gpu.readF32(readback);
+  };
+  await run(2);
+  const budget = counts.seconds * 1000;
+  let steps = 0;
+  let elapsed = 0;
+  let window = 1;
+  while (elapsed < budget) {
+    const start = performance.now();
+    await run(window);
+    elapsed += performance.now() - start;
+    steps += window;
+    // Longer windows amortise the sync once a step's cost is known.
+    window = Math.max(1, Math.min(50, Math.floor((budget - elapsed) / (elapsed / steps) / 2)));
+  }
+  const milliseconds = elapsed / steps;
+  return {
+    gflopPerStep: counts.gflop,
+    milliseconds,
+    imagesPerSecond: counts.images / (milliseconds / 1000),
+    gflops: counts.gflop / (milliseconds / 1000),
+    megabytes: (gpu.bytesInUse - counts.bytesBefore) / 2 ** 20,
+    dispatches: program.dispatchCount,
+  };
 }
 
 /**
