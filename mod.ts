@@ -90,6 +90,19 @@ export { Random } from "./src/data/random.ts";
 // Methods and models.
 export { recordSimclrStep, type SimclrConfig, SimclrModel } from "./src/methods/simclr.ts";
 export { BasicBlock, ResNet18, type ResNetConfig, type Stem } from "./src/nn/resnet.ts";
+export {
+  Block,
+  VisionTransformer,
+  type VitConfig,
+  type VitPositions,
+  vitSmallDefault,
+  vitTiny,
+} from "./src/nn/vit.ts";
+export { Attention } from "./src/nn/attention.ts";
+export { Mlp } from "./src/nn/mlp.ts";
+export { LayerNorm } from "./src/nn/layer_norm.ts";
+export { GELU } from "./src/nn/gelu.ts";
+export { PatchEmbed } from "./src/nn/patch_embed.ts";
 export { projectionHead } from "./src/nn/projection_head.ts";
 export { Conv2d } from "./src/nn/conv2d.ts";
 export { BatchNorm2d } from "./src/nn/batch_norm.ts";

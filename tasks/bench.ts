@@ -1,17 +1,20 @@
 /**
  * `deno task bench`: speed of the engine and the data pipeline on this machine's adapter —
  * GFLOP/s of each convolution pass at ResNet-18 shapes, images/s of a whole training step of
- * a method, and augmentation views/s on one core and on all.
+ * a method, and augmentation views/s on one core and on all; `--only vit` times the small
+ * default ViT's training step and its attention, LayerNorm and linear kernels instead.
  *
  * @module
  */
 import { benchConv, type ConvBenchRow } from "../src/bench/conv.ts";
 import { benchStep, type StepBenchResult } from "../src/bench/step.ts";
+import { benchVit, type VitBenchResult } from "../src/bench/vit.ts";
 import { positiveInteger, positiveNumber, runTask } from "../src/cli.ts";
 import { benchAugment, type BenchAugmentResult } from "../src/data/bench.ts";
 import { Command, Option } from "../src/deps.ts";
 import { createGpu } from "../src/gpu/device.ts";
 import { methodNames } from "../src/methods/registry.ts";
+import { vitSmallDefault } from "../src/nn/vit.ts";
 
 const command = new Command()
   .name("bench")
@@ -30,7 +33,9 @@ const command = new Command()
   .option("--batch-size <n>", "images per step (each with the method's views)", positiveInteger, 32)
   .option("--seconds <x>", "time spent on each measurement", positiveNumber, 3)
   .addOption(
-    new Option("--only <part>", "run one part").choices(["conv", "step", "augment"] as const),
+    new Option("--only <part>", "run one part").choices(
+      ["conv", "step", "augment", "vit"] as const,
+    ),
   )
   .option("--cifar <path>", "also time loading CIFAR-10 from this folder")
   .option("--json", "print the results as JSON on stdout");
@@ -39,7 +44,8 @@ await runTask("bench", async () => {
   command.parse(Deno.args, { from: "user" });
   const flags = command.opts();
   const gpu = await createGpu();
-  const want = (part: string) => !flags.only || flags.only === part;
+  // The ViT is timed only on request until it is a backbone of the tasks.
+  const want = (part: string) => flags.only === part || (!flags.only && part !== "vit");
   const shape = { stem: flags.stem, width: flags.width, batch: flags.batchSize };
   const say = (line: string) => !flags.json && console.log(line);
   say(`adapter: ${gpu.adapterName} (${gpu.adapterClass} kernels)`);
@@ -87,6 +93,32 @@ await runTask("bench", async () => {
         : []),
     ]));
   }
+  let vit: VitBenchResult | undefined;
+  if (want("vit")) {
+    // As many images as the SimCLR step has views.
+    vit = await benchVit(gpu, {
+      config: vitSmallDefault,
+      batch: 2 * flags.batchSize,
+      seconds: flags.seconds,
+      kernelSeconds: flags.seconds / 3,
+    });
+    const c = vit.config;
+    say(`ViT ${c.dim}/${c.depth}/${c.heads}, patch ${c.patchSize}, ${vit.batch} images a step\n`);
+    say(table(
+      ["ViT kernel", "pass", "GFLOP", "ms", "GFLOP/s"],
+      vit.kernels.map((
+        r,
+      ) => [r.name, r.pass, r.gflop.toFixed(3), r.milliseconds.toFixed(2), r.gflops.toFixed(1)]),
+    ));
+    say(table(["ViT step (forward, backward, Adam)", "value"], [
+      ["GFLOP per step (linear + attention)", vit.step.gflopPerStep.toFixed(2)],
+      ["ms per step", vit.step.milliseconds.toFixed(1)],
+      ["images/s", vit.step.imagesPerSecond.toFixed(1)],
+      ["effective GFLOP/s", vit.step.gflops.toFixed(1)],
+      ["GPU memory, MiB", vit.step.megabytes.toFixed(0)],
+      ["dispatches per step", String(vit.step.dispatches)],
+    ]));
+  }
   if (flags.json) {
     console.log(
       JSON.stringify(
@@ -98,6 +130,7 @@ await runTask("bench", async () => {
           conv,
           step,
           augment,
+          vit,
         },
         null,
         2,

@@ -7,6 +7,7 @@ import {
   linearForward,
 } from "../src/nn/linear.ts";
 import { ParameterBlock } from "../src/nn/parameters.ts";
+import { assertEquals } from "./_assert.ts";
 import { checkGradient, dot } from "./_gradcheck.ts";
 import { assertClose, loadFixture, randn, testGpu } from "./_util.ts";
 
@@ -188,6 +189,35 @@ Deno.test("Linear layer: names, init, accumulating parameter gradients", async (
   const [y] = await gpu.read(pass.output);
   const refY = reference(x0, params.get("weight")!, params.get("bias")!, gy0, [4, 9, 5]).y;
   assertClose(y, refY, { ...tolerance, label: "layer output" });
+  program.destroy();
+  block.destroy();
+});
+
+Deno.test("Linear layer takes [..., in]: leading dimensions are rows of one GEMM", async () => {
+  const gpu = await testGpu();
+  const layer = new Linear(5, 3);
+  const block = new ParameterBlock(gpu, layer.entries());
+  let seed = 2;
+  block.initialize(() => (seed = (seed * 16807) % 2147483647) / 2147483647);
+  const params = await block.read();
+  const program = new Program(gpu, "linear tokens");
+  const x = program.tensor([2, 7, 5], "x");
+  const pass = layer.forward(program, x, { train: true, inputGrad: true });
+  const gy = program.tensor([2, 7, 3], "gy");
+  program.clear(block.grads);
+  const gx = pass.backward(program, gy)!;
+  assertEquals([pass.output.shape, gx.shape], [[2, 7, 3], [2, 7, 5]], "shapes");
+  program.keep(pass.output, gx);
+  const x0 = randn(70, 13);
+  const gy0 = randn(42, 14);
+  gpu.write(x, x0);
+  gpu.write(gy, gy0);
+  gpu.submit(program);
+  const [y, gxv] = await gpu.read(pass.output, gx);
+  const ref = reference(x0, params.get("weight")!, params.get("bias")!, gy0, [14, 5, 3]);
+  assertClose(y, ref.y, { ...tolerance, label: "output" });
+  assertClose(gxv, ref.gx, { ...tolerance, label: "input gradient" });
+  assertClose((await block.readGrads()).get("weight")!, ref.gw, { ...tolerance, label: "gW" });
   program.destroy();
   block.destroy();
 });

@@ -96,7 +96,7 @@ export async function benchConv(gpu: Gpu, options: ConvBenchOptions): Promise<Co
     for (const [pass, record] of Object.entries(passes)) {
       const once = new Program(gpu, `bench ${shape.name} ${pass}`);
       record(once);
-      const milliseconds = await time(gpu, once, seconds);
+      const milliseconds = await timeProgram(gpu, once, seconds);
       rows.push({
         name: shape.name,
         pass: pass as ConvBenchRow["pass"],
@@ -112,7 +112,11 @@ export async function benchConv(gpu: Gpu, options: ConvBenchOptions): Promise<Co
   return rows;
 }
 
-async function time(gpu: Gpu, once: Program, seconds: number): Promise<number> {
+/**
+ * The steady-state (median) milliseconds of one run of `once`: run once as a warm-up that
+ * also compiles pipelines, then repeated in one program and submitted until `seconds` pass.
+ */
+export async function timeProgram(gpu: Gpu, once: Program, seconds: number): Promise<number> {
   const warmup = performance.now();
   gpu.submit(once);
   await gpu.sync();

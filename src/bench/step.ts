@@ -1,6 +1,7 @@
 import { augmentPreset } from "../data/augment.ts";
 import type { Gpu } from "../gpu/gpu.ts";
 import { Program } from "../gpu/gpu.ts";
+import type { Tensor } from "../gpu/tensor.ts";
 import { methodNamed } from "../methods/registry.ts";
 import type { BackboneConfig } from "../nn/backbone.ts";
 import { createOptimizer } from "../optim/optimizer.ts";
@@ -19,11 +20,7 @@ export interface StepBenchOptions {
 }
 
 /** What one training step costs and how fast it ran. */
-export interface StepBenchResult {
-  readonly method: string;
-  readonly batch: number;
-  /** Views of each image the step runs. */
-  readonly views: number;
+export interface StepFigures {
   /**
    * FLOPs of one step's convolutions and linear layers (forward, backward-input and
    * backward-weight, as the layers count them); batch norm, pooling, losses and the
@@ -36,6 +33,14 @@ export interface StepBenchResult {
   /** GPU memory the step's buffers take, parameters, method state and optimizer included. */
   readonly megabytes: number;
   readonly dispatches: number;
+}
+
+/** A method's training step, and its figures. */
+export interface StepBenchResult extends StepFigures {
+  readonly method: string;
+  readonly batch: number;
+  /** Views of each image the step runs. */
+  readonly views: number;
 }
 
 /**
@@ -66,44 +71,84 @@ export async function benchStep(gpu: Gpu, options: StepBenchOptions): Promise<St
     optimizer.record(program);
     run.recordAfterUpdate?.(program);
     for (const v of views) gpu.write(v, noise(v.size));
-    let t = 0;
-    const steps = async (count: number) => {
-      for (let s = 0; s < count; s++) {
+    const figures = await timeStep(
+      gpu,
+      program,
+      (t) => {
         run.prepare(t);
-        optimizer.prepare(++t, 1e-4);
-        gpu.submit(program);
-      }
-      await gpu.readF32(loss);
-    };
-    await steps(2);
-    const budget = (options.seconds ?? 5) * 1000;
-    let done = 0;
-    let elapsed = 0;
-    let window = 1;
-    while (elapsed < budget) {
-      const start = performance.now();
-      await steps(window);
-      elapsed += performance.now() - start;
-      done += window;
-      // Longer windows amortise the sync once a step's cost is known.
-      window = Math.max(1, Math.min(50, Math.floor((budget - elapsed) / (elapsed / done) / 2)));
-    }
-    const milliseconds = elapsed / done;
-    const gflopPerStep = program.flops / 1e9;
+        optimizer.prepare(t + 1, 1e-4);
+      },
+      loss,
+      {
+        images: batch,
+        gflop: program.flops / 1e9,
+        seconds: options.seconds ?? 5,
+        bytesBefore: before,
+      },
+    );
     return {
       method: method.name,
       batch,
       views: groups.reduce((sum, g) => sum + g.count, 0),
-      gflopPerStep,
-      milliseconds,
-      imagesPerSecond: batch / (milliseconds / 1000),
-      gflops: gflopPerStep / (milliseconds / 1000),
-      megabytes: (gpu.bytesInUse - before) / 2 ** 20,
-      dispatches: program.dispatchCount,
+      ...figures,
     };
   } finally {
     program.destroy();
     optimizer.destroy();
     run.destroy();
   }
+}
+
+/** What {@link timeStep} needs to turn a time into figures. */
+export interface StepCounts {
+  /** Images the step trains on. */
+  readonly images: number;
+  readonly gflop: number;
+  readonly seconds: number;
+  /** {@link Gpu.bytesInUse} before the step's model, optimizer and program were made. */
+  readonly bytesBefore: number;
+}
+
+/**
+ * Times a recorded training step: two warm-up steps, then windows of steps, each window one
+ * sync (reading `readback`), until `seconds` have passed. `prepare(t)` writes the per-step
+ * values of the step after t updates.
+ */
+export async function timeStep(
+  gpu: Gpu,
+  program: Program,
+  prepare: (step: number) => void,
+  readback: Tensor,
+  counts: StepCounts,
+): Promise<StepFigures> {
+  let t = 0;
+  const run = async (steps: number) => {
+    for (let s = 0; s < steps; s++) {
+      prepare(t++);
+      gpu.submit(program);
+    }
+    await gpu.readF32(readback);
+  };
+  await run(2);
+  const budget = counts.seconds * 1000;
+  let steps = 0;
+  let elapsed = 0;
+  let window = 1;
+  while (elapsed < budget) {
+    const start = performance.now();
+    await run(window);
+    elapsed += performance.now() - start;
+    steps += window;
+    // Longer windows amortise the sync once a step's cost is known.
+    window = Math.max(1, Math.min(50, Math.floor((budget - elapsed) / (elapsed / steps) / 2)));
+  }
+  const milliseconds = elapsed / steps;
+  return {
+    gflopPerStep: counts.gflop,
+    milliseconds,
+    imagesPerSecond: counts.images / (milliseconds / 1000),
+    gflops: counts.gflop / (milliseconds / 1000),
+    megabytes: (gpu.bytesInUse - counts.bytesBefore) / 2 ** 20,
+    dispatches: program.dispatchCount,
+  };
 }

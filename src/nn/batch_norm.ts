@@ -13,6 +13,7 @@ import {
 import { f32 } from "../gpu/kernel.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { SelfsupError } from "../errors.ts";
+import { constant } from "./init.ts";
 import {
   type Entry,
   type Forward,
@@ -170,8 +171,6 @@ export function batchNormBackward(
   program.dispatch(batchNormBackwardInputKernel, [x, gradY, coefficients, gradX], grid, params);
   return gradX;
 }
-
-const constant = (value: number) => (size: number) => new Float32Array(size).fill(value);
 
 /**
  * 2-D batch normalisation over NCHW inputs, as PyTorch's `nn.BatchNorm2d`: γ (`weight`,

@@ -14,14 +14,8 @@ import {
   conv2dReduceKernel,
 } from "../gpu/kernels/conv2d.ts";
 import type { Tensor } from "../gpu/tensor.ts";
-import {
-  type Entry,
-  type Forward,
-  type ForwardOptions,
-  type Initializer,
-  type Layer,
-  Parameter,
-} from "./module.ts";
+import { normal } from "./init.ts";
+import { type Entry, type Forward, type ForwardOptions, type Layer, Parameter } from "./module.ts";
 
 /**
  * Which family of convolution kernels to record: `"direct"` keeps its tiles in registers
@@ -220,7 +214,7 @@ export class Conv2d implements Layer {
     this.weight = new Parameter(
       [outChannels, inChannels, kernelSize, kernelSize],
       "weight",
-      kaimingNormal(outChannels * kernelSize * kernelSize),
+      normal(Math.sqrt(2 / (outChannels * kernelSize * kernelSize))),
     );
   }
 
@@ -560,21 +554,6 @@ function reducePartials(program: Program, out: Tensor, gradWeight: Tensor, param
     gradWeight.size,
     ...params,
   ]);
-}
-
-function kaimingNormal(fanOut: number): Initializer {
-  const std = Math.sqrt(2 / fanOut);
-  return (size, random) => {
-    const values = new Float32Array(size);
-    // Box–Muller: two independent normals from two uniforms; 1 − u keeps log away from 0.
-    for (let i = 0; i < size; i += 2) {
-      const radius = std * Math.sqrt(-2 * Math.log(1 - random()));
-      const angle = 2 * Math.PI * random();
-      values[i] = radius * Math.cos(angle);
-      if (i + 1 < size) values[i + 1] = radius * Math.sin(angle);
-    }
-    return values;
-  };
 }
 
 // A signed kernel parameter, passed as the u32 with the same bits.

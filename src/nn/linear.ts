@@ -15,6 +15,7 @@ import {
   type Layer,
   Parameter,
 } from "./module.ts";
+import { uniform } from "./init.ts";
 
 // Outputs per invocation along each side, and invocations per workgroup, of the GEMM kernels.
 const block = 16;
@@ -143,21 +144,26 @@ export function linearBackwardWeight(
   );
 }
 
+/** Initial values of a {@link Linear} layer's parameters, when not PyTorch's default. */
+export interface LinearInit {
+  readonly weight?: Initializer;
+  readonly bias?: Initializer;
+}
+
 /**
- * A fully connected layer with bias, y = x·Wᵀ + b, on inputs [N, inFeatures]. Parameters are
- * named and shaped as PyTorch's `nn.Linear` (weight [out, in], bias [out]) and initialised as
- * it does: both uniform on ±1/√inFeatures.
+ * A fully connected layer with bias, y = x·Wᵀ + b, on inputs [..., inFeatures]: leading
+ * dimensions are flattened into the rows of one GEMM (tokens of a transformer) and restored
+ * on the output. Parameters are named and shaped as PyTorch's `nn.Linear` (weight [out, in],
+ * bias [out]) and by default initialised as it does: both uniform on ±1/√inFeatures.
  */
 export class Linear implements Layer {
   readonly weight: Parameter;
   readonly bias: Parameter;
 
-  constructor(readonly inFeatures: number, readonly outFeatures: number) {
+  constructor(readonly inFeatures: number, readonly outFeatures: number, init: LinearInit = {}) {
     const bound = 1 / Math.sqrt(inFeatures);
-    const init: Initializer = (size, random) =>
-      Float32Array.from({ length: size }, () => (2 * random() - 1) * bound);
-    this.weight = new Parameter([outFeatures, inFeatures], "weight", init);
-    this.bias = new Parameter([outFeatures], "bias", init);
+    this.weight = new Parameter([outFeatures, inFeatures], "weight", init.weight ?? uniform(bound));
+    this.bias = new Parameter([outFeatures], "bias", init.bias ?? uniform(bound));
   }
 
   entries(): Entry[] {
@@ -165,16 +171,20 @@ export class Linear implements Layer {
   }
 
   forward(program: Program, input: Tensor, options: ForwardOptions): Forward {
-    if (input.shape.length !== 2 || input.shape[1] !== this.inFeatures) {
-      throw new Error(`Linear(${this.inFeatures}, ${this.outFeatures}) got input [${input.shape}]`);
+    const shape = input.shape;
+    if (shape.length < 2 || shape[shape.length - 1] !== this.inFeatures) {
+      throw new Error(`Linear(${this.inFeatures}, ${this.outFeatures}) got input [${shape}]`);
     }
-    const output = linearForward(program, input, this.weight.value, this.bias.value);
+    const rows = input.size / this.inFeatures;
+    const x = input.reshape([rows, this.inFeatures]);
+    const y = linearForward(program, x, this.weight.value, this.bias.value);
     return {
-      output,
+      output: y.reshape([...shape.slice(0, -1), this.outFeatures]),
       backward: (p, gradOutput) => {
-        linearBackwardWeight(p, input, gradOutput, this.weight.grad, this.bias.grad);
+        const gradY = gradOutput.reshape([rows, this.outFeatures]);
+        linearBackwardWeight(p, x, gradY, this.weight.grad, this.bias.grad);
         return options.inputGrad
-          ? linearBackwardInput(p, gradOutput, this.weight.value)
+          ? linearBackwardInput(p, gradY, this.weight.value).reshape(shape)
           : undefined;
       },
     };

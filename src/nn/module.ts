@@ -3,10 +3,11 @@ import type { Tensor } from "../gpu/tensor.ts";
 
 /**
  * What a parameter is, which decides how optimizers treat it: LARS adapts the learning rate
- * and applies weight decay only to weights, as SimCLR does; biases and batch-norm affine
- * parameters are excluded.
+ * and applies weight decay only to weights, as SimCLR does; biases, norm affine parameters
+ * and embeddings (a transformer's class token and learned positions, which timm exempts
+ * from weight decay) are excluded.
  */
-export type ParameterKind = "weight" | "bias" | "norm";
+export type ParameterKind = "weight" | "bias" | "norm" | "embedding";
 
 /** Makes a parameter's or statistic's initial values; `random` is uniform on [0, 1). */
 export type Initializer = (size: number, random: () => number) => Float32Array;

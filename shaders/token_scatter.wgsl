@@ -1,0 +1,19 @@
+// y[n, index[n, j]] = x[n, j] for x [N, K, D] into y [N, T, D], which the caller zero-fills
+// first: the gradient of token_gather.wgsl. The indices of a row must be distinct (a mask's
+// kept tokens, a permutation), so no two invocations write one element. One invocation per
+// element of x, 256 a group.
+struct Params { size: u32, k: u32, t: u32, d: u32 }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> index: array<u32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * 256u;
+  if (i >= params.size) { return; }
+  let e = i % params.d;
+  let row = i / params.d;
+  let n = row / params.k;
+  y[(n * params.t + index[row]) * params.d + e] = x[i];
+}

@@ -1,0 +1,51 @@
+import type { Program } from "../gpu/gpu.ts";
+import { f32 } from "../gpu/kernel.ts";
+import { softmaxBackwardKernel, softmaxForwardKernel } from "../gpu/kernels/transformer.ts";
+import type { Tensor } from "../gpu/tensor.ts";
+import { up4 } from "./batched_matmul.ts";
+
+// The rows and their width of a softmax input [..., width]; the kernels read vec4s.
+function softmaxRows(x: Tensor, cols: number): [number, number] {
+  const width = x.shape[x.shape.length - 1];
+  if (cols < 1 || width !== up4(cols)) {
+    throw new Error(`Softmax over ${cols} values needs rows of ${up4(cols)}, got [${x.shape}]`);
+  }
+  return [x.size / width, width];
+}
+
+/**
+ * Records y = softmax(scale·x) (scale > 0) over the first `cols` values of each row of x
+ * [..., width], width being cols rounded up to a multiple of 4; the padding of each row of y
+ * is zeroed (as attention's score rows need).
+ */
+export function softmaxForward(program: Program, x: Tensor, scale: number, cols: number): Tensor {
+  if (!(scale > 0)) throw new Error(`Softmax scale must be positive, got ${scale}`);
+  const [rows, width] = softmaxRows(x, cols);
+  const y = program.temp(x.shape, "softmax output");
+  program.dispatch(softmaxForwardKernel, [x, y], Math.ceil(rows / 64), [
+    rows,
+    cols,
+    width,
+    f32(scale),
+  ]);
+  return y;
+}
+
+/** Records the softmax input gradient from its output `y`, zero past `cols` as y is. */
+export function softmaxBackward(
+  program: Program,
+  y: Tensor,
+  gradY: Tensor,
+  scale: number,
+  cols: number,
+): Tensor {
+  const [rows, width] = softmaxRows(y, cols);
+  const gradX = program.temp(y.shape, "softmax input gradient");
+  program.dispatch(softmaxBackwardKernel, [y, gradY, gradX], Math.ceil(rows / 64), [
+    rows,
+    cols,
+    width,
+    f32(scale),
+  ]);
+  return gradX;
+}
