@@ -1,32 +1,45 @@
 import { SelfsupError } from "../errors.ts";
 import type { Layer } from "./module.ts";
 import { ResNet18, type Stem } from "./resnet.ts";
+import { VisionTransformer, type VitConfig } from "./vit.ts";
 
 /** The encoder a method trains and evaluation uses, as saved in a checkpoint's metadata. */
-export type BackboneConfig = {
-  readonly name: "resnet18";
-  readonly stem: Stem;
-  /** Channels of layer1; torchvision's ResNet-18 has 64. */
-  readonly width: number;
-};
+export type BackboneConfig =
+  | {
+    readonly name: "resnet18";
+    readonly stem: Stem;
+    /** Channels of layer1; torchvision's ResNet-18 has 64. */
+    readonly width: number;
+  }
+  | (VitConfig & { readonly name: "vit" });
 
 /** An encoder: images [N, 3, H, W] → features [N, featureDim]. */
 export interface Backbone extends Layer {
   readonly featureDim: number;
   readonly config: BackboneConfig;
+  /**
+   * The name of the classifier its library puts on top (torchvision's ResNet: `fc`), so that
+   * a fine-tuned checkpoint loads into that library's model with its classifier.
+   */
+  readonly classifierName: string;
 }
 
 /** Builds the backbone a config describes; a config from a file is checked first. */
 export function createBackbone(config: BackboneConfig): Backbone {
   checkBackbone(config, "backbone");
-  return new ResNet18(config);
+  return config.name === "vit" ? new VisionTransformer(config) : new ResNet18(config);
 }
 
-/** Refuses a backbone config no backbone can be built from, naming `source`. */
+/**
+ * Refuses a backbone config no backbone can be built from, naming `source`; the ViT checks
+ * the rest of its shape (divisibility) when it is built.
+ */
 export function checkBackbone(config: BackboneConfig, source: string): void {
-  const valid = config?.name === "resnet18" &&
-    (config.stem === "cifar" || config.stem === "imagenet") &&
-    Number.isInteger(config.width) && config.width > 0;
+  const whole = (n: unknown) => Number.isInteger(n) && (n as number) > 0;
+  const valid = config?.name === "resnet18"
+    ? (config.stem === "cifar" || config.stem === "imagenet") && whole(config.width)
+    : config?.name === "vit" &&
+      [config.imageSize, config.patchSize, config.dim, config.depth, config.heads].every(whole);
   if (!valid) {
     throw new SelfsupError(`${source} describes an unknown backbone ${JSON.stringify(config)}`);
   }
@@ -34,5 +47,7 @@ export function checkBackbone(config: BackboneConfig, source: string): void {
 
 /** A short human-readable name, e.g. "ResNet-18 (cifar stem, width 16)". */
 export function describeBackbone(config: BackboneConfig): string {
-  return `ResNet-18 (${config.stem} stem, width ${config.width})`;
+  return config.name === "vit"
+    ? `ViT ${config.dim}/${config.depth}/${config.heads} (patch ${config.patchSize})`
+    : `ResNet-18 (${config.stem} stem, width ${config.width})`;
 }

@@ -80,6 +80,7 @@ export function batchedMatmul(
   const tilesN = Math.ceil(n / block);
   const tiles = Math.ceil(m / block) * tilesN;
   const batches = outer * heads;
+  program.addFlops(2 * batches * m * n * k);
   const grid = Math.ceil((batches * tiles) / workgroup);
   const tensors = [a.tensor, b.tensor, c.tensor];
   const kernel = attentionProductKernel(use, form);

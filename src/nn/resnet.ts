@@ -99,6 +99,7 @@ export class ResNet18 implements Layer {
   /** Length of the feature vector. */
   readonly featureDim: number;
   readonly config: BackboneConfig;
+  readonly classifierName = "fc";
 
   constructor(config: ResNetConfig) {
     this.config = { name: "resnet18", stem: config.stem, width: config.width };

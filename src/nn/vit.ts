@@ -79,6 +79,7 @@ export type VitPositions = "learned" | "sincos";
 
 /** The shape of a {@link VisionTransformer}. */
 export interface VitConfig {
+  readonly name?: "vit";
   /** Side of the square input images. */
   readonly imageSize: number;
   /** Side of the square patches; must divide the image side. */
@@ -167,10 +168,14 @@ export class VisionTransformer implements Layer {
   readonly featureDim: number;
   /** Patches per image, (imageSize / patchSize)². */
   readonly patches: number;
+  readonly config: VitConfig & { readonly name: "vit" };
+  /** timm's name for the classifier on top. */
+  readonly classifierName = "head";
   readonly #encoder: Sequential;
 
-  constructor(readonly config: VitConfig) {
+  constructor(config: VitConfig) {
     checkConfig(config);
+    this.config = { ...config, name: "vit" };
     const { dim, patchSize, imageSize } = config;
     const grid = imageSize / patchSize;
     this.patches = grid * grid;
