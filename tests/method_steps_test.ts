@@ -85,6 +85,7 @@ async function firstStep<O extends object>(
       backbone: { name: "resnet18", stem: "cifar", width: 16 },
       batchSize: 8,
       totalSteps: 100,
+      stepsPerEpoch: 10,
       seed: 0,
     },
     checked,

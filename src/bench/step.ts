@@ -56,7 +56,14 @@ export async function benchStep(gpu: Gpu, options: StepBenchOptions): Promise<St
   const groups = method.views(methodOptions, augmentPreset("simclr-seed", size));
   const before = gpu.bytesInUse;
   const run = method.build(
-    { gpu, backbone: options.backbone, batchSize: batch, totalSteps: 1_000_000, seed: 0 },
+    {
+      gpu,
+      backbone: options.backbone,
+      batchSize: batch,
+      totalSteps: 1_000_000,
+      stepsPerEpoch: 1_000,
+      seed: 0,
+    },
     methodOptions,
   );
   const optimizer = createOptimizer(gpu, run.trainable, { name: "adam" });

@@ -46,12 +46,15 @@ export interface BuildContext {
   readonly batchSize: number;
   /** Updates in the whole run, for schedules of per-step values. */
   readonly totalSteps: number;
+  /** Updates per epoch, for what a method does by epoch (freezing a layer for the first one). */
+  readonly stepsPerEpoch: number;
   readonly seed: number;
 }
 
 /** Training settings a method's recipe may set, beside its own options. */
 export interface Recipe {
   readonly optimizer?: OptimizerConfig["name"];
+  readonly betas?: readonly [number, number];
   readonly learningRate?: number;
   readonly weightDecay?: number;
   readonly excludeBiasAndNorm?: boolean;
