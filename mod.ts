@@ -84,7 +84,13 @@ export {
   CIFAR_STD,
   type TrainingRecipe,
 } from "./src/data/augment.ts";
-export { evalBatches, TwoViewLoader } from "./src/data/batcher.ts";
+export {
+  evalBatches,
+  type MultiViewBatch,
+  MultiViewLoader,
+  type MultiViewLoaderOptions,
+} from "./src/data/batcher.ts";
+export { multiCropGroups, type MultiCropOptions, type ViewGroup } from "./src/data/views.ts";
 export { Random } from "./src/data/random.ts";
 
 // Methods and models.

@@ -7,7 +7,7 @@ import {
   saveCheckpoint,
 } from "./checkpoint.ts";
 import { augmentPreset, type TrainingRecipe } from "./data/augment.ts";
-import { TwoViewLoader } from "./data/batcher.ts";
+import { MultiViewLoader } from "./data/batcher.ts";
 import { type DatasetConfig, datasetNormalization, loadDataset } from "./data/load.ts";
 import { SelfsupError } from "./errors.ts";
 import { evaluateBackbone, type Evaluation, type EvaluationConfig } from "./evaluate.ts";
@@ -138,10 +138,11 @@ export async function pretrain(
   const step = recordSimclrStep(program, model, views, config.temperature);
   optimizer.record(program);
 
-  const loader = new TwoViewLoader(train, {
+  const augment = { ...augmentPreset(config.augmentation, train.height, train.width), mean, std };
+  const loader = new MultiViewLoader(train, {
     batchSize: config.batchSize,
     seed: config.seed,
-    augment: { ...augmentPreset(config.augmentation, train.height, train.width), mean, std },
+    groups: [{ count: 2, augment }],
     workers: config.workers,
   });
   const stepsPerEpoch = loader.batchesPerEpoch;
@@ -196,7 +197,7 @@ export async function pretrain(
       const first = epoch === position.epoch ? position.batch : 0;
       try {
         for await (const batch of loader.epoch(epoch, first)) {
-          gpu.write(views, batch.views);
+          gpu.write(views, batch.groups[0]);
           optimizer.prepare(position.step + 1, rate(position.step));
           gpu.submit(program);
           position = { epoch, batch: batch.step + 1, step: position.step + 1, done: false };

@@ -85,9 +85,15 @@ await runTask("bench", async () => {
   let augment: BenchAugmentResult | undefined;
   if (want("augment")) {
     augment = await benchAugment({ seconds: flags.seconds, cifar: flags.cifar });
-    say(table(["augmentation (seed recipe, 32×32)", "value"], [
-      ["views/s, one core", augment.viewsPerSecondOneCore.toFixed(0)],
-      [`views/s, all ${augment.cores} cores`, augment.viewsPerSecondAllCores.toFixed(0)],
+    const { multiCrop } = augment;
+    say(table(["augmentation", "value"], [
+      ["views/s, seed recipe 2×32×32, one core", augment.viewsPerSecondOneCore.toFixed(0)],
+      [`  all ${augment.cores} cores`, augment.viewsPerSecondAllCores.toFixed(0)],
+      [
+        `views/s, multi-crop ${multiCrop.recipe}, one core`,
+        multiCrop.viewsPerSecondOneCore.toFixed(0),
+      ],
+      [`  all ${augment.cores} cores`, multiCrop.viewsPerSecondAllCores.toFixed(0)],
       ...(augment.loadCifarSeconds !== undefined
         ? [["load CIFAR-10 (60,000 images), s", augment.loadCifarSeconds.toFixed(2)]]
         : []),

@@ -386,25 +386,40 @@ export function gaussianBlur(
   scratch: Float32Array = new Float32Array(height * width),
 ): void {
   const n = height * width;
-  const half = (kernel.length - 1) >> 1;
+  const taps = kernel.length;
+  const half = (taps - 1) >> 1;
+  // Reflection is needed only within `half` of an edge; elsewhere the taps are read in place.
+  // Both paths add the taps in the same order, so the result does not depend on the path.
   for (let c = 0; c < 3; c++) {
-    const plane = img.subarray(c * n, (c + 1) * n);
+    const plane = c * n;
     for (let y = 0; y < height; y++) {
+      const row = y * width;
       for (let x = 0; x < width; x++) {
         let acc = 0;
-        for (let k = 0; k < kernel.length; k++) {
-          acc += kernel[k] * plane[y * width + reflect(x + k - half, width)];
+        if (x >= half && x + half < width) {
+          const first = plane + row + x - half;
+          for (let k = 0; k < taps; k++) acc += kernel[k] * img[first + k];
+        } else {
+          for (let k = 0; k < taps; k++) {
+            acc += kernel[k] * img[plane + row + reflect(x + k - half, width)];
+          }
         }
-        scratch[y * width + x] = acc;
+        scratch[row + x] = acc;
       }
     }
     for (let y = 0; y < height; y++) {
+      const interior = y >= half && y + half < height;
       for (let x = 0; x < width; x++) {
         let acc = 0;
-        for (let k = 0; k < kernel.length; k++) {
-          acc += kernel[k] * scratch[reflect(y + k - half, height) * width + x];
+        if (interior) {
+          const first = (y - half) * width + x;
+          for (let k = 0; k < taps; k++) acc += kernel[k] * scratch[first + k * width];
+        } else {
+          for (let k = 0; k < taps; k++) {
+            acc += kernel[k] * scratch[reflect(y + k - half, height) * width + x];
+          }
         }
-        plane[y * width + x] = acc;
+        img[plane + y * width + x] = acc;
       }
     }
   }

@@ -1,13 +1,12 @@
 /**
- * Worker side of {@linkcode TwoViewLoader}: receives the dataset's shared pixels once, then
- * fills batch buffers with two augmented views per image and sends them back (transferred,
- * not copied).
+ * Worker side of `MultiViewLoader` (batcher.ts): receives the dataset's shared pixels and the
+ * view groups' recipes once, then fills batch buffers with the views of each image and sends
+ * them back (transferred, not copied).
  *
  * @module
  */
 
-import { type AugmentConfig, Augmenter } from "./augment.ts";
-import { writeTwoViews } from "./batcher.ts";
+import { type ViewGroup, ViewWriter } from "./views.ts";
 
 /** Messages the loader sends. */
 export type WorkerRequest =
@@ -16,7 +15,7 @@ export type WorkerRequest =
     pixels: Uint8Array;
     height: number;
     width: number;
-    recipes: readonly [AugmentConfig, AugmentConfig];
+    groups: readonly ViewGroup[];
   }
   | {
     type: "job";
@@ -24,12 +23,12 @@ export type WorkerRequest =
     seed: number;
     epoch: number;
     indices: Int32Array;
-    views: Float32Array<ArrayBuffer>;
+    buffer: ArrayBuffer;
   };
 
 /** Messages the worker sends back. */
 export type WorkerReply =
-  | { id: number; views: Float32Array<ArrayBuffer> }
+  | { id: number; buffer: ArrayBuffer }
   | { id: number; error: string };
 
 // Typed by hand rather than with the deno.worker lib, which would change the global types of
@@ -39,8 +38,7 @@ const scope = self as unknown as {
   postMessage(message: WorkerReply, transfer?: Transferable[]): void;
 };
 
-let state: { pixels: Uint8Array; imageSize: number; augmenters: [Augmenter, Augmenter] } | null =
-  null;
+let state: { pixels: Uint8Array; imageSize: number; writer: ViewWriter } | null = null;
 
 scope.onmessage = (event: MessageEvent<WorkerRequest>) => {
   const msg = event.data;
@@ -48,25 +46,21 @@ scope.onmessage = (event: MessageEvent<WorkerRequest>) => {
     state = {
       pixels: msg.pixels,
       imageSize: msg.height * msg.width * 3,
-      augmenters: [
-        new Augmenter(msg.recipes[0], msg.height, msg.width),
-        new Augmenter(msg.recipes[1], msg.height, msg.width),
-      ],
+      writer: new ViewWriter(msg.groups, msg.height, msg.width),
     };
     return;
   }
   try {
     if (!state) throw new Error("augment worker got a job before init");
-    const { pixels, imageSize, augmenters } = state;
-    writeTwoViews(
+    const { pixels, imageSize, writer } = state;
+    writer.write(
       (i) => pixels.subarray(i * imageSize, (i + 1) * imageSize),
-      augmenters,
       msg.seed,
       msg.epoch,
       msg.indices,
-      msg.views,
+      writer.split(msg.buffer, msg.indices.length),
     );
-    scope.postMessage({ id: msg.id, views: msg.views }, [msg.views.buffer]);
+    scope.postMessage({ id: msg.id, buffer: msg.buffer }, [msg.buffer]);
   } catch (error) {
     const text = error instanceof Error ? error.stack ?? error.message : String(error);
     scope.postMessage({ id: msg.id, error: text });

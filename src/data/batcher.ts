@@ -1,9 +1,9 @@
 /**
- * Batches for training (two augmented views per image, built ahead in workers) and for
- * evaluation (one normalised view, in dataset order), laid out for the GPU as NCHW float32.
+ * Batches for training (groups of augmented views of each image, built ahead in workers) and
+ * for evaluation (one normalised view, in dataset order), laid out for the GPU as NCHW float32.
  *
- * Every random draw for image i in epoch e comes from its own stream of (seed, e, i), so the
- * batches are bit-identical whatever the number of workers.
+ * Every random draw for a view of image i in epoch e comes from its own stream of (seed, e,
+ * i, view), so the batches are bit-identical whatever the number of workers.
  *
  * @module
  */
@@ -13,6 +13,7 @@ import { type AugmentConfig, Augmenter, augmentPreset } from "./augment.ts";
 import type { WorkerReply, WorkerRequest } from "./augment_worker.ts";
 import { type ImageDataset, packDataset, type PackedImageDataset } from "./dataset.ts";
 import { Random } from "./random.ts";
+import { assertViewGroups, type ViewGroup, ViewWriter } from "./views.ts";
 
 /**
  * The order of an epoch: a permutation of 0..n-1 that depends only on (seed, epoch).
@@ -28,33 +29,15 @@ export function epochPermutation(n: number, seed: number, epoch: number): Int32A
 }
 
 /**
- * Writes two views of each image in `indices` into `out`, laid out as (2B, 3, H, W): row k is
- * view 1 of image k, row B + k is view 2. View v of image i in `epoch` draws from the stream
- * (seed, epoch, 1 + 2i + v); stream 0 of an epoch is its shuffle.
+ * A training batch. Its arrays stay valid until the next batch is requested.
+ *
+ * groups[g] is (count_g · B, 3, h_g, w_g): row v·B + k is view v of group g for image k. The
+ * groups lie back to back in one buffer, so consecutive groups of one size also form one
+ * array (`new Float32Array(a.buffer, a.byteOffset, a.length + b.length)`).
  */
-export function writeTwoViews(
-  image: (i: number) => Uint8Array,
-  augmenters: readonly [Augmenter, Augmenter],
-  seed: number,
-  epoch: number,
-  indices: Int32Array,
-  out: Float32Array,
-): void {
-  const rng = new Random(seed);
-  const size = augmenters[0].viewSize;
-  const b = indices.length;
-  for (let k = 0; k < b; k++) {
-    const i = indices[k];
-    const pixels = image(i);
-    augmenters[0].apply(pixels, rng.reseed(seed, epoch, 1 + 2 * i), out, k * size);
-    augmenters[1].apply(pixels, rng.reseed(seed, epoch, 2 + 2 * i), out, (b + k) * size);
-  }
-}
-
-/** A training batch. Its arrays stay valid until the next batch is requested. */
-export interface TwoViewBatch {
-  /** (2B, 3, H, W) normalised views: rows 0..B-1 view 1 of each image, rows B..2B-1 view 2. */
-  readonly views: Float32Array;
+export interface MultiViewBatch {
+  /** Normalised views, one array per view group, in the order of the loader's groups. */
+  readonly groups: readonly Float32Array[];
   /** Label of each image (B). */
   readonly labels: Int32Array;
   /** Dataset index of each image (B). */
@@ -66,17 +49,17 @@ export interface TwoViewBatch {
   readonly step: number;
 }
 
-/** Options of {@linkcode TwoViewLoader}. */
-export interface TwoViewLoaderOptions {
+/** Options of {@linkcode MultiViewLoader}. */
+export interface MultiViewLoaderOptions {
   /** Images per batch (B); the last partial batch of an epoch is dropped. */
   batchSize: number;
   /** Seed of the shuffles and augmentations. */
   seed: number;
   /**
-   * Recipe of both views, or one per view (asymmetric methods such as BYOL). Default:
-   * `simclr-seed` at the dataset's image size.
+   * The views of every image: two of one recipe for SimCLR, one per recipe for asymmetric
+   * methods (BYOL), global and local crops for multi-crop (`multiCropGroups` in views.ts).
    */
-  augment?: AugmentConfig | readonly [AugmentConfig, AugmentConfig];
+  groups: readonly ViewGroup[];
   /** Worker threads (default: CPU cores − 1, at least 1); 0 builds batches in this thread. */
   workers?: number;
   /** Batches built ahead of the one in use (default: workers + 1, at least 2; none without workers). */
@@ -84,45 +67,50 @@ export interface TwoViewLoaderOptions {
 }
 
 interface Job {
-  resolve(views: Float32Array<ArrayBuffer>): void;
+  resolve(buffer: ArrayBuffer): void;
   reject(error: Error): void;
 }
 
 /** A batch being built: its dataset indices and the buffer its views will come back in. */
 interface Pending {
   readonly indices: Int32Array;
-  readonly views: Promise<Float32Array<ArrayBuffer>>;
+  readonly buffer: Promise<ArrayBuffer>;
 }
 
 /**
- * Feeds training: per epoch a seeded shuffle, drop-last batches of two augmented views per
- * image, built ahead in Deno Workers while the caller uses the previous batch. Workers receive
- * the dataset's bytes once, in shared memory; batch buffers travel back and forth by transfer
- * and are reused. Call {@linkcode TwoViewLoader.close} (or `using`) to stop the workers.
+ * Feeds training: per epoch a seeded shuffle, drop-last batches of groups of augmented views
+ * of each image (see {@linkcode ViewWriter} for their layout and random streams), built ahead
+ * in Deno Workers while the caller uses the previous batch. Workers receive the dataset's
+ * bytes and the groups' recipes once, the dataset in shared memory; batch buffers travel back
+ * and forth by transfer and are reused. Call {@linkcode MultiViewLoader.close} (or `using`)
+ * to stop the workers.
  *
  * @example
  * ```ts ignore
- * import { TwoViewLoader } from "./batcher.ts";
+ * import { augmentPreset } from "./augment.ts";
+ * import { MultiViewLoader } from "./batcher.ts";
  * import { syntheticDataset } from "./synthetic.ts";
- * using loader = new TwoViewLoader(syntheticDataset(), { batchSize: 256, seed: 0 });
+ * const groups = [{ count: 2, augment: augmentPreset("simclr-seed", 32) }];
+ * using loader = new MultiViewLoader(syntheticDataset(), { batchSize: 256, seed: 0, groups });
  * for await (const batch of loader.epoch(0)) {
- *   // upload batch.views (512 × 3 × 32 × 32 floats) before asking for the next batch
+ *   // upload batch.groups[0] (512 × 3 × 32 × 32 floats) before asking for the next batch
  * }
  * ```
  */
-export class TwoViewLoader {
+export class MultiViewLoader {
   /** Batches in each epoch: ⌊length / batchSize⌋. */
   readonly batchesPerEpoch: number;
   readonly #dataset: PackedImageDataset;
   readonly #batchSize: number;
   readonly #seed: number;
-  readonly #recipes: readonly [AugmentConfig, AugmentConfig];
+  readonly #groups: readonly ViewGroup[];
+  /** Lays batches out; also makes them when there are no workers. */
+  readonly #writer: ViewWriter;
+  readonly #inline: boolean;
   readonly #prefetch: number;
   readonly #workers: Worker[] = [];
   readonly #jobs = new Map<number, Job>();
-  readonly #free: Float32Array<ArrayBuffer>[] = [];
-  readonly #bufferLength: number;
-  #local: [Augmenter, Augmenter] | null = null;
+  readonly #free: ArrayBuffer[] = [];
   /** Image i's bytes, for batches built in this thread. */
   readonly #image: (i: number) => Uint8Array;
   /** Batches already started for the start of the epoch after the last one run. */
@@ -131,8 +119,8 @@ export class TwoViewLoader {
   #closed = false;
 
   /** Packs the dataset into shared memory if needed and starts the workers. */
-  constructor(dataset: ImageDataset, options: TwoViewLoaderOptions) {
-    const { batchSize, seed } = options;
+  constructor(dataset: ImageDataset, options: MultiViewLoaderOptions) {
+    const { batchSize, seed, groups } = options;
     if (!Number.isInteger(batchSize) || batchSize < 1) {
       throw new SelfsupError(
         `Cannot batch with batch size ${batchSize}: expected a whole number ≥ 1`,
@@ -143,24 +131,18 @@ export class TwoViewLoader {
         `Cannot make a batch of ${batchSize} from a dataset of ${dataset.length} images`,
       );
     }
+    assertViewGroups(groups, dataset.length);
     this.#dataset = packDataset(dataset);
     this.#image = (i) => this.#dataset.image(i);
     this.#batchSize = batchSize;
     this.#seed = seed;
+    this.#groups = groups;
+    this.#writer = new ViewWriter(groups, dataset.height, dataset.width);
     this.batchesPerEpoch = Math.floor(dataset.length / batchSize);
-    const augment = options.augment ?? augmentPreset("simclr-seed", dataset.height, dataset.width);
-    this.#recipes = "height" in augment ? [augment, augment] : augment;
-    this.#bufferLength = 2 * batchSize * 3 * this.#recipes[0].height * this.#recipes[0].width;
     const workers = options.workers ?? Math.max(1, (navigator.hardwareConcurrency ?? 2) - 1);
+    this.#inline = workers === 0;
     // Without workers nothing runs in parallel, so building ahead would only delay batch 0.
     this.#prefetch = workers === 0 ? 0 : Math.max(1, options.prefetch ?? Math.max(2, workers + 1));
-    if (workers === 0) {
-      const { height, width } = this.#dataset;
-      this.#local = [
-        new Augmenter(this.#recipes[0], height, width),
-        new Augmenter(this.#recipes[1], height, width),
-      ];
-    }
     for (let w = 0; w < workers; w++) this.#workers.push(this.#startWorker());
   }
 
@@ -174,7 +156,7 @@ export class TwoViewLoader {
       if (!job) return;
       this.#jobs.delete(reply.id);
       if ("error" in reply) job.reject(new Error(`augment worker failed: ${reply.error}`));
-      else job.resolve(reply.views);
+      else job.resolve(reply.buffer);
     };
     worker.onerror = (event: ErrorEvent) => {
       event.preventDefault();
@@ -182,7 +164,7 @@ export class TwoViewLoader {
     };
     const { pixels, height, width } = this.#dataset;
     worker.postMessage(
-      { type: "init", pixels, height, width, recipes: this.#recipes } satisfies WorkerRequest,
+      { type: "init", pixels, height, width, groups: this.#groups } satisfies WorkerRequest,
     );
     return worker;
   }
@@ -193,19 +175,21 @@ export class TwoViewLoader {
   }
 
   /** Starts building the batch of `indices` and resolves with its filled buffer. */
-  #submit(epoch: number, indices: Int32Array): Promise<Float32Array<ArrayBuffer>> {
-    const views = this.#free.pop() ?? new Float32Array(this.#bufferLength);
-    if (this.#local) {
-      writeTwoViews(this.#image, this.#local, this.#seed, epoch, indices, views);
-      return Promise.resolve(views);
+  #submit(epoch: number, indices: Int32Array): Promise<ArrayBuffer> {
+    const buffer = this.#free.pop() ??
+      new ArrayBuffer(4 * this.#writer.batchLength(this.#batchSize));
+    if (this.#inline) {
+      const groups = this.#writer.split(buffer, indices.length);
+      this.#writer.write(this.#image, this.#seed, epoch, indices, groups);
+      return Promise.resolve(buffer);
     }
     const id = this.#nextJob++;
     const worker = this.#workers[id % this.#workers.length];
-    const job = new Promise<Float32Array<ArrayBuffer>>((resolve, reject) => {
+    const job = new Promise<ArrayBuffer>((resolve, reject) => {
       this.#jobs.set(id, { resolve, reject });
       worker.postMessage(
-        { type: "job", id, seed: this.#seed, epoch, indices, views } satisfies WorkerRequest,
-        [views.buffer],
+        { type: "job", id, seed: this.#seed, epoch, indices, buffer } satisfies WorkerRequest,
+        [buffer],
       );
     });
     // A job may fail (on close) while nobody awaits it yet; whoever awaits it still sees why.
@@ -219,8 +203,8 @@ export class TwoViewLoader {
    * started, so that `epoch(e + 1)` begins without a wait. `first` skips the batches before
    * it, to resume an interrupted epoch with the very batches it would have had.
    */
-  async *epoch(epoch: number, first = 0): AsyncGenerator<TwoViewBatch> {
-    if (this.#closed) throw new Error("TwoViewLoader is closed");
+  async *epoch(epoch: number, first = 0): AsyncGenerator<MultiViewBatch> {
+    if (this.#closed) throw new Error("MultiViewLoader is closed");
     if (!Number.isInteger(first) || first < 0 || first > this.batchesPerEpoch) {
       throw new Error(`Epoch ${epoch} has no batch ${first}`);
     }
@@ -228,7 +212,7 @@ export class TwoViewLoader {
     const b = this.#batchSize;
     const start = (e: number, order: Int32Array, step: number): Pending => {
       const indices = order.slice(step * b, (step + 1) * b);
-      return { indices, views: this.#submit(e, indices) };
+      return { indices, buffer: this.#submit(e, indices) };
     };
     const order = epochPermutation(this.#dataset.length, this.#seed, epoch);
     let nextOrder: Int32Array | null = null;
@@ -251,12 +235,12 @@ export class TwoViewLoader {
           } else break;
         }
         const batch = pending.shift()!;
-        const views = await batch.views;
+        const buffer = await batch.buffer;
         const indices = batch.indices;
         const labels = new Int32Array(b);
         for (let k = 0; k < b; k++) labels[k] = this.#dataset.labels[indices[k]];
-        yield { views, labels, indices, size: b, epoch, step };
-        this.#free.push(views);
+        yield { groups: this.#writer.split(buffer, b), labels, indices, size: b, epoch, step };
+        this.#free.push(buffer);
       }
       finished = true;
     } finally {
@@ -269,8 +253,8 @@ export class TwoViewLoader {
 
   async #recycle(jobs: Pending[]): Promise<void> {
     for (const job of jobs) {
-      const views = await job.views.catch(() => null);
-      if (views) this.#free.push(views);
+      const buffer = await job.buffer.catch(() => null);
+      if (buffer) this.#free.push(buffer);
     }
   }
 
@@ -279,10 +263,10 @@ export class TwoViewLoader {
     if (this.#closed) return;
     this.#closed = true;
     for (const worker of this.#workers) worker.terminate();
-    this.#failAll(new Error("TwoViewLoader was closed"));
+    this.#failAll(new Error("MultiViewLoader was closed"));
   }
 
-  /** Same as {@linkcode TwoViewLoader.close}, for `using`. */
+  /** Same as {@linkcode MultiViewLoader.close}, for `using`. */
   [Symbol.dispose](): void {
     this.close();
   }

@@ -1,15 +1,17 @@
 /**
- * Throughput of the augmentation pipeline: the seed recipe at 32×32 on one core and through
- * the worker loader on all cores, and optionally the time to load CIFAR-10.
+ * Throughput of the augmentation pipeline: the seed recipe's two 32×32 views and the default
+ * multi-crop recipe (2 global crops of 32×32 and 6 local crops of 16×16) on one core and
+ * through the worker loader on all cores, and optionally the time to load CIFAR-10.
  *
  * @module
  */
 
-import { Augmenter, augmentPreset } from "./augment.ts";
-import { TwoViewLoader } from "./batcher.ts";
+import { augmentPreset } from "./augment.ts";
+import { MultiViewLoader } from "./batcher.ts";
 import { loadCifar } from "./cifar.ts";
-import { Random } from "./random.ts";
+import type { ImageDataset } from "./dataset.ts";
 import { syntheticDataset } from "./synthetic.ts";
+import { multiCropGroups, type ViewGroup, viewsPerImage } from "./views.ts";
 
 /** Options of {@linkcode benchAugment}. */
 export interface BenchAugmentOptions {
@@ -21,20 +23,27 @@ export interface BenchAugmentOptions {
   cifar?: string;
 }
 
-/** Figures from {@linkcode benchAugment}. */
-export interface BenchAugmentResult {
-  /** Views per second in this thread (one core). */
+/** Views per second of one recipe. */
+export interface AugmentThroughput {
+  /** Views per second built in this thread (one core). */
   viewsPerSecondOneCore: number;
-  /** Views per second through {@linkcode TwoViewLoader} with the workers below. */
+  /** Views per second through {@linkcode MultiViewLoader} with the workers below. */
   viewsPerSecondAllCores: number;
-  /** Workers used for the all-cores figure. */
+}
+
+/** Figures from {@linkcode benchAugment}; the top-level ones are the seed recipe's. */
+export interface BenchAugmentResult extends AugmentThroughput {
+  /** Workers used for the all-cores figures. */
   cores: number;
+  /** The default multi-crop recipe (`multiCropGroups` at 32×32), its views named in `recipe`. */
+  multiCrop: AugmentThroughput & { recipe: string };
   /** Seconds to load all 60,000 CIFAR-10 images, when a folder was given. */
   loadCifarSeconds?: number;
 }
 
 /**
- * Measures views per second of the `simclr-seed` recipe at 32×32 on the synthetic set.
+ * Measures views per second of the `simclr-seed` recipe and of the multi-crop recipe on the
+ * synthetic set's 32×32 images.
  *
  * @example
  * ```ts ignore
@@ -47,42 +56,19 @@ export async function benchAugment(options: BenchAugmentOptions = {}): Promise<B
   const seconds = options.seconds ?? 3;
   const cores = options.workers ?? navigator.hardwareConcurrency ?? 1;
   const dataset = syntheticDataset({ count: 5000 });
-  const recipe = augmentPreset("simclr-seed", 32);
-
-  const augmenter = new Augmenter(recipe, 32, 32);
-  const out = new Float32Array(256 * augmenter.viewSize);
-  const rng = new Random(0);
-  let views = 0;
-  // A short warm-up so the JIT has compiled the hot loops before timing starts.
-  for (let i = 0; i < 2000; i++) {
-    augmenter.apply(dataset.image(i), rng.reseed(0, 0, i), out, 0);
-  }
-  let start = performance.now();
-  while (performance.now() - start < seconds * 1000) {
-    for (let k = 0; k < 256; k++, views++) {
-      const i = views % dataset.length;
-      augmenter.apply(dataset.image(i), rng.reseed(0, 1, views), out, k * augmenter.viewSize);
-    }
-  }
-  const viewsPerSecondOneCore = views / ((performance.now() - start) / 1000);
-
-  using loader = new TwoViewLoader(dataset, { batchSize: 256, seed: 0, workers: cores });
-  // The first epoch warms the workers up; timing starts with the second.
-  for await (const _ of loader.epoch(0)) { /* warm-up */ }
-  views = 0;
-  start = performance.now();
-  let elapsed = 0;
-  for (let epoch = 1; elapsed < seconds * 1000; epoch++) {
-    for await (const batch of loader.epoch(epoch)) {
-      views += 2 * batch.size;
-      // Stop the clock at the last batch received, before the batches in flight drain.
-      elapsed = performance.now() - start;
-      if (elapsed >= seconds * 1000) break;
-    }
-  }
-  const viewsPerSecondAllCores = views / (elapsed / 1000);
-
-  const result: BenchAugmentResult = { viewsPerSecondOneCore, viewsPerSecondAllCores, cores };
+  const throughput = async (groups: readonly ViewGroup[]): Promise<AugmentThroughput> => ({
+    viewsPerSecondOneCore: await viewsPerSecond(dataset, groups, 0, seconds),
+    viewsPerSecondAllCores: await viewsPerSecond(dataset, groups, cores, seconds),
+  });
+  const seed = await throughput([{ count: 2, augment: augmentPreset("simclr-seed", 32) }]);
+  const groups = multiCropGroups({ height: 32 });
+  const recipe = groups.map((g) => `${g.count}×${g.augment.height}×${g.augment.width}`)
+    .join(" + ");
+  const result: BenchAugmentResult = {
+    ...seed,
+    cores,
+    multiCrop: { ...await throughput(groups), recipe },
+  };
   if (options.cifar) {
     const t0 = performance.now();
     await loadCifar({ split: "train", path: options.cifar, download: false });
@@ -90,4 +76,30 @@ export async function benchAugment(options: BenchAugmentOptions = {}): Promise<B
     result.loadCifarSeconds = (performance.now() - t0) / 1000;
   }
   return result;
+}
+
+/** Views per second through a loader with `workers` workers (0: built in this thread). */
+async function viewsPerSecond(
+  dataset: ImageDataset,
+  groups: readonly ViewGroup[],
+  workers: number,
+  seconds: number,
+): Promise<number> {
+  const batchSize = 256;
+  using loader = new MultiViewLoader(dataset, { batchSize, seed: 0, groups, workers });
+  // A few batches first, so that the JIT has compiled the hot loops in every thread.
+  for await (const batch of loader.epoch(0)) if (batch.step === 2 * Math.max(workers, 4)) break;
+  const viewsPerBatch = viewsPerImage(groups) * batchSize;
+  let views = 0;
+  const start = performance.now();
+  let elapsed = 0;
+  for (let epoch = 1; elapsed < seconds * 1000; epoch++) {
+    for await (const _ of loader.epoch(epoch)) {
+      views += viewsPerBatch;
+      // Stop the clock at the last batch received, before the batches in flight drain.
+      elapsed = performance.now() - start;
+      if (elapsed >= seconds * 1000) break;
+    }
+  }
+  return views / (elapsed / 1000);
 }
