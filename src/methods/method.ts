@@ -6,6 +6,7 @@
  * @module
  */
 import type { AugmentConfig } from "../data/augment.ts";
+import type { ViewGroup } from "../data/views.ts";
 import type { Gpu, Program } from "../gpu/gpu.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import type { OptimizerConfig } from "../optim/optimizer.ts";
@@ -13,12 +14,6 @@ import type { Backbone, BackboneConfig } from "../nn/backbone.ts";
 import type { ParameterBlock } from "../nn/parameters.ts";
 import { SelfsupError } from "../errors.ts";
 import { Random } from "../data/random.ts";
-
-/** `count` views of every image, all made with `augment` (whose height and width set the size). */
-export interface ViewGroup {
-  readonly count: number;
-  readonly augment: AugmentConfig;
-}
 
 /** A method's options as they appear in a run's configuration: its name and its settings. */
 export type MethodConfig = { readonly name: string } & Readonly<Record<string, unknown>>;
