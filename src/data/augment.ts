@@ -77,7 +77,21 @@ export interface AugmentConfig {
 }
 
 /** Names of the built-in recipes of training views. */
-export type TrainingRecipe = "simclr-seed" | "seed";
+export type TrainingRecipe =
+  | "simclr-seed"
+  | "seed"
+  | "solo-symmetric"
+  | "solo-symmetric-weak"
+  | "solo-asymmetric";
+
+/** Every name {@link TrainingRecipe} takes, for flags and checks. */
+export const trainingRecipes: readonly TrainingRecipe[] = [
+  "simclr-seed",
+  "seed",
+  "solo-symmetric",
+  "solo-symmetric-weak",
+  "solo-asymmetric",
+];
 
 /** Names of the built-in recipes accepted by {@linkcode augmentPreset}. */
 export type AugmentPreset = TrainingRecipe | "eval";
@@ -92,6 +106,13 @@ export type AugmentPreset = TrainingRecipe | "eval";
  *   scale and ratio), RandomHorizontalFlip(), ColorJitter(0.8, 0.8, 0.8, 0.2) on every view
  *   (not wrapped in RandomApply), RandomGrayscale(0.2), Normalize((0.5, 0.5, 0.5),
  *   (0.5, 0.5, 0.5)).
+ * - `solo-symmetric`, `solo-symmetric-weak`, `solo-asymmetric`: solo-learn's CIFAR
+ *   augmentations (scripts/pretrain/cifar/augmentations/*.yaml), for the `cifar` presets:
+ *   RandomResizedCrop (0.08, 1), flip 0.5, jitter with p 0.8 of (0.8, 0.8, 0.8, 0.2), (0.4,
+ *   0.4, 0.4, 0.1) and (0.4, 0.4, 0.2, 0.1), grayscale 0.2, and Gaussian blur with p 0.5 in
+ *   the two symmetric ones (σ in [0.1, 2] as solo-learn draws PIL's radius; here a 9-tap
+ *   kernel, which covers ±2σ at the largest σ). The asymmetric recipe's solarisation of the
+ *   second view is BYOL's to add (it owns the views).
  * - `eval`: no augmentation; resize only if the image is not already that size, then normalise.
  *
  * @example
@@ -137,10 +158,26 @@ export function augmentPreset(name: AugmentPreset, height = 32, width = height):
         mean: [0.5, 0.5, 0.5],
         std: [0.5, 0.5, 0.5],
       };
+    case "solo-symmetric":
+      return { ...simclr, blur: soloBlur };
+    case "solo-symmetric-weak":
+      return {
+        ...simclr,
+        jitter: { brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.1, p: 0.8 },
+        blur: soloBlur,
+      };
+    case "solo-asymmetric":
+      return {
+        ...simclr,
+        jitter: { brightness: 0.4, contrast: 0.4, saturation: 0.2, hue: 0.1, p: 0.8 },
+      };
     case "eval":
       return base;
   }
 }
+
+/** solo-learn's CIFAR blur: σ drawn from [0.1, 2], applied with p 0.5. */
+const soloBlur: BlurConfig = { kernelSize: 9, sigma: [0.1, 2], p: 0.5 };
 
 /** A crop box in pixels: rows top..top+height, columns left..left+width. */
 export interface CropBox {

@@ -104,6 +104,7 @@ export const byol: Method<ByolOptions> = {
   recipes: {
     // solo-learn scripts/pretrain/cifar/byol.yaml (asymmetric augmentations).
     cifar: {
+      augmentation: "solo-asymmetric",
       projectionDim: 256,
       hiddenDim: 4096,
       predictorHiddenDim: 4096,

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { AugmentConfig } from "../data/augment.ts";
+import type { AugmentConfig, TrainingRecipe } from "../data/augment.ts";
 import type { ViewGroup } from "../data/views.ts";
 import type { Gpu, Program } from "../gpu/gpu.ts";
 import type { Tensor } from "../gpu/tensor.ts";
@@ -48,6 +48,8 @@ export interface BuildContext {
 
 /** Training settings a method's recipe may set, beside its own options. */
 export interface Recipe {
+  /** The training views' augmentation (the base recipe the method's views start from). */
+  readonly augmentation?: TrainingRecipe;
   readonly optimizer?: OptimizerConfig["name"];
   readonly betas?: readonly [number, number];
   readonly learningRate?: number;
@@ -116,6 +118,19 @@ export interface MethodRun {
   /** Frees the GPU memory of every block and tensor. */
   destroy(): void;
 }
+
+/** The keys of {@link Recipe}: what a recipe sets beside the method's own options. */
+export const recipeKeys: readonly (keyof Recipe)[] = [
+  "augmentation",
+  "optimizer",
+  "betas",
+  "learningRate",
+  "weightDecay",
+  "excludeBiasAndNorm",
+  "batchSize",
+  "warmupEpochs",
+  "schedule",
+];
 
 /** Option checks shared by the methods: each names its flag in the error. */
 export const check = {

@@ -111,6 +111,7 @@ export const moco: Method<MocoOptions> = {
     // solo-learn scripts/pretrain/cifar/mocov2plus.yaml (symmetric_weak augmentations); the
     // queue follows the authors' CIFAR demo, where 4096 keys saturate CIFAR-10.
     cifar: {
+      augmentation: "solo-symmetric-weak",
       temperature: 0.2,
       projectionDim: 256,
       hiddenDim: 2048,

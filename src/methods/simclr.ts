@@ -109,6 +109,7 @@ export const simclr: Method<SimclrOptions> = {
   recipes: {
     // solo-learn scripts/pretrain/cifar/simclr.yaml (symmetric augmentations).
     cifar: {
+      augmentation: "solo-symmetric",
       temperature: 0.2,
       projectionDim: 256,
       hiddenDim: 2048,
