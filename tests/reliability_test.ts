@@ -67,16 +67,21 @@ async function hasStep(run: string): Promise<boolean> {
   return (await metrics(run)).some((record) => record.type === "step");
 }
 
+let shared: Promise<{ dir: string; run: string; checkpoint: string; result: Result }>;
+
 /** A one-epoch run with evaluation, trained once for the tests that need a checkpoint. */
-const trained = (async () => {
-  const dir = await Deno.makeTempDir({ prefix: "selfsup_reliability_" });
-  const result = await task("pretrain", [
-    ...tiny,
-    ...["--epochs", "1", "--probe-epochs", "1", "--no-baseline", "--out", `${dir}/run`],
-  ]);
-  if (result.code !== 0) throw new Error(`training the shared run failed:\n${result.stderr}`);
-  return { dir, run: `${dir}/run`, checkpoint: `${dir}/run/checkpoint.safetensors`, result };
-})();
+function trained() {
+  shared ??= (async () => {
+    const dir = await Deno.makeTempDir({ prefix: "selfsup_reliability_" });
+    const result = await task("pretrain", [
+      ...tiny,
+      ...["--epochs", "1", "--probe-epochs", "1", "--no-baseline", "--out", `${dir}/run`],
+    ]);
+    if (result.code !== 0) throw new Error(`training the shared run failed:\n${result.stderr}`);
+    return { dir, run: `${dir}/run`, checkpoint: `${dir}/run/checkpoint.safetensors`, result };
+  })();
+  return shared;
+}
 
 async function sameBytes(a: string, b: Uint8Array): Promise<boolean> {
   const bytes = await Deno.readFile(a);
@@ -86,7 +91,7 @@ async function sameBytes(a: string, b: Uint8Array): Promise<boolean> {
 // 1. Overwriting
 
 Deno.test("embed refuses an existing output without --force and never writes over its checkpoint", async () => {
-  const { dir, checkpoint } = await trained;
+  const { dir, checkpoint } = await trained();
   const original = await Deno.readFile(checkpoint);
   const embed = (out: string, ...more: string[]) =>
     task("embed", ["--checkpoint", checkpoint, "--out", out, "--limit", "4", ...more]);
@@ -258,7 +263,7 @@ Deno.test("a non-finite loss before the first checkpoint says that none was save
 });
 
 Deno.test("the training time excludes evaluation; a too-large k is reported", async () => {
-  const { run, result } = await trained;
+  const { run, result } = await trained();
   const summary = JSON.parse(await Deno.readTextFile(`${run}/summary.json`));
   const epochs = (await metrics(run)).filter((record) => record.type === "epoch");
   const epochSeconds = epochs.reduce((sum, record) => sum + Number(record.seconds), 0);
@@ -279,7 +284,7 @@ Deno.test("the training time excludes evaluation; a too-large k is reported", as
 // 5. File-system failures: one line each
 
 Deno.test("a file where a folder is expected, and back, is one line", async () => {
-  const { checkpoint } = await trained;
+  const { checkpoint } = await trained();
   const dir = await Deno.makeTempDir();
   await Deno.writeTextFile(`${dir}/file`, "not a folder");
   await Deno.mkdir(`${dir}/folder`);
@@ -312,7 +317,7 @@ Deno.test({
     assertOneLineError(fresh, "Cannot create the run folder");
     assertOneLineError(fresh, "Read-only file system");
     // A finished run, remounted read-only, then resumed.
-    const { run } = await trained;
+    const { run } = await trained();
     const copy = `${dir}/copy`;
     await copyFolder(run, copy);
     const before = await Deno.readFile(`${copy}/checkpoint.safetensors`);
@@ -384,7 +389,7 @@ Deno.test({
   name: "a full disk at a metrics record is one line and keeps the checkpoint",
   ignore: !linux,
   async fn() {
-    const { run } = await trained;
+    const { run } = await trained();
     const dir = await Deno.makeTempDir();
     await copyFolder(run, `${dir}/run`);
     const before = await Deno.readFile(`${dir}/run/checkpoint.safetensors`);
@@ -496,7 +501,7 @@ Deno.test("a plot of one loss sample shows it; a plot without accuracies has no 
 // 8. Silent acceptance
 
 Deno.test("probe refuses --width or --stem that contradict the checkpoint", async () => {
-  const { checkpoint } = await trained;
+  const { checkpoint } = await trained();
   assertOneLineError(
     await task("probe", ["--checkpoint", checkpoint, "--width", "8"]),
     "--width 8 contradicts",
