@@ -11,6 +11,7 @@ import ntXentNormalizeBackward from "../../../shaders/nt_xent_normalize_backward
 };
 import crossEntropyRows from "../../../shaders/cross_entropy_rows.wgsl" with { type: "text" };
 import lossMean from "../../../shaders/loss_mean.wgsl" with { type: "text" };
+import lossAccumulate from "../../../shaders/loss_accumulate.wgsl" with { type: "text" };
 
 /**
  * Normalises the rows of z [M, D] into ẑ [Mp, Dp] (zero-padded to multiples of 8) and keeps
@@ -50,3 +51,6 @@ export const crossEntropyRowsKernel: Kernel = {
 
 /** The scaled sum of per-row losses into one value: a single workgroup. */
 export const lossMeanKernel: Kernel = { name: "loss_mean", code: lossMean };
+
+/** Adds a one-value loss to a running sum: a single invocation. */
+export const lossAccumulateKernel: Kernel = { name: "loss_accumulate", code: lossAccumulate };
