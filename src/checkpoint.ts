@@ -34,6 +34,8 @@ export interface CheckpointMeta {
     readonly batch: number;
     readonly step: number;
     readonly done: boolean;
+    /** The sum of the losses of `epoch`'s first `batch` steps, so its mean covers them all. */
+    readonly lossSum?: number;
   };
   /** The optimizer whose state is stored under `optimizer.<state>.<parameter>`, if any. */
   readonly optimizer?: string;

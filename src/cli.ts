@@ -3,6 +3,7 @@
 import { InvalidArgumentError } from "./deps.ts";
 import type { DatasetConfig, DatasetName } from "./data/load.ts";
 import { SelfsupError } from "./errors.ts";
+import { isSystemError } from "./io/files.ts";
 
 /** A commander parser of numbers at least (or, if `exclusive`, above) `min`, or integers. */
 function numberFlag(
@@ -29,21 +30,57 @@ export const positiveNumber = numberFlag({ integer: false, min: 0, exclusive: tr
 export const nonNegativeNumber = numberFlag({ integer: false, min: 0, exclusive: false });
 
 /**
- * Runs a task's body: a {@link SelfsupError} prints as one line and exits 1; anything else
- * is a bug in selfsup and keeps its stack.
+ * Runs a task's body: a {@link SelfsupError}, or the operating system refusing a file
+ * operation (a full disk, a read-only file system, a file where a folder should be), prints
+ * as one line and exits 1; anything else is a bug in selfsup and keeps its stack.
  */
 export async function runTask(name: string, body: () => Promise<number | void>): Promise<never> {
   try {
     const code = await body();
     Deno.exit(code ?? 0);
   } catch (error) {
-    if (error instanceof SelfsupError) {
+    if (error instanceof SelfsupError || isSystemError(error)) {
       console.error(`${name}: ${error.message}`);
       Deno.exit(1);
     }
     throw error;
   }
 }
+
+/** The signals a task stops on, with the exit status each conventionally gives (128 + n). */
+const stopSignals = { SIGINT: 130, SIGTERM: 143 } as const;
+
+/** A stop signal that arrived: its name and the exit status it calls for. */
+export interface StopSignal {
+  readonly name: keyof typeof stopSignals;
+  readonly exitCode: number;
+}
+
+/**
+ * Calls `onSignal` on Ctrl-C (SIGINT) and on SIGTERM — what `kill`, Docker, systemd and
+ * batch schedulers send — instead of letting either kill the process, until disposed.
+ * Windows delivers only SIGINT to a process.
+ */
+export function onStopSignals(onSignal: (signal: StopSignal) => void): Disposable {
+  const names = (Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"]) as (
+    keyof typeof stopSignals
+  )[];
+  const listeners = names.map((name) => {
+    const listener = () => onSignal({ name, exitCode: stopSignals[name] });
+    Deno.addSignalListener(name, listener);
+    return [name, listener] as const;
+  });
+  return {
+    [Symbol.dispose]() {
+      for (const [name, listener] of listeners) Deno.removeSignalListener(name, listener);
+    },
+  };
+}
+
+/** What `--data` means, for every task's help. */
+export const dataFlagHelp =
+  "CIFAR: an existing folder or .tar.gz; a folder without the data is where it is " +
+  "downloaded, and without --data it goes to the cache. Folder: the image folder's root";
 
 /**
  * The data an evaluation task uses: the data the checkpoint was trained on (same images at

@@ -3,6 +3,7 @@ import type { ImageDataset } from "./data/dataset.ts";
 import type { Gpu } from "./gpu/gpu.ts";
 import type { Backbone } from "./nn/backbone.ts";
 import type { RGB } from "./checkpoint.ts";
+import { SelfsupError } from "./errors.ts";
 import {
   extractFeatures,
   type Features,
@@ -35,7 +36,8 @@ export interface EvaluationConfig {
 /** The accuracies a backbone reached. */
 export interface Evaluation {
   readonly probe?: ProbeResult;
-  readonly knn?: { readonly top1: number };
+  /** `k`: the neighbours that voted, at most the training images. */
+  readonly knn?: { readonly top1: number; readonly k: number };
 }
 
 /** The splits to evaluate on and the normalisation the backbone expects. */
@@ -66,9 +68,44 @@ export async function evaluateBackbone(
     ? await linearProbe(gpu, train, test, { ...config.probe, seed: config.seed, numClasses })
     : undefined;
   const knn = config.knn
-    ? { top1: await knnAccuracy(gpu, train, test, { ...config.knn, numClasses }) }
+    ? {
+      top1: await knnAccuracy(gpu, train, test, { ...config.knn, numClasses }),
+      k: Math.min(config.knn.k, data.train.length),
+    }
     : undefined;
   return { probe, knn };
+}
+
+/**
+ * Refuses data on which an accuracy means nothing — a split whose images all have one
+ * class — and returns a note for each measure that will run otherwise than configured (a
+ * kNN k above the number of training images). Cheap: it reads labels only, so a run calls
+ * it before training. `source` names the data in messages.
+ */
+export function checkEvaluationData(
+  data: Pick<EvaluationData, "train" | "test">,
+  config: EvaluationConfig,
+  source: string,
+): string[] {
+  for (const [split, dataset] of [["training", data.train], ["test", data.test]] as const) {
+    const classes = new Set<number>();
+    for (let i = 0; i < dataset.length && classes.size < 2; i++) classes.add(dataset.label(i));
+    if (classes.size < 2) {
+      const only = dataset.length ? ` (${dataset.classNames[dataset.label(0)]})` : "";
+      throw new SelfsupError(
+        `Cannot evaluate on ${source}: its ${split} images have ${classes.size} class${only}; ` +
+          `a probe or kNN accuracy needs at least two`,
+      );
+    }
+  }
+  const notes: string[] = [];
+  if (config.knn && config.knn.k > data.train.length) {
+    notes.push(
+      `kNN: k ${config.knn.k} exceeds the ${data.train.length} training images, so all ` +
+        `${data.train.length} vote`,
+    );
+  }
+  return notes;
 }
 
 /**

@@ -13,32 +13,36 @@ const pad = 48;
 
 /**
  * A self-contained SVG of the loss curve and a bar chart of accuracies, which any browser
- * opens: no plotting library, no fonts to fetch.
+ * opens: no plotting library, no fonts to fetch. A panel with nothing to show is left out
+ * (no accuracies without evaluation) and the other takes the width.
  */
 export function renderPlot(data: PlotData): string {
-  const lossWidth = 520;
+  const finite = data.loss.filter(([, l]) => Number.isFinite(l));
+  const panelHeight = height - 40 - pad;
+  const panels: string[] = [];
+  const lossRight = data.accuracies.length ? 520 : width - pad;
+  if (finite.length) panels.push(...lossPanel(finite, pad, 40, lossRight - pad, panelHeight));
+  if (data.accuracies.length) {
+    const left = finite.length ? lossRight + pad : pad;
+    panels.push(...accuracyPanel(data.accuracies, left, 40, width - pad - left, panelHeight));
+  }
+  if (!panels.length) {
+    panels.push(`<text x="${pad}" y="${height / 2}">no loss or accuracy recorded yet</text>`);
+  }
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" ` +
     `font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="${pad}" y="22" font-size="15">${escape(data.title)}</text>`,
-    ...lossPanel(data.loss, pad, 40, lossWidth - pad, height - 40 - pad),
-    ...accuracyPanel(
-      data.accuracies,
-      lossWidth + pad,
-      40,
-      width - lossWidth - 2 * pad,
-      height - 40 - pad,
-    ),
+    ...panels,
     `</svg>`,
   ];
   return parts.join("\n") + "\n";
 }
 
-function lossPanel(points: PlotData["loss"], x: number, y: number, w: number, h: number): string[] {
+/** The loss curve of finite `points`, at least one; a single point shows as a dot. */
+function lossPanel(finite: PlotData["loss"], x: number, y: number, w: number, h: number): string[] {
   const out = [`<text x="${x}" y="${y - 4}">training loss</text>`, frame(x, y, w, h)];
-  const finite = points.filter(([, l]) => Number.isFinite(l));
-  if (finite.length === 0) return out;
   const steps = finite.map(([s]) => s);
   const losses = finite.map(([, l]) => l);
   const [s0, s1] = [Math.min(...steps), Math.max(...steps)];
@@ -47,6 +51,10 @@ function lossPanel(points: PlotData["loss"], x: number, y: number, w: number, h:
   const sy = (l: number) => y + h - (l1 > l0 ? ((l - l0) / (l1 - l0)) * h : h / 2);
   const path = finite.map(([s, l], i) => `${i ? "L" : "M"}${sx(s).toFixed(1)},${sy(l).toFixed(1)}`);
   out.push(`<path d="${path.join(" ")}" fill="none" stroke="#1f77b4" stroke-width="1.5"/>`);
+  if (finite.length === 1) {
+    const [[s, l]] = finite;
+    out.push(`<circle cx="${sx(s).toFixed(1)}" cy="${sy(l).toFixed(1)}" r="3" fill="#1f77b4"/>`);
+  }
   out.push(`<text x="${x - 4}" y="${y + 10}" text-anchor="end">${l1.toFixed(2)}</text>`);
   out.push(`<text x="${x - 4}" y="${y + h}" text-anchor="end">${l0.toFixed(2)}</text>`);
   out.push(`<text x="${x}" y="${y + h + 16}">step ${s0}</text>`);

@@ -8,11 +8,22 @@ import {
 } from "./checkpoint.ts";
 import { augmentPreset, type TrainingRecipe } from "./data/augment.ts";
 import { MultiViewLoader } from "./data/batcher.ts";
-import { type DatasetConfig, datasetNormalization, loadDataset } from "./data/load.ts";
+import {
+  type DatasetConfig,
+  datasetLabel,
+  datasetNormalization,
+  loadDataset,
+} from "./data/load.ts";
 import { SelfsupError } from "./errors.ts";
-import { evaluateBackbone, type Evaluation, type EvaluationConfig } from "./evaluate.ts";
+import {
+  checkEvaluationData,
+  evaluateBackbone,
+  type Evaluation,
+  type EvaluationConfig,
+} from "./evaluate.ts";
 import { createGpu } from "./gpu/device.ts";
 import { type Gpu, Program } from "./gpu/gpu.ts";
+import { recordLossSum } from "./loss/loss_sum.ts";
 import { recordSimclrStep } from "./methods/simclr.ts";
 import { modelFromCheckpoint, randomModel } from "./model.ts";
 import type { Stem } from "./nn/resnet.ts";
@@ -75,23 +86,30 @@ export interface PretrainSummary {
   readonly adapter: string;
   readonly epochs: number;
   readonly steps: number;
+  /** Steps this call trained: fewer than `steps` when it resumed a run. */
+  readonly trained_steps: number;
   /** The last training loss read. */
   readonly loss: number;
-  /** Mean training throughput over the run, in images (not views) per second. */
+  /** Mean training throughput of this call, in images (not views) per second. */
   readonly images_per_second: number;
+  /** Seconds this call spent training, evaluation excluded. */
+  readonly training_seconds: number;
+  /** Seconds of the whole call: training and evaluation. */
   readonly seconds: number;
   readonly checkpoint: string;
   readonly probe?: { readonly top1: number; readonly train_top1: number };
-  readonly knn?: { readonly top1: number };
+  readonly knn?: { readonly top1: number; readonly k: number };
   readonly baseline?: {
     readonly probe?: { readonly top1: number };
-    readonly knn?: { readonly top1: number };
+    readonly knn?: { readonly top1: number; readonly k: number };
   };
 }
 
 /**
  * Pre-trains a ResNet-18 with SimCLR, checkpointing every epoch into the run folder, then
- * evaluates it with a linear probe and the kNN monitor (and a random-init baseline). A
+ * evaluates it with a linear probe and the kNN monitor (and a random-init baseline). The run
+ * folder is held for the whole call (a second process is refused), and everything the run
+ * needs, the evaluation's data included, is loaded and checked before the first step. A
  * non-finite loss stops the run with a {@link SelfsupError} and keeps the last good
  * checkpoint; an abort saves one at the current step.
  */
@@ -101,7 +119,7 @@ export async function pretrain(
 ): Promise<PretrainSummary> {
   validateConfig(config);
   const log = options.log ?? ((line: string) => console.error(line));
-  const run = await RunFolder.open(options.out, { resume: options.resume ?? false });
+  await using run = await RunFolder.open(options.out, { resume: options.resume ?? false, log });
   const resumed = options.resume ? await loadCheckpoint(run.checkpointPath) : undefined;
   if (resumed?.meta.progress.done && resumed.meta.progress.epoch >= config.epochs) {
     throw new SelfsupError(
@@ -111,6 +129,18 @@ export async function pretrain(
   }
   const gpu = options.gpu ?? await createGpu();
   const train = await loadDataset(config.dataset, "train");
+  const test = config.evaluation ? await loadDataset(config.dataset, "test") : undefined;
+  if (config.evaluation && test) {
+    for (
+      const note of checkEvaluationData(
+        { train, test },
+        config.evaluation,
+        datasetLabel(config.dataset),
+      )
+    ) {
+      log(note);
+    }
+  }
   const { mean, std } = config.normalization ?? datasetNormalization(config.dataset);
   const architecture: CheckpointMeta["architecture"] = {
     method: "simclr",
@@ -137,6 +167,7 @@ export async function pretrain(
   program.clear(block.grads);
   const step = recordSimclrStep(program, model, views, config.temperature);
   optimizer.record(program);
+  const lossSum = recordLossSum(program, step.loss);
 
   const augment = { ...augmentPreset(config.augmentation, train.height, train.width), mean, std };
   const loader = new MultiViewLoader(train, {
@@ -155,7 +186,8 @@ export async function pretrain(
   const rate = (s: number) =>
     config.schedule === "cosine" ? learningRate(s, schedule) : constantLearningRate(s, schedule);
 
-  let position = resumed?.meta.progress ?? { epoch: 0, batch: 0, step: 0, done: false };
+  let position: CheckpointMeta["progress"] = resumed?.meta.progress ??
+    { epoch: 0, batch: 0, step: 0, done: false };
   if (position.batch > stepsPerEpoch) {
     throw new SelfsupError(
       `${run.checkpointPath} stopped at batch ${position.batch} of epoch ${position.epoch + 1}, ` +
@@ -169,19 +201,25 @@ export async function pretrain(
     optimizer: config.optimizer,
     config: config as unknown as Record<string, unknown>,
   });
+  // The step of the checkpoint on disk, if there is one.
+  let savedStep = resumed?.meta.progress.step;
   const save = async () => {
     const checkpoint = await captureCheckpoint(gpu, block, checkpointMeta(), optimizer.state);
-    await saveCheckpoint(run.checkpointPath, checkpoint);
+    assertFiniteParameters(checkpoint.parameters, position.step, run.checkpointPath, savedStep);
+    await saveCheckpoint(run.checkpointPath, checkpoint).catch((error) => {
+      throw new SelfsupError(`${error.message}; ${keptState(run.checkpointPath, savedStep)}`);
+    });
+    savedStep = position.step;
   };
 
-  await run.create();
+  await run.start();
   // Rewritten on resume too: --epochs may have extended the run.
   await run.writeJson("config.json", config);
   const started = performance.now();
+  const firstStep = position.step;
   let trainedImages = 0;
   let trainingSeconds = 0;
   let lastLoss = NaN;
-  const lossCurve: [number, number][] = [];
   let interrupted = false;
   try {
     for (let epoch = position.epoch; epoch < config.epochs && !interrupted; epoch++) {
@@ -193,8 +231,12 @@ export async function pretrain(
       const epochStart = performance.now();
       let sinceRead = { time: epochStart, images: 0 };
       let epochImages = 0;
-      const epochLosses: number[] = [];
       const first = epoch === position.epoch ? position.batch : 0;
+      // The loss of every step adds to a sum on the GPU, read with the loss.
+      const carried = first > 0 ? position.lossSum : 0;
+      const summedSteps = stepsPerEpoch - (carried === undefined ? first : 0);
+      gpu.write(lossSum, Float32Array.of(carried ?? 0));
+      let epochLossSum = NaN;
       try {
         for await (const batch of loader.epoch(epoch, first)) {
           gpu.write(views, batch.groups[0]);
@@ -207,18 +249,19 @@ export async function pretrain(
           interrupted = options.signal?.aborted ?? false;
           // Reading the loss waits for the GPU, so it is read about once a second.
           if (!last && !interrupted && performance.now() - sinceRead.time < 1000) continue;
-          const loss = (await gpu.readF32(step.loss))[0];
+          const [[loss], [sum]] = await gpu.read(step.loss, lossSum);
           const now = performance.now();
-          if (!Number.isFinite(loss)) {
+          if (!Number.isFinite(loss) || !Number.isFinite(sum)) {
             throw new SelfsupError(
-              `Loss is ${loss} at step ${position.step} (epoch ${epoch + 1}): stopped; ` +
-                `${run.checkpointPath} keeps the last good state. Try a lower --lr`,
+              `Loss is ${Number.isFinite(loss) ? sum : loss} by step ${position.step} (epoch ` +
+                `${epoch + 1}): stopped; ${keptState(run.checkpointPath, savedStep)}. ` +
+                `Try a lower --lr`,
             );
           }
           const imagesPerSecond = sinceRead.images / ((now - sinceRead.time) / 1000);
           lastLoss = loss;
-          epochLosses.push(loss);
-          lossCurve.push([position.step, loss]);
+          epochLossSum = sum;
+          position = { ...position, lossSum: sum };
           await run.appendMetrics({
             type: "step",
             epoch: epoch + 1,
@@ -241,19 +284,23 @@ export async function pretrain(
       trainedImages += epochImages;
       trainingSeconds += seconds;
       // An epoch interrupted after its last batch is complete.
-      if (!interrupted || position.batch === stepsPerEpoch) {
-        position = { epoch: epoch + 1, batch: 0, step: position.step, done: false };
-      }
+      const complete = position.batch === stepsPerEpoch;
+      if (complete) position = { epoch: epoch + 1, batch: 0, step: position.step, done: false };
       await save();
+      if (!complete) {
+        log(`stopped at step ${position.step} (epoch ${epoch + 1}): checkpoint saved`);
+        continue;
+      }
+      const epochLoss = epochLossSum / summedSteps;
       await run.appendMetrics({
         type: "epoch",
         epoch: epoch + 1,
-        loss: epochLosses.length ? average(epochLosses) : null,
+        loss: epochLoss,
         images_per_second: round(epochImages / seconds),
         seconds: round(seconds),
       });
       log(
-        `epoch ${epoch + 1}/${config.epochs}: loss ${lastLoss.toFixed(4)}, ` +
+        `epoch ${epoch + 1}/${config.epochs}: mean loss ${epochLoss.toFixed(4)}, ` +
           `${Math.round(epochImages / seconds)} images/s, checkpoint saved`,
       );
     }
@@ -275,8 +322,8 @@ export async function pretrain(
       }
       return options.signal?.aborted ?? false;
     };
-    if (config.evaluation && !stopped()) {
-      const data = { train, test: await loadDataset(config.dataset, "test"), mean, std };
+    if (config.evaluation && test && !stopped()) {
+      const data = { train, test, mean, std };
       evaluation = await evaluateBackbone(gpu, model.backbone, data, config.evaluation, "trained");
       await logEvaluation(run, "trained", evaluation, log);
       if (config.baseline && !stopped()) {
@@ -295,13 +342,18 @@ export async function pretrain(
   }
   block.destroy();
 
+  const curve = lossCurve(await run.readMetrics());
+  // A call that trained no step (its run had reached --epochs) reports the run's last loss.
+  if (Number.isNaN(lastLoss)) lastLoss = curve.at(-1)?.[1] ?? NaN;
   const summary: PretrainSummary = {
     status: interrupted ? "interrupted" : "done",
     adapter: gpu.adapterName,
     epochs: position.epoch,
     steps: position.step,
+    trained_steps: position.step - firstStep,
     loss: lastLoss,
     images_per_second: round(trainedImages / Math.max(trainingSeconds, 1e-9)),
+    training_seconds: round(trainingSeconds),
     seconds: round((performance.now() - started) / 1000),
     checkpoint: run.checkpointPath,
     probe: evaluation.probe &&
@@ -316,7 +368,7 @@ export async function pretrain(
     renderPlot({
       title:
         `SimCLR ResNet-18 (${config.stem} stem, width ${config.width}) on ${config.dataset.name}`,
-      loss: lossCurve,
+      loss: curve,
       accuracies: [
         ...(summary.probe ? [{ label: "probe", value: summary.probe.top1 }] : []),
         ...(summary.knn ? [{ label: "kNN", value: summary.knn.top1 }] : []),
@@ -348,7 +400,7 @@ async function logEvaluation(
     log(`${name}: linear probe top-1 ${(100 * evaluation.probe.top1).toFixed(2)}%`);
   }
   if (evaluation.knn) {
-    await run.appendMetrics({ type: "knn", model: name, top1: evaluation.knn.top1 });
+    await run.appendMetrics({ type: "knn", model: name, ...evaluation.knn });
     log(`${name}: kNN top-1 ${(100 * evaluation.knn.top1).toFixed(2)}%`);
   }
 }
@@ -403,6 +455,45 @@ function round(value: number): number {
   return Math.round(value * 100) / 100;
 }
 
-function average(values: readonly number[]): number {
-  return values.reduce((a, b) => a + b, 0) / values.length;
+/** What a stopped run still has on disk. */
+function keptState(checkpointPath: string, savedStep: number | undefined): string {
+  return savedStep === undefined
+    ? "no checkpoint was saved yet, so the run cannot be resumed"
+    : `${checkpointPath} keeps the last good state (step ${savedStep})`;
+}
+
+/**
+ * Refuses to save parameters that are no longer finite (an update can overflow after the
+ * last loss read was finite), so a checkpoint on disk is always a good state.
+ */
+function assertFiniteParameters(
+  parameters: ReadonlyMap<string, Float32Array>,
+  step: number,
+  checkpointPath: string,
+  savedStep: number | undefined,
+): void {
+  for (const [name, values] of parameters) {
+    for (let i = 0; i < values.length; i++) {
+      if (Number.isFinite(values[i])) continue;
+      throw new SelfsupError(
+        `Parameter ${name} is ${values[i]} at step ${step}: stopped; ` +
+          `${keptState(checkpointPath, savedStep)}. Try a lower --lr`,
+      );
+    }
+  }
+}
+
+/**
+ * The loss curve of the whole run from its metrics log, over all its sessions: where a
+ * resumed run trained a step again (the first session died after its checkpoint), the later
+ * record counts.
+ */
+function lossCurve(records: readonly Record<string, unknown>[]): [number, number][] {
+  const byStep = new Map<number, number>();
+  for (const record of records) {
+    if (record.type === "step" && typeof record.step === "number") {
+      byStep.set(record.step, Number(record.loss));
+    }
+  }
+  return [...byStep].sort(([a], [b]) => a - b);
 }

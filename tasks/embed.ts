@@ -5,14 +5,15 @@
  * @module
  */
 import { dirname, resolve } from "node:path";
-import { datasetFor, positiveInteger, runTask } from "../src/cli.ts";
+import { dataFlagHelp, datasetFor, onStopSignals, positiveInteger, runTask } from "../src/cli.ts";
+import { statOrNull } from "../src/data/_fs.ts";
 import { limit } from "../src/data/dataset.ts";
 import { type DatasetConfig, loadDataset } from "../src/data/load.ts";
 import { Command, Option } from "../src/deps.ts";
 import { SelfsupError } from "../src/errors.ts";
 import { backboneFeatures } from "../src/evaluate.ts";
 import { createGpu } from "../src/gpu/device.ts";
-import { writeFileAtomically } from "../src/io/files.ts";
+import { fileError, temporaryPath, writeFileAtomically } from "../src/io/files.ts";
 import { serializeSafetensors } from "../src/io/safetensors.ts";
 import { loadModel } from "../src/model.ts";
 
@@ -20,7 +21,8 @@ const command = new Command()
   .name("embed")
   .description("Write a checkpoint's backbone features of a dataset split to a safetensors file.")
   .requiredOption("--checkpoint <path>", "a selfsup checkpoint")
-  .requiredOption("--out <path>", "the safetensors file to write")
+  .requiredOption("--out <path>", "the safetensors file to write (never the --checkpoint)")
+  .option("--force", "replace --out if it exists")
   .addOption(
     new Option("--split <split>", "dataset split").choices(["train", "test"] as const).default(
       "test" as const,
@@ -30,17 +32,23 @@ const command = new Command()
     new Option("--dataset <name>", "data (default: the checkpoint's training data)")
       .choices(["synthetic", "cifar10", "cifar100", "folder"] as const),
   )
-  .option("--data <path>", "CIFAR folder or archive, or image folder root")
+  .option("--data <path>", dataFlagHelp)
   .option("--limit <n>", "only the first N images of the split", positiveInteger)
   .option("--batch-size <n>", "images per forward pass", positiveInteger, 256);
 
 await runTask("embed", async () => {
   command.parse(Deno.args, { from: "user" });
   const flags = command.opts();
-  const outDir = dirname(resolve(flags.out));
-  if (!(await Deno.stat(outDir).catch(() => null))?.isDirectory) {
-    throw new SelfsupError(`Cannot write ${flags.out}: no folder ${outDir}`);
-  }
+  await checkOutput(flags.out, flags.checkpoint, flags.force ?? false);
+  // Stopped while writing, the partial file goes too.
+  using _ = onStopSignals((signal) => {
+    try {
+      Deno.removeSync(temporaryPath(flags.out));
+    } catch {
+      // Not written yet.
+    }
+    Deno.exit(signal.exitCode);
+  });
   const gpu = await createGpu();
   const { model, normalization, meta } = await loadModel(gpu, flags.checkpoint);
   // The whole split by default: the checkpoint's --limit chose its training images only.
@@ -74,10 +82,36 @@ await runTask("embed", async () => {
     ]),
     { split: flags.split, dataset: dataset.name, checkpoint: flags.checkpoint },
   );
-  try {
-    await writeFileAtomically(flags.out, bytes);
-  } catch (error) {
-    throw new SelfsupError(`Cannot write ${flags.out}: ${(error as Error).message}`);
-  }
+  // Again: the file may have appeared while the features were computed.
+  await checkOutput(flags.out, flags.checkpoint, flags.force ?? false);
+  await writeFileAtomically(flags.out, bytes);
   console.log(`wrote ${labels.length} × ${dim} features to ${flags.out}`);
 });
+
+/**
+ * Refuses an --out that would lose work: the checkpoint being read, always; an existing
+ * file, unless --force; a folder, or a path whose folder does not exist.
+ */
+async function checkOutput(out: string, checkpoint: string, force: boolean): Promise<void> {
+  const stat = (path: string) =>
+    statOrNull(path).catch((error) => {
+      throw fileError("use", path, error);
+    });
+  const folder = dirname(resolve(out));
+  if (!(await stat(folder))?.isDirectory) {
+    throw new SelfsupError(`Cannot write ${out}: no folder ${folder}`);
+  }
+  const existing = await stat(out);
+  if (!existing) return;
+  if (existing.isDirectory) throw new SelfsupError(`--out ${out} is a folder: name a file`);
+  const source = await stat(checkpoint);
+  const same = source?.ino != null && source.ino === existing.ino && source.dev === existing.dev;
+  if (same || resolve(out) === resolve(checkpoint)) {
+    throw new SelfsupError(
+      `--out ${out} is the checkpoint being read: choose another file for the features`,
+    );
+  }
+  if (!force) {
+    throw new SelfsupError(`${out} exists: pass --force to replace it, or choose another --out`);
+  }
+}

@@ -5,11 +5,14 @@
  * @module
  */
 import {
+  dataFlagHelp,
   nonNegativeInteger,
   nonNegativeNumber,
+  onStopSignals,
   positiveInteger,
   positiveNumber,
   runTask,
+  type StopSignal,
 } from "../src/cli.ts";
 import { Command, Option } from "../src/deps.ts";
 import { SelfsupError } from "../src/errors.ts";
@@ -33,10 +36,7 @@ const command = new Command()
     new Option("--dataset <name>", "training data")
       .choices(["synthetic", "cifar10", "cifar100", "folder"] as const),
   )
-  .option(
-    "--data <path>",
-    "CIFAR folder or archive (else downloaded to the cache), or image folder root",
-  )
+  .option("--data <path>", dataFlagHelp)
   .option("--limit <n>", "use the first N training images", positiveInteger)
   .option("--image-size <n>", "side of the square images for --dataset folder", positiveInteger)
   .addOption(new Option("--stem <stem>", "ResNet stem").choices(["imagenet", "cifar"] as const))
@@ -108,7 +108,7 @@ await runTask("pretrain", async () => {
       }
     }
     out = flags.resume;
-    const saved = await (await RunFolder.open(out, { resume: true })).readConfig<PretrainConfig>();
+    const saved = await RunFolder.readConfig<PretrainConfig>(out);
     config = {
       ...saved,
       dataset: { ...saved.dataset, path: flags.data ?? saved.dataset.path },
@@ -148,31 +148,38 @@ await runTask("pretrain", async () => {
     out = flags.out ?? `runs/${flags.preset}-${config.dataset.name}-${timestamp()}`;
   }
 
+  // Ctrl-C and SIGTERM stop training at the next step, with a checkpoint saved there.
   const interrupt = new AbortController();
-  const onInterrupt = () => {
-    if (interrupt.signal.aborted) Deno.exit(130);
-    console.error(
-      "\nInterrupted: stopping at the next safe point (Ctrl-C again to quit now)",
-    );
-    interrupt.abort();
-  };
-  Deno.addSignalListener("SIGINT", onInterrupt);
-  console.error(`pretrain: run folder ${out}`);
-  const summary = await pretrain(config, {
-    out,
-    resume: Boolean(flags.resume),
-    signal: interrupt.signal,
-  });
-  Deno.removeSignalListener("SIGINT", onInterrupt);
+  let stoppedBy: StopSignal | undefined;
+  const summary = await (async () => {
+    using _ = onStopSignals((signal) => {
+      if (stoppedBy) Deno.exit(signal.exitCode);
+      stoppedBy = signal;
+      console.error(
+        `\n${signal.name === "SIGINT" ? "Interrupted" : "Terminated"}: stopping at the next ` +
+          `safe point (${signal.name === "SIGINT" ? "Ctrl-C" : "SIGTERM"} again to quit now)`,
+      );
+      interrupt.abort();
+    });
+    console.error(`pretrain: run folder ${out}`);
+    return await pretrain(config, {
+      out,
+      resume: Boolean(flags.resume),
+      signal: interrupt.signal,
+    });
+  })();
 
   if (flags.json) {
     console.log(JSON.stringify(summary, null, 2));
   } else {
     const pct = (x: number | undefined) => x === undefined ? "–" : `${(100 * x).toFixed(2)}%`;
+    const resumedSteps = summary.trained_steps < summary.steps ? ` (to step ${summary.steps})` : "";
+    const evaluationSeconds = summary.seconds - summary.training_seconds;
     console.log(
-      `SimCLR ${summary.status} on ${summary.adapter}: ${summary.steps} steps in ` +
-        `${summary.seconds.toFixed(0)} s, loss ${summary.loss.toFixed(4)}, ` +
-        `${summary.images_per_second.toFixed(1)} images/s`,
+      `SimCLR ${summary.status} on ${summary.adapter}: ${summary.trained_steps} steps` +
+        `${resumedSteps} in ${summary.training_seconds.toFixed(0)} s, ` +
+        `loss ${summary.loss.toFixed(4)}, ${summary.images_per_second.toFixed(1)} images/s` +
+        (summary.probe || summary.knn ? `; evaluation ${evaluationSeconds.toFixed(0)} s` : ""),
     );
     if (summary.probe || summary.knn) {
       console.log(`                 trained   random init`);
@@ -182,7 +189,7 @@ await runTask("pretrain", async () => {
         }`,
       );
       console.log(
-        `${`kNN (k=${config.evaluation?.knn?.k})`.padEnd(16)}${
+        `${`kNN (k=${summary.knn?.k ?? config.evaluation?.knn?.k})`.padEnd(16)}${
           pct(summary.knn?.top1).padStart(8)
         }   ${pct(summary.baseline?.knn?.top1).padStart(8)}`,
       );
@@ -192,7 +199,7 @@ await runTask("pretrain", async () => {
   if (summary.status === "interrupted") {
     console.error(`Checkpoint saved; continue with: deno task pretrain --resume ${out}`);
   }
-  return interrupt.signal.aborted ? 130 : 0;
+  return stoppedBy?.exitCode ?? 0;
 });
 
 /** The evaluation the flags ask for, starting from a preset's or a saved run's. */

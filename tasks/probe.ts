@@ -5,16 +5,22 @@
  * @module
  */
 import {
+  dataFlagHelp,
   datasetFor,
   nonNegativeInteger,
   positiveInteger,
   positiveNumber,
   runTask,
 } from "../src/cli.ts";
-import { type DatasetConfig, datasetNormalization, loadDataset } from "../src/data/load.ts";
+import {
+  type DatasetConfig,
+  datasetLabel,
+  datasetNormalization,
+  loadDataset,
+} from "../src/data/load.ts";
 import { Command, Option } from "../src/deps.ts";
 import { SelfsupError } from "../src/errors.ts";
-import { evaluateBackbone } from "../src/evaluate.ts";
+import { checkEvaluationData, evaluateBackbone, type EvaluationConfig } from "../src/evaluate.ts";
 import { createGpu } from "../src/gpu/device.ts";
 import { loadModel, randomModel } from "../src/model.ts";
 
@@ -30,13 +36,13 @@ const command = new Command()
     new Option("--dataset <name>", "data (default: the checkpoint's training data)")
       .choices(["synthetic", "cifar10", "cifar100", "folder"] as const),
   )
-  .option("--data <path>", "CIFAR folder or archive, or image folder root")
+  .option("--data <path>", dataFlagHelp)
   .option("--limit <n>", "use the first N training images", positiveInteger)
   .addOption(
-    new Option("--stem <stem>", "with --random-init").choices(["imagenet", "cifar"] as const)
-      .default("cifar" as const),
+    new Option("--stem <stem>", "with --random-init (a checkpoint has its own)")
+      .choices(["imagenet", "cifar"] as const).default("cifar" as const),
   )
-  .option("--width <n>", "with --random-init", positiveInteger, 64)
+  .option("--width <n>", "with --random-init (a checkpoint has its own)", positiveInteger, 64)
   .option("--epochs <n>", "epochs of the linear probe", positiveInteger, 5)
   .option("--lr <x>", "learning rate of the linear probe (Adam)", positiveNumber, 1e-3)
   .option("--batch-size <n>", "images per forward pass and probe step", positiveInteger, 256)
@@ -56,9 +62,34 @@ await runTask("probe", async () => {
   }
   const gpu = await createGpu();
   const loaded = flags.checkpoint ? await loadModel(gpu, flags.checkpoint) : undefined;
+  for (const key of ["stem", "width"] as const) {
+    if (
+      loaded && command.getOptionValueSource(key) === "cli" &&
+      flags[key] !== loaded.architecture[key]
+    ) {
+      throw new SelfsupError(
+        `--${key} ${flags[key]} contradicts ${flags.checkpoint}, whose ${key} is ` +
+          `${loaded.architecture[key]}: drop --${key}`,
+      );
+    }
+  }
   const dataset = datasetFor(loaded?.meta?.config.dataset as DatasetConfig | undefined, flags);
   const train = await loadDataset(dataset, "train");
   const test = await loadDataset(dataset, "test");
+  const evaluation: EvaluationConfig = {
+    probe: {
+      epochs: flags.epochs,
+      learningRate: flags.lr,
+      batchSize: flags.batchSize,
+      features: flags.features,
+    },
+    knn: { k: flags.k, temperature: 0.1 },
+    batchSize: flags.batchSize,
+    seed: flags.seed,
+  };
+  for (const note of checkEvaluationData({ train, test }, evaluation, datasetLabel(dataset))) {
+    console.error(note);
+  }
   const { model, normalization } = loaded ?? randomModel(
     gpu,
     {
@@ -72,17 +103,13 @@ await runTask("probe", async () => {
     datasetNormalization(dataset),
     flags.seed,
   );
-  const result = await evaluateBackbone(gpu, model.backbone, { train, test, ...normalization }, {
-    probe: {
-      epochs: flags.epochs,
-      learningRate: flags.lr,
-      batchSize: flags.batchSize,
-      features: flags.features,
-    },
-    knn: { k: flags.k, temperature: 0.1 },
-    batchSize: flags.batchSize,
-    seed: flags.seed,
-  }, flags.randomInit ? "random init" : "checkpoint");
+  const result = await evaluateBackbone(
+    gpu,
+    model.backbone,
+    { train, test, ...normalization },
+    evaluation,
+    flags.randomInit ? "random init" : "checkpoint",
+  );
   const summary = {
     model: flags.checkpoint ?? "random init",
     dataset: dataset.name,

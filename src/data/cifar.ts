@@ -75,7 +75,8 @@ export interface CifarOptions {
   /**
    * The extracted folder (`cifar-10-batches-bin`, `cifar-100-binary`), a folder holding it or
    * its `.tar.gz`, or the `.tar.gz` itself. Default: the cache folder ({@linkcode defaultCacheDir}).
-   * A folder without the data is where the archive is downloaded to. An archive is extracted
+   * The path must exist: an existing folder without the data is where the archive is
+   * downloaded to, but a mistyped path is not made into one. An archive is extracted
    * beside itself on first use, so that later loads read the folder; where it cannot be written,
    * it is read from the archive each time.
    */
@@ -101,16 +102,21 @@ export interface CifarOptions {
  * ```
  */
 export async function loadCifar(options: CifarOptions): Promise<PackedImageDataset> {
-  const layout = LAYOUTS[options.variant ?? "cifar10"];
+  const variant = options.variant ?? "cifar10";
+  const layout = LAYOUTS[variant];
   const path = options.path ?? defaultCacheDir();
   const info = await statOrNull(path);
+  if (info === null && options.path !== undefined) {
+    throw new SelfsupError(
+      `Cannot read ${layout.title}: ${path} does not exist (a folder to download it into ` +
+        `must exist already; without a path it is downloaded to ${defaultCacheDir()})`,
+    );
+  }
   if (info?.isFile) {
+    if (basename(path) === otherLayout(variant).archive) refuseOtherVariant(variant, path);
     const folder = await extractBeside(layout, path, info);
     if (folder) return await readFolder(layout, folder, options.split);
     return await readArchive(layout, path, options.split);
-  }
-  if (info === null && /\.(tar\.gz|tgz)$/.test(path)) {
-    throw new SelfsupError(`Cannot read ${layout.title}: ${path} does not exist`);
   }
   if (info?.isDirectory) {
     if (await isDataFolder(layout, path)) return await readFolder(layout, path, options.split);
@@ -124,6 +130,13 @@ export async function loadCifar(options: CifarOptions): Promise<PackedImageDatas
       });
       return await readFolder(layout, folder, options.split);
     }
+    const other = otherLayout(variant);
+    if (
+      await isDataFolder(other, path) || await statOrNull(join(path, other.folder)) ||
+      await statOrNull(join(path, other.archive))
+    ) {
+      refuseOtherVariant(variant, path);
+    }
   }
   if (options.download === false) {
     throw new SelfsupError(
@@ -133,6 +146,18 @@ export async function loadCifar(options: CifarOptions): Promise<PackedImageDatas
   }
   await download(layout, options, path);
   return await readFolder(layout, join(path, layout.folder), options.split);
+}
+
+function otherLayout(variant: CifarVariant): CifarLayout {
+  return LAYOUTS[variant === "cifar10" ? "cifar100" : "cifar10"];
+}
+
+/** Refuses `path`, which holds the other CIFAR than `variant`. */
+function refuseOtherVariant(variant: CifarVariant, path: string): never {
+  const other = variant === "cifar10" ? "cifar100" : "cifar10";
+  throw new SelfsupError(
+    `${path} holds ${LAYOUTS[other].title}, not ${LAYOUTS[variant].title}: use --dataset ${other}`,
+  );
 }
 
 async function isDataFolder(layout: CifarLayout, path: string): Promise<boolean> {

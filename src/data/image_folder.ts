@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import { dirname, extname, join, relative, resolve } from "node:path";
 import { jpegDecoder, pngDecoder } from "../deps.ts";
 import { SelfsupError } from "../errors.ts";
+import { fileError } from "../io/files.ts";
 import { PackedImageDataset } from "./dataset.ts";
 import { defaultCacheDir } from "./download.ts";
 
@@ -89,7 +90,10 @@ export async function imageFolderClasses(root: string): Promise<string[]> {
     if (error instanceof Deno.errors.NotFound) {
       throw new SelfsupError(`Cannot read image folder ${root}: it does not exist`);
     }
-    throw error;
+    if (error instanceof Deno.errors.NotADirectory) {
+      throw new SelfsupError(`Cannot read image folder ${root}: it is a file, not a folder`);
+    }
+    throw fileError("read image folder", root, error);
   }
   if (classNames.length === 0) {
     throw new SelfsupError(
@@ -106,7 +110,9 @@ async function listImages(root: string): Promise<{ classNames: string[]; files: 
     const classDir = join(root, classNames[label]);
     const found: ImageFile[] = [];
     await walk(classDir, async (path) => {
-      const info = await Deno.stat(path);
+      const info = await Deno.stat(path).catch((error) => {
+        throw fileError("read", path, error);
+      });
       const rel = relative(root, path).split("\\").join("/");
       found.push({ rel, label, size: info.size, mtime: info.mtime?.getTime() ?? 0 });
     });
@@ -124,7 +130,10 @@ async function listImages(root: string): Promise<{ classNames: string[]; files: 
 }
 
 async function walk(dir: string, visit: (path: string) => Promise<void>): Promise<void> {
-  for await (const entry of Deno.readDir(dir)) {
+  const entries = await Array.fromAsync(Deno.readDir(dir)).catch((error) => {
+    throw fileError("read", dir, error);
+  });
+  for (const entry of entries) {
     if (entry.name.startsWith(".")) continue;
     const path = join(dir, entry.name);
     if (entry.isDirectory) await walk(path, visit);
@@ -178,7 +187,10 @@ async function decodeAll(
   const labels = new Int32Array(files.length);
   for (let i = 0; i < files.length; i++) {
     const path = join(root, files[i].rel);
-    const decoded = decodeImage(path, await Deno.readFile(path), png, jpeg);
+    const bytes = await Deno.readFile(path).catch((error) => {
+      throw fileError("read", path, error);
+    });
+    const decoded = decodeImage(path, bytes, png, jpeg);
     resizeCenterCrop(decoded, pixels.subarray(i * size, (i + 1) * size), height, width);
     labels[i] = files[i].label;
   }

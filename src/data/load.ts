@@ -23,6 +23,11 @@ export interface DatasetConfig {
   readonly seed?: number;
 }
 
+/** How messages name the data: its name, and its path when it has one. */
+export function datasetLabel(config: DatasetConfig): string {
+  return config.path ? `${config.name} ${config.path}` : config.name;
+}
+
 /** ImageNet's channel statistics, for photographs in an image folder. */
 const imagenetMean: readonly [number, number, number] = [0.485, 0.456, 0.406];
 const imagenetStd: readonly [number, number, number] = [0.229, 0.224, 0.225];

@@ -1,4 +1,5 @@
 import { SelfsupError } from "../errors.ts";
+import { fileError } from "./files.ts";
 
 /** The safetensors element types selfsup reads and writes. */
 export type SafetensorsDType = "F32" | "I64" | "I32";
@@ -77,10 +78,13 @@ export async function readSafetensors(path: string): Promise<Safetensors> {
   try {
     bytes = await Deno.readFile(path);
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.IsADirectory) {
+    if (error instanceof Deno.errors.NotFound) {
       throw new SelfsupError(`Cannot read ${path}: no such file`);
     }
-    throw error;
+    if (error instanceof Deno.errors.IsADirectory) {
+      throw new SelfsupError(`Cannot read ${path}: it is a folder, not a file`);
+    }
+    throw fileError("read", path, error);
   }
   return parseSafetensors(bytes, path);
 }

@@ -13,6 +13,7 @@ import crossEntropyRows from "../../../shaders/cross_entropy_rows.wgsl" with { t
 import lossMean from "../../../shaders/loss_mean.wgsl" with { type: "text" };
 import infoNceRows from "../../../shaders/info_nce_rows.wgsl" with { type: "text" };
 import cosineLossRows from "../../../shaders/cosine_loss_rows.wgsl" with { type: "text" };
+import lossAccumulate from "../../../shaders/loss_accumulate.wgsl" with { type: "text" };
 
 /**
  * Normalises the rows of z [M, D] into ẑ [Mp, Dp] (zero-padded to multiples of 8) and keeps
@@ -58,3 +59,5 @@ export const infoNceRowsKernel: Kernel = { name: "info_nce_rows", code: infoNceR
 
 /** BYOL's 2 − 2·cos loss and gradient of unit rows: one invocation per row, 64 a group. */
 export const cosineLossRowsKernel: Kernel = { name: "cosine_loss_rows", code: cosineLossRows };
+/** Adds a one-value loss to a running sum: a single invocation. */
+export const lossAccumulateKernel: Kernel = { name: "loss_accumulate", code: lossAccumulate };
