@@ -1,43 +1,56 @@
 /**
  * selfsup: self-supervised learning on any WebGPU adapter, from Deno — hand-written WGSL
- * kernels for every layer's forward and backward pass, SimCLR on a ResNet-18, linear-probe
- * and kNN evaluation, and checkpoints that load into torchvision.
+ * kernels for every layer's forward and backward pass; SimCLR, MoCo v2 and BYOL on a
+ * ResNet-18 or a Vision Transformer; linear-probe, kNN and fine-tuning evaluation; and
+ * checkpoints that load into torchvision or timm.
  *
  * Pre-train on the built-in synthetic set and read the probe accuracy:
  *
  * @example
  * ```ts ignore
- * import { presets, pretrain } from "./mod.ts";
+ * import { presetConfig, pretrain } from "./mod.ts";
  *
  * const summary = await pretrain(
- *   { ...presets.default, epochs: 1 },
+ *   { ...presetConfig("default", "moco"), epochs: 1 },
  *   { out: "runs/library-example" },
  * );
  * console.log(summary.probe?.top1, summary.baseline?.probe?.top1);
  * ```
  *
- * Or drive the engine yourself: record one SimCLR step into a program and run it.
+ * Or drive the engine yourself: build a method's networks, record one training step into a
+ * program and run it.
  *
  * @example
  * ```ts
- * import { createGpu, createOptimizer, Program, randomModel, recordSimclrStep } from "./mod.ts";
+ * import { augmentPreset, createGpu, createOptimizer, methods, Program } from "./mod.ts";
  *
  * const gpu = await createGpu();
- * const architecture = {
- *   method: "simclr", backbone: "resnet18", stem: "cifar", width: 4, projectionDim: 16, imageSize: 16,
- * } as const;
- * const { model, block } = randomModel(gpu, architecture, { mean: [0, 0, 0], std: [1, 1, 1] }, 0);
- * const optimizer = createOptimizer(gpu, block, { name: "adam" });
- * const step = new Program(gpu, "simclr step");
- * const views = step.tensor([2 * 4, 3, 16, 16], "views"); // 4 images, two views each
- * step.clear(block.grads);
- * const { loss } = recordSimclrStep(step, model, views, 0.5);
+ * const method = methods.byol;
+ * const options = method.validate({ hiddenDim: 32, predictorHiddenDim: 32, projectionDim: 16 }, 4);
+ * const run = method.build({
+ *   gpu,
+ *   backbone: { name: "resnet18", stem: "cifar", width: 4 },
+ *   batchSize: 4,
+ *   totalSteps: 10,
+ *   stepsPerEpoch: 10,
+ *   seed: 0,
+ * }, options);
+ * const optimizer = createOptimizer(gpu, run.trainable, { name: "adam" });
+ * const step = new Program(gpu, "byol step");
+ * const views = method.views(options, augmentPreset("simclr-seed", 16))
+ *   .map((group, i) => step.tensor([group.count * 4, 3, 16, 16], `views ${i}`));
+ * const labels = step.tensor([4], "labels", "i32");
+ * step.clear(run.trainable.grads);
+ * const { loss } = run.record(step, { views, labels });
  * optimizer.record(step);
- * gpu.write(views, new Float32Array(views.size).map(() => Math.random()));
+ * run.recordAfterUpdate?.(step); // the target network's moving average
+ * for (const v of views) gpu.write(v, new Float32Array(v.size).map(() => Math.random()));
+ * run.prepare(0);
  * optimizer.prepare(1, 1e-3);
  * gpu.submit(step);
  * const [value] = await gpu.readF32(loss);
  * if (!Number.isFinite(value)) throw new Error("the loss should be finite");
+ * run.destroy();
  * ```
  *
  * @module
@@ -50,7 +63,7 @@ export {
   type PretrainOptions,
   type PretrainSummary,
 } from "./src/train.ts";
-export { presets } from "./src/presets.ts";
+export { presetConfig, type PresetName, presetNames } from "./src/presets.ts";
 export { evaluateBackbone, type Evaluation, type EvaluationConfig } from "./src/evaluate.ts";
 export {
   extractFeatures,
@@ -66,7 +79,12 @@ export {
   loadCheckpoint,
   saveCheckpoint,
 } from "./src/checkpoint.ts";
-export { type LoadedModel, loadModel, modelFromCheckpoint, randomModel } from "./src/model.ts";
+export {
+  backboneFromCheckpoint,
+  loadBackbone,
+  type LoadedBackbone,
+  randomBackbone,
+} from "./src/model.ts";
 export { SelfsupError } from "./src/errors.ts";
 
 // Data.
@@ -94,7 +112,26 @@ export { multiCropGroups, type MultiCropOptions, type ViewGroup } from "./src/da
 export { Random } from "./src/data/random.ts";
 
 // Methods and models.
-export { recordSimclrStep, type SimclrConfig, SimclrModel } from "./src/methods/simclr.ts";
+export {
+  type BuildContext,
+  type Method,
+  type MethodConfig,
+  type MethodOption,
+  type MethodRun,
+  type Recipe,
+  type StepInputs,
+} from "./src/methods/method.ts";
+export { methodNamed, methodNames, methods } from "./src/methods/registry.ts";
+export { recordSimclrStep, simclr, type SimclrConfig, SimclrModel } from "./src/methods/simclr.ts";
+export { moco, mocoKeyShuffles, type MocoOptions } from "./src/methods/moco.ts";
+export { byol, type ByolOptions } from "./src/methods/byol.ts";
+export { supervised, type SupervisedOptions } from "./src/methods/supervised.ts";
+export {
+  type Backbone,
+  type BackboneConfig,
+  createBackbone,
+  describeBackbone,
+} from "./src/nn/backbone.ts";
 export { BasicBlock, ResNet18, type ResNetConfig, type Stem } from "./src/nn/resnet.ts";
 export {
   Block,
@@ -111,7 +148,8 @@ export { GELU } from "./src/nn/gelu.ts";
 export { PatchEmbed } from "./src/nn/patch_embed.ts";
 export { projectionHead } from "./src/nn/projection_head.ts";
 export { Conv2d } from "./src/nn/conv2d.ts";
-export { BatchNorm2d } from "./src/nn/batch_norm.ts";
+export { BatchNorm1d, BatchNorm2d } from "./src/nn/batch_norm.ts";
+export { L2Normalize } from "./src/nn/l2_normalize.ts";
 export { MaxPool2d } from "./src/nn/max_pool.ts";
 export { GlobalAvgPool } from "./src/nn/avg_pool.ts";
 export { Linear } from "./src/nn/linear.ts";
@@ -124,11 +162,15 @@ export { ParameterBlock } from "./src/nn/parameters.ts";
 // Losses and optimizers.
 export { ntXent } from "./src/loss/nt_xent.ts";
 export { crossEntropy } from "./src/loss/cross_entropy.ts";
+export { infoNceWithQueue } from "./src/loss/info_nce.ts";
+export { normalizedRegression } from "./src/loss/cosine.ts";
 export { createOptimizer, type Optimizer, type OptimizerConfig } from "./src/optim/optimizer.ts";
 export { constantLearningRate, learningRate, scaledLearningRate } from "./src/optim/schedule.ts";
+export { emaRate, EmaUpdate } from "./src/optim/ema.ts";
 
 // The GPU runtime.
 export { createGpu, type GpuOptions } from "./src/gpu/device.ts";
 export { type AdapterClass, Gpu, Program } from "./src/gpu/gpu.ts";
 export { Tensor } from "./src/gpu/tensor.ts";
+export { StepValues } from "./src/gpu/step_values.ts";
 export { f32, type Kernel } from "./src/gpu/kernel.ts";

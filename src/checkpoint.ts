@@ -251,15 +251,17 @@ export function restoreContents(
 }
 
 /**
- * Loads only the backbone (a block of `backbone.*` entries) from a checkpoint of any
- * method: the partial load that evaluation and fine-tuning use.
+ * Loads only the backbone — the block's entries that `names` lists, `backbone.*` — from a
+ * checkpoint of any method, leaving the rest of the block (a new classifier) as it is: the
+ * partial load that evaluation and fine-tuning use.
  */
 export function restoreBackbone(
   checkpoint: Checkpoint,
   block: ParameterBlock,
+  names: Iterable<string>,
   source: string,
 ): void {
-  block.load(blockValues(checkpoint, "", block), source);
+  block.loadSome(blockValues(checkpoint, "", block), names, source);
 }
 
 /**

@@ -29,6 +29,13 @@ export const positiveNumber = numberFlag({ integer: false, min: 0, exclusive: tr
 /** Parses a finite number ≥ 0. */
 export const nonNegativeNumber = numberFlag({ integer: false, min: 0, exclusive: false });
 
+/** Parses a number in [0, 1]. */
+export function fraction(value: string): number {
+  const n = nonNegativeNumber(value);
+  if (n > 1) throw new InvalidArgumentError(`expected a number in [0, 1], got "${value}"`);
+  return n;
+}
+
 /**
  * Runs a task's body: a {@link SelfsupError}, or the operating system refusing a file
  * operation (a full disk, a read-only file system, a file where a folder should be), prints

@@ -41,9 +41,10 @@ export function backboneFromCheckpoint(
   const config = checkpoint.meta.architecture.backbone;
   checkBackbone(config, source);
   const backbone = createBackbone(config);
-  const block = new ParameterBlock(gpu, prefixed("backbone", backbone));
+  const entries = prefixed("backbone", backbone);
+  const block = new ParameterBlock(gpu, entries);
   try {
-    restoreBackbone(checkpoint, block, source);
+    restoreBackbone(checkpoint, block, entries.map(([name]) => name), source);
   } catch (error) {
     block.destroy();
     throw error;

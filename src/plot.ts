@@ -3,29 +3,38 @@ export interface PlotData {
   readonly title: string;
   /** Training loss by step. */
   readonly loss: readonly (readonly [step: number, loss: number])[];
+  /**
+   * The collapse monitor by step: the spread of the L2-normalised embeddings (about 1/√D
+   * when healthy, 0 when collapsed).
+   */
+  readonly spread?: readonly (readonly [step: number, spread: number])[];
   /** Accuracies in [0, 1], e.g. probe and kNN of the run and of a random network. */
   readonly accuracies: readonly { readonly label: string; readonly value: number }[];
 }
 
-const width = 880;
+const panelWidth = 420;
 const height = 360;
 const pad = 48;
 
 /**
- * A self-contained SVG of the loss curve and a bar chart of accuracies, which any browser
- * opens: no plotting library, no fonts to fetch. A panel with nothing to show is left out
- * (no accuracies without evaluation) and the other takes the width.
+ * A self-contained SVG of the loss curve, the embedding spread and a bar chart of
+ * accuracies, side by side, which any browser opens: no plotting library, no fonts to fetch.
+ * A panel with nothing to show is left out (no accuracies without evaluation).
  */
 export function renderPlot(data: PlotData): string {
-  const finite = data.loss.filter(([, l]) => Number.isFinite(l));
-  const panelHeight = height - 40 - pad;
-  const panels: string[] = [];
-  const lossRight = data.accuracies.length ? 520 : width - pad;
-  if (finite.length) panels.push(...lossPanel(finite, pad, 40, lossRight - pad, panelHeight));
-  if (data.accuracies.length) {
-    const left = finite.length ? lossRight + pad : pad;
-    panels.push(...accuracyPanel(data.accuracies, left, 40, width - pad - left, panelHeight));
+  const finite = (points: PlotData["loss"]) => points.filter(([, v]) => Number.isFinite(v));
+  const loss = finite(data.loss);
+  const spread = finite(data.spread ?? []);
+  const drawers: ((x: number, y: number, w: number, h: number) => string[])[] = [];
+  if (loss.length) drawers.push((...at) => curvePanel("training loss", "#1f77b4", loss, ...at));
+  if (spread.length) {
+    drawers.push((...at) => curvePanel("embedding spread", "#ff7f0e", spread, ...at));
   }
+  if (data.accuracies.length) drawers.push((...at) => accuracyPanel(data.accuracies, ...at));
+  const width = Math.max(1, drawers.length) * panelWidth;
+  const w = (width - pad * (drawers.length + 1)) / Math.max(1, drawers.length);
+  const panelHeight = height - 40 - pad;
+  const panels = drawers.flatMap((draw, i) => draw(pad + i * (w + pad), 40, w, panelHeight));
   if (!panels.length) {
     panels.push(`<text x="${pad}" y="${height / 2}">no loss or accuracy recorded yet</text>`);
   }
@@ -40,9 +49,17 @@ export function renderPlot(data: PlotData): string {
   return parts.join("\n") + "\n";
 }
 
-/** The loss curve of finite `points`, at least one; a single point shows as a dot. */
-function lossPanel(finite: PlotData["loss"], x: number, y: number, w: number, h: number): string[] {
-  const out = [`<text x="${x}" y="${y - 4}">training loss</text>`, frame(x, y, w, h)];
+/** A curve of finite `points` by step, at least one; a single point shows as a dot. */
+function curvePanel(
+  title: string,
+  color: string,
+  finite: PlotData["loss"],
+  x: number,
+  y: number,
+  w: number,
+  h: number,
+): string[] {
+  const out = [`<text x="${x}" y="${y - 4}">${title}</text>`, frame(x, y, w, h)];
   const steps = finite.map(([s]) => s);
   const losses = finite.map(([, l]) => l);
   const [s0, s1] = [Math.min(...steps), Math.max(...steps)];
@@ -50,13 +67,13 @@ function lossPanel(finite: PlotData["loss"], x: number, y: number, w: number, h:
   const sx = (s: number) => x + (s1 > s0 ? ((s - s0) / (s1 - s0)) * w : w / 2);
   const sy = (l: number) => y + h - (l1 > l0 ? ((l - l0) / (l1 - l0)) * h : h / 2);
   const path = finite.map(([s, l], i) => `${i ? "L" : "M"}${sx(s).toFixed(1)},${sy(l).toFixed(1)}`);
-  out.push(`<path d="${path.join(" ")}" fill="none" stroke="#1f77b4" stroke-width="1.5"/>`);
+  out.push(`<path d="${path.join(" ")}" fill="none" stroke="${color}" stroke-width="1.5"/>`);
   if (finite.length === 1) {
     const [[s, l]] = finite;
-    out.push(`<circle cx="${sx(s).toFixed(1)}" cy="${sy(l).toFixed(1)}" r="3" fill="#1f77b4"/>`);
+    out.push(`<circle cx="${sx(s).toFixed(1)}" cy="${sy(l).toFixed(1)}" r="3" fill="${color}"/>`);
   }
-  out.push(`<text x="${x - 4}" y="${y + 10}" text-anchor="end">${l1.toFixed(2)}</text>`);
-  out.push(`<text x="${x - 4}" y="${y + h}" text-anchor="end">${l0.toFixed(2)}</text>`);
+  out.push(`<text x="${x - 4}" y="${y + 10}" text-anchor="end">${label(l1)}</text>`);
+  out.push(`<text x="${x - 4}" y="${y + h}" text-anchor="end">${label(l0)}</text>`);
   out.push(`<text x="${x}" y="${y + h + 16}">step ${s0}</text>`);
   out.push(`<text x="${x + w}" y="${y + h + 16}" text-anchor="end">step ${s1}</text>`);
   return out;
@@ -91,6 +108,11 @@ function accuracyPanel(
     );
   });
   return out;
+}
+
+/** An axis label: two decimals, or two significant digits for small values. */
+function label(value: number): string {
+  return Math.abs(value) >= 0.1 || value === 0 ? value.toFixed(2) : value.toPrecision(2);
 }
 
 function frame(x: number, y: number, w: number, h: number): string {

@@ -1,17 +1,21 @@
+import { SelfsupError } from "./errors.ts";
+import { type Method, type Recipe, recipeKeys } from "./methods/method.ts";
+import { methodNamed } from "./methods/registry.ts";
 import type { PretrainConfig } from "./train.ts";
 
+/** The names `--preset` takes. */
+export type PresetName = "default" | "seed" | "cifar";
+export const presetNames: readonly PresetName[] = ["default", "seed", "cifar"];
+
 const defaultPreset: PretrainConfig = {
-  method: "simclr",
+  method: { name: "simclr", temperature: 0.2, projectionDim: 128 },
   dataset: { name: "synthetic" },
   // The ImageNet stem shrinks 32×32 images to 8×8 before layer1: a width-16 network runs
   // at ~150 images/s on two CPU cores, and 5 epochs of the 5,000 images learn shapes well.
-  stem: "imagenet",
-  width: 16,
-  projectionDim: 128,
-  // A lower temperature and a higher rate than the seed's learn faster at batch 64.
-  temperature: 0.2,
+  backbone: { name: "resnet18", stem: "imagenet", width: 16 },
   epochs: 5,
   batchSize: 64,
+  // A lower temperature and a higher rate than the seed's learn faster at batch 64.
   optimizer: "adam",
   learningRate: 2e-3,
   weightDecay: 0,
@@ -31,33 +35,75 @@ const defaultPreset: PretrainConfig = {
   baseline: true,
 };
 
+// What the seed sets differently from the default; tests/seed_preset_test.ts checks every
+// field against the seed's values, and README's "The seed's recipe" names what still differs.
+const seedPreset: PretrainConfig = {
+  ...defaultPreset,
+  method: { name: "simclr", temperature: 0.5, projectionDim: 128 },
+  dataset: { name: "cifar10" },
+  backbone: { name: "resnet18", stem: "imagenet", width: 64 },
+  epochs: 10,
+  learningRate: 1e-3,
+  augmentation: "seed",
+  normalization: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] },
+  evaluation: {
+    ...defaultPreset.evaluation!,
+    probe: { epochs: 5, learningRate: 1e-3, batchSize: 64, features: "raw" },
+  },
+};
+
+// solo-learn's CIFAR setting (scripts/pretrain/cifar/*.yaml): a ResNet-18 with the CIFAR stem
+// at torchvision's width, 1000 epochs of CIFAR-10; each method's recipe sets the rest.
+const cifarPreset: PretrainConfig = {
+  ...defaultPreset,
+  dataset: { name: "cifar10" },
+  backbone: { name: "resnet18", stem: "cifar", width: 64 },
+  epochs: 1000,
+};
+
 /**
- * Named starting configurations of `deno task pretrain`:
+ * The starting configuration of `deno task pretrain --preset <name> --method <method>`:
  *
  * - `default`: the built-in synthetic set with a narrow ResNet-18, sized so that the bare
  *   command finishes in minutes on a CPU through a software WebGPU adapter and still shows
- *   features well above a random network's.
- * - `seed`: the seed project's recipe — ResNet-18 (ImageNet stem, width 64) on CIFAR-10,
- *   batch 64, Adam at 1e-3, temperature 0.5, 10 epochs, its augmentations and its (0.5, 0.5,
- *   0.5) normalisation, then its linear probe: Adam at 1e-3 for 5 epochs at batch 64 on raw
- *   features.
+ *   features well above a random network's; a method's `synthetic` recipe adjusts it.
+ * - `seed`: the seed project's recipe (SimCLR only) — ResNet-18 (ImageNet stem, width 64) on
+ *   CIFAR-10, batch 64, Adam at 1e-3, temperature 0.5, 10 epochs, its augmentations and its
+ *   (0.5, 0.5, 0.5) normalisation, then its linear probe: Adam at 1e-3 for 5 epochs at batch
+ *   64 on raw features.
+ * - `cifar`: the method's CIFAR-10 recipe from solo-learn (ResNet-18 with the CIFAR stem,
+ *   1000 epochs, the method's optimizer, learning rate, batch, heads and augmentations).
  */
-export const presets: Record<"default" | "seed", PretrainConfig> = {
-  default: defaultPreset,
-  // What the seed sets differently from the default; tests/seed_preset_test.ts checks every
-  // field against the seed's values, and README's "The seed's recipe" names what still differs.
-  seed: {
-    ...defaultPreset,
-    dataset: { name: "cifar10" },
-    width: 64,
-    temperature: 0.5,
-    epochs: 10,
-    learningRate: 1e-3,
-    augmentation: "seed",
-    normalization: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] },
-    evaluation: {
-      ...defaultPreset.evaluation!,
-      probe: { epochs: 5, learningRate: 1e-3, batchSize: 64, features: "raw" },
-    },
-  },
-};
+export function presetConfig(name: PresetName, methodName = "simclr"): PretrainConfig {
+  const method = methodNamed(methodName);
+  switch (name) {
+    case "default":
+      return withRecipe(defaultPreset, method, method.recipes.synthetic ?? {});
+    case "seed":
+      if (method.name !== "simclr") {
+        throw new SelfsupError(
+          `--preset seed is the seed project's SimCLR recipe: it takes no --method ${methodName}`,
+        );
+      }
+      return seedPreset;
+    case "cifar":
+      return withRecipe(cifarPreset, method, method.recipes.cifar);
+  }
+}
+
+/** A preset with a method's recipe applied: training settings to the run, the rest to the method. */
+// deno-lint-ignore no-explicit-any
+function withRecipe(base: PretrainConfig, method: Method<any>, recipe: Recipe): PretrainConfig {
+  const training: Record<string, unknown> = {};
+  const options: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(recipe)) {
+    if ((recipeKeys as readonly string[]).includes(key)) training[key] = value;
+    else options[key] = value;
+  }
+  const sameMethod = base.method.name === method.name;
+  return {
+    ...base,
+    ...training,
+    method: { ...(sameMethod ? base.method : {}), ...options, name: method.name },
+  };
+}

@@ -150,8 +150,8 @@ export async function linearProbe(
     // Read once at the end: each read waits for the GPU.
     const lastLoss = (await gpu.readF32(loss))[0];
     return {
-      top1: await accuracy(gpu, classifier, testX, test.labels, dim, batchSize),
-      trainTop1: await accuracy(gpu, classifier, trainX, train.labels, dim, batchSize),
+      top1: await classifierAccuracy(gpu, classifier, testX, test.labels, dim, batchSize),
+      trainTop1: await classifierAccuracy(gpu, classifier, trainX, train.labels, dim, batchSize),
       loss: lastLoss,
       steps: t,
     };
@@ -162,7 +162,11 @@ export async function linearProbe(
   }
 }
 
-async function accuracy(
+/**
+ * Top-1 accuracy of a linear classifier on features [N, dim] in batches of `batchSize`
+ * (evaluated on the GPU, argmax on the host).
+ */
+export async function classifierAccuracy(
   gpu: Gpu,
   classifier: Linear,
   x: Float32Array,

@@ -1,12 +1,11 @@
 import {
   assertArchitecture,
-  captureCheckpoint,
   type CheckpointMeta,
   loadCheckpoint,
   loadOptimizerState,
-  saveCheckpoint,
+  restoreContents,
 } from "./checkpoint.ts";
-import { augmentPreset, type TrainingRecipe } from "./data/augment.ts";
+import { augmentPreset, type TrainingRecipe, trainingRecipes } from "./data/augment.ts";
 import { MultiViewLoader } from "./data/batcher.ts";
 import {
   type DatasetConfig,
@@ -22,36 +21,53 @@ import {
   type EvaluationConfig,
 } from "./evaluate.ts";
 import { createGpu } from "./gpu/device.ts";
-import { type Gpu, Program } from "./gpu/gpu.ts";
-import { recordLossSum } from "./loss/loss_sum.ts";
-import { recordSimclrStep } from "./methods/simclr.ts";
-import { modelFromCheckpoint, randomModel } from "./model.ts";
-import type { Stem } from "./nn/resnet.ts";
+import type { Gpu } from "./gpu/gpu.ts";
+import type { MethodConfig } from "./methods/method.ts";
+import { methodNamed } from "./methods/registry.ts";
+import { randomBackbone } from "./model.ts";
+import {
+  type BackboneConfig,
+  checkBackbone,
+  checkImageSize,
+  describeBackbone,
+} from "./nn/backbone.ts";
 import { createOptimizer, type OptimizerConfig } from "./optim/optimizer.ts";
 import { constantLearningRate, learningRate } from "./optim/schedule.ts";
 import { renderPlot } from "./plot.ts";
-import { progress } from "./progress.ts";
 import { RunFolder } from "./run_folder.ts";
+import {
+  checkpointContents,
+  type Progress,
+  round,
+  trainEpochs,
+  type TrainingOutcome,
+} from "./trainer.ts";
 
 /** Everything that defines a pre-training run; saved as the run's `config.json`. */
 export interface PretrainConfig {
-  readonly method: "simclr";
+  /** The method and its options, e.g. `{ name: "moco", queueSize: 4096 }` (see src/methods). */
+  readonly method: MethodConfig;
   readonly dataset: DatasetConfig;
-  readonly stem: Stem;
-  readonly width: number;
-  readonly projectionDim: number;
-  readonly temperature: number;
+  /** The encoder trained and evaluated, e.g. `{ name: "resnet18", stem: "cifar", width: 64 }`. */
+  readonly backbone: BackboneConfig;
   readonly epochs: number;
-  /** Images per step; each contributes two views. */
+  /** Images per step; each contributes the method's views. */
   readonly batchSize: number;
   readonly optimizer: OptimizerConfig["name"];
   readonly learningRate: number;
   readonly weightDecay: number;
+  /**
+   * Keep weight decay (and LARS's adaptation) off biases and normalisation parameters; left
+   * out: the optimizer's default (LARS yes, the others no).
+   */
+  readonly excludeBiasAndNorm?: boolean;
+  /** Adam's β1 and β2 (PyTorch's 0.9, 0.999 when left out). */
+  readonly betas?: readonly [number, number];
   /** Epochs of linear warm-up (may be fractional); 0 for none. */
   readonly warmupEpochs: number;
   readonly schedule: "cosine" | "constant";
   readonly seed: number;
-  /** The recipe of both training views (see `augmentPreset`). */
+  /** The base recipe of the training views (see `augmentPreset`); methods derive theirs. */
   readonly augmentation: TrainingRecipe;
   /**
    * The per-channel mean and std that training views and evaluated images are normalised
@@ -90,6 +106,8 @@ export interface PretrainSummary {
   readonly trained_steps: number;
   /** The last training loss read. */
   readonly loss: number;
+  /** The collapse monitor's last value: the spread of the L2-normalised embeddings. */
+  readonly embedding_std?: number;
   /** Mean training throughput of this call, in images (not views) per second. */
   readonly images_per_second: number;
   /** Seconds this call spent training, evaluation excluded. */
@@ -106,17 +124,20 @@ export interface PretrainSummary {
 }
 
 /**
- * Pre-trains a ResNet-18 with SimCLR, checkpointing every epoch into the run folder, then
- * evaluates it with a linear probe and the kNN monitor (and a random-init baseline). The run
- * folder is held for the whole call (a second process is refused), and everything the run
- * needs, the evaluation's data included, is loaded and checked before the first step. A
- * non-finite loss stops the run with a {@link SelfsupError} and keeps the last good
- * checkpoint; an abort saves one at the current step.
+ * Pre-trains a backbone with a self-supervised method, checkpointing every epoch into the run
+ * folder, then evaluates it with a linear probe and the kNN monitor (and a random-init
+ * baseline). The run folder is held for the whole call (a second process is refused), and
+ * everything the run needs, the evaluation's data included, is loaded and checked before the
+ * first step. A non-finite loss or collapsed embeddings stop the run with a
+ * {@link SelfsupError} and keep the last good checkpoint; an abort saves one at the current
+ * step.
  */
 export async function pretrain(
   config: PretrainConfig,
   options: PretrainOptions,
 ): Promise<PretrainSummary> {
+  const method = methodNamed(config.method.name);
+  const methodOptions = method.validate(withoutName(config.method), config.batchSize);
   validateConfig(config);
   const log = options.log ?? ((line: string) => console.error(line));
   await using run = await RunFolder.open(options.out, { resume: options.resume ?? false, log });
@@ -128,193 +149,94 @@ export async function pretrain(
     );
   }
   const gpu = options.gpu ?? await createGpu();
-  const train = await loadDataset(config.dataset, "train");
-  const test = config.evaluation ? await loadDataset(config.dataset, "test") : undefined;
-  if (config.evaluation && test) {
-    for (
-      const note of checkEvaluationData(
-        { train, test },
-        config.evaluation,
-        datasetLabel(config.dataset),
-      )
-    ) {
-      log(note);
-    }
-  }
-  const { mean, std } = config.normalization ?? datasetNormalization(config.dataset);
+  const data = await loadRunData(config, log);
+  const { train, mean, std } = data;
+  checkImageSize(config.backbone, train.height, train.width);
   const architecture: CheckpointMeta["architecture"] = {
-    method: "simclr",
-    backbone: "resnet18",
-    stem: config.stem,
-    width: config.width,
-    projectionDim: config.projectionDim,
+    method: method.name,
+    backbone: config.backbone,
     imageSize: train.height,
   };
   if (resumed) assertArchitecture(resumed, architecture, run.checkpointPath);
-  const { model, block } = resumed
-    ? modelFromCheckpoint(gpu, resumed, run.checkpointPath)
-    : randomModel(gpu, architecture, { mean, std }, config.seed);
-  const optimizer = createOptimizer(gpu, block, {
-    name: config.optimizer,
-    weightDecay: config.weightDecay,
-  });
-  if (resumed) {
-    loadOptimizerState(gpu, block, resumed, config.optimizer, optimizer.state, run.checkpointPath);
-  }
 
-  const program = new Program(gpu, "simclr training step");
-  const views = program.tensor([2 * config.batchSize, 3, train.height, train.width], "views");
-  program.clear(block.grads);
-  const step = recordSimclrStep(program, model, views, config.temperature);
-  optimizer.record(program);
-  const lossSum = recordLossSum(program, step.loss);
-
-  const augment = { ...augmentPreset(config.augmentation, train.height, train.width), mean, std };
+  const base = { ...augmentPreset(config.augmentation, train.height, train.width), mean, std };
+  const groups = method.views(methodOptions, base);
   const loader = new MultiViewLoader(train, {
     batchSize: config.batchSize,
     seed: config.seed,
-    groups: [{ count: 2, augment }],
+    groups,
     workers: config.workers,
   });
   const stepsPerEpoch = loader.batchesPerEpoch;
   const totalSteps = config.epochs * stepsPerEpoch;
-  const schedule = {
-    base: config.learningRate,
-    warmupSteps: Math.round(config.warmupEpochs * stepsPerEpoch),
-    totalSteps,
-  };
-  const rate = (s: number) =>
-    config.schedule === "cosine" ? learningRate(s, schedule) : constantLearningRate(s, schedule);
-
-  let position: CheckpointMeta["progress"] = resumed?.meta.progress ??
-    { epoch: 0, batch: 0, step: 0, done: false };
-  if (position.batch > stepsPerEpoch) {
-    throw new SelfsupError(
-      `${run.checkpointPath} stopped at batch ${position.batch} of epoch ${position.epoch + 1}, ` +
-        `but the data now makes ${stepsPerEpoch} batches an epoch: was the dataset changed?`,
-    );
-  }
-  const checkpointMeta = (): CheckpointMeta => ({
-    architecture,
-    normalization: { mean, std },
-    progress: position,
-    optimizer: config.optimizer,
-    config: config as unknown as Record<string, unknown>,
+  const methodRun = method.build(
+    {
+      gpu,
+      backbone: config.backbone,
+      batchSize: config.batchSize,
+      totalSteps,
+      stepsPerEpoch,
+      seed: config.seed,
+    },
+    methodOptions,
+  );
+  const optimizer = createOptimizer(gpu, methodRun.trainable, {
+    name: config.optimizer,
+    weightDecay: config.weightDecay,
+    excludeBiasAndNorm: config.excludeBiasAndNorm,
+    ...(config.betas ? { betas: [...config.betas] as [number, number] } : {}),
   });
-  // The step of the checkpoint on disk, if there is one.
-  let savedStep = resumed?.meta.progress.step;
-  const save = async () => {
-    const checkpoint = await captureCheckpoint(gpu, block, checkpointMeta(), optimizer.state);
-    assertFiniteParameters(checkpoint.parameters, position.step, run.checkpointPath, savedStep);
-    await saveCheckpoint(run.checkpointPath, checkpoint).catch((error) => {
-      throw new SelfsupError(`${error.message}; ${keptState(run.checkpointPath, savedStep)}`);
-    });
-    savedStep = position.step;
-  };
-
-  await run.start();
-  // Rewritten on resume too: --epochs may have extended the run.
-  await run.writeJson("config.json", config);
-  const started = performance.now();
-  const firstStep = position.step;
-  let trainedImages = 0;
-  let trainingSeconds = 0;
-  let lastLoss = NaN;
-  let interrupted = false;
   try {
-    for (let epoch = position.epoch; epoch < config.epochs && !interrupted; epoch++) {
-      const bar = progress({
-        label: `epoch ${epoch + 1}/${config.epochs}`,
-        total: stepsPerEpoch,
-        unit: "steps",
-      });
-      const epochStart = performance.now();
-      let sinceRead = { time: epochStart, images: 0 };
-      let epochImages = 0;
-      const first = epoch === position.epoch ? position.batch : 0;
-      // The loss of every step adds to a sum on the GPU, read with the loss.
-      const carried = first > 0 ? position.lossSum : 0;
-      const summedSteps = stepsPerEpoch - (carried === undefined ? first : 0);
-      gpu.write(lossSum, Float32Array.of(carried ?? 0));
-      let epochLossSum = NaN;
-      try {
-        for await (const batch of loader.epoch(epoch, first)) {
-          gpu.write(views, batch.groups[0]);
-          optimizer.prepare(position.step + 1, rate(position.step));
-          gpu.submit(program);
-          position = { epoch, batch: batch.step + 1, step: position.step + 1, done: false };
-          sinceRead.images += batch.size;
-          epochImages += batch.size;
-          const last = batch.step === stepsPerEpoch - 1;
-          interrupted = options.signal?.aborted ?? false;
-          // Reading the loss waits for the GPU, so it is read about once a second.
-          if (!last && !interrupted && performance.now() - sinceRead.time < 1000) continue;
-          const [[loss], [sum]] = await gpu.read(step.loss, lossSum);
-          const now = performance.now();
-          if (!Number.isFinite(loss) || !Number.isFinite(sum)) {
-            throw new SelfsupError(
-              `Loss is ${Number.isFinite(loss) ? sum : loss} by step ${position.step} (epoch ` +
-                `${epoch + 1}): stopped; ${keptState(run.checkpointPath, savedStep)}. ` +
-                `Try a lower --lr`,
-            );
-          }
-          const imagesPerSecond = sinceRead.images / ((now - sinceRead.time) / 1000);
-          lastLoss = loss;
-          epochLossSum = sum;
-          position = { ...position, lossSum: sum };
-          await run.appendMetrics({
-            type: "step",
-            epoch: epoch + 1,
-            step: position.step,
-            loss,
-            learning_rate: rate(position.step - 1),
-            images_per_second: round(imagesPerSecond),
-          });
-          bar.update(batch.step + 1, {
-            loss: loss.toFixed(4),
-            "img/s": Math.round(imagesPerSecond),
-          });
-          sinceRead = { time: now, images: 0 };
-          if (interrupted) break;
-        }
-      } finally {
-        bar.stop();
-      }
-      const seconds = (performance.now() - epochStart) / 1000;
-      trainedImages += epochImages;
-      trainingSeconds += seconds;
-      // An epoch interrupted after its last batch is complete.
-      const complete = position.batch === stepsPerEpoch;
-      if (complete) position = { epoch: epoch + 1, batch: 0, step: position.step, done: false };
-      await save();
-      if (!complete) {
-        log(`stopped at step ${position.step} (epoch ${epoch + 1}): checkpoint saved`);
-        continue;
-      }
-      const epochLoss = epochLossSum / summedSteps;
-      await run.appendMetrics({
-        type: "epoch",
-        epoch: epoch + 1,
-        loss: epochLoss,
-        images_per_second: round(epochImages / seconds),
-        seconds: round(seconds),
-      });
-      log(
-        `epoch ${epoch + 1}/${config.epochs}: mean loss ${epochLoss.toFixed(4)}, ` +
-          `${Math.round(epochImages / seconds)} images/s, checkpoint saved`,
+    if (resumed) {
+      restoreContents(gpu, resumed, checkpointContents(methodRun, optimizer), run.checkpointPath);
+      loadOptimizerState(
+        gpu,
+        methodRun.trainable,
+        resumed,
+        config.optimizer,
+        optimizer.state,
+        run.checkpointPath,
       );
     }
-  } finally {
+    const start: Progress = resumed?.meta.progress ??
+      { epoch: 0, batch: 0, step: 0, done: false };
+    if (start.batch > stepsPerEpoch) {
+      throw new SelfsupError(
+        `${run.checkpointPath} stopped at batch ${start.batch} of epoch ${start.epoch + 1}, ` +
+          `but the data now makes ${stepsPerEpoch} batches an epoch: was the dataset changed?`,
+      );
+    }
+    await run.start();
+    // Rewritten on resume too: --epochs may have extended the run.
+    await run.writeJson("config.json", config);
+    const started = performance.now();
+    const outcome = await trainEpochs({
+      gpu,
+      run,
+      method: methodRun,
+      optimizer,
+      loader,
+      groups,
+      batchSize: config.batchSize,
+      epochs: config.epochs,
+      learningRate: learningRateSchedule(config, stepsPerEpoch),
+      meta: (progress) => ({
+        architecture,
+        normalization: { mean, std },
+        progress,
+        optimizer: config.optimizer,
+        config: config as unknown as Record<string, unknown>,
+      }),
+      start,
+      savedStep: resumed?.meta.progress.step,
+      signal: options.signal,
+      log,
+    });
     loader.close();
-    program.destroy();
     optimizer.destroy();
-  }
 
-  let evaluation: Evaluation = {};
-  let baseline: Evaluation | undefined;
-  if (!interrupted) {
-    position = { ...position, done: true };
-    await save();
+    let evaluation: Evaluation = {};
+    let baseline: Evaluation | undefined;
     // Training is saved; an interrupt now only cuts the evaluation short.
     const stopped = () => {
       if (options.signal?.aborted) {
@@ -322,16 +244,22 @@ export async function pretrain(
       }
       return options.signal?.aborted ?? false;
     };
-    if (config.evaluation && test && !stopped()) {
-      const data = { train, test, mean, std };
-      evaluation = await evaluateBackbone(gpu, model.backbone, data, config.evaluation, "trained");
+    if (!outcome.interrupted && config.evaluation && data.test && !stopped()) {
+      const splits = { train, test: data.test, mean, std };
+      evaluation = await evaluateBackbone(
+        gpu,
+        methodRun.backbone,
+        splits,
+        config.evaluation,
+        "trained",
+      );
       await logEvaluation(run, "trained", evaluation, log);
       if (config.baseline && !stopped()) {
-        const initial = randomModel(gpu, architecture, { mean, std }, config.seed);
+        const initial = randomBackbone(gpu, config.backbone, config.seed);
         baseline = await evaluateBackbone(
           gpu,
-          initial.model.backbone,
-          data,
+          initial.backbone,
+          splits,
           config.evaluation,
           "random init",
         );
@@ -339,21 +267,73 @@ export async function pretrain(
         await logEvaluation(run, "random init", baseline, log);
       }
     }
+    const summary = await report(run, outcome, {
+      adapter: gpu.adapterName,
+      started,
+      title: `${method.title}, ${describeBackbone(config.backbone)} on ${config.dataset.name}`,
+      evaluation,
+      baseline,
+    });
+    return summary;
+  } finally {
+    loader.close();
+    optimizer.destroy();
+    methodRun.destroy();
   }
-  block.destroy();
+}
 
-  const curve = lossCurve(await run.readMetrics());
+/** The training split, the evaluation's test split (checked before training) and the normalisation. */
+async function loadRunData(config: PretrainConfig, log: (line: string) => void) {
+  const train = await loadDataset(config.dataset, "train");
+  const test = config.evaluation ? await loadDataset(config.dataset, "test") : undefined;
+  if (config.evaluation && test) {
+    const label = datasetLabel(config.dataset);
+    for (const note of checkEvaluationData({ train, test }, config.evaluation, label)) log(note);
+  }
+  const { mean, std } = config.normalization ?? datasetNormalization(config.dataset);
+  return { train, test, mean, std };
+}
+
+/** The learning rate of each step: linear warm-up, then cosine decay or constant. */
+function learningRateSchedule(config: PretrainConfig, stepsPerEpoch: number) {
+  const schedule = {
+    base: config.learningRate,
+    warmupSteps: Math.round(config.warmupEpochs * stepsPerEpoch),
+    totalSteps: config.epochs * stepsPerEpoch,
+  };
+  return (step: number) =>
+    config.schedule === "cosine"
+      ? learningRate(step, schedule)
+      : constantLearningRate(step, schedule);
+}
+
+/** Writes summary.json and plot.svg from the run's whole metrics log; returns the summary. */
+async function report(
+  run: RunFolder,
+  outcome: TrainingOutcome,
+  { adapter, started, title, evaluation, baseline }: {
+    adapter: string;
+    started: number;
+    title: string;
+    evaluation: Evaluation;
+    baseline?: Evaluation;
+  },
+): Promise<PretrainSummary> {
+  const records = await run.readMetrics();
+  const curve = series(records, "loss");
   // A call that trained no step (its run had reached --epochs) reports the run's last loss.
-  if (Number.isNaN(lastLoss)) lastLoss = curve.at(-1)?.[1] ?? NaN;
+  const lastLoss = Number.isNaN(outcome.lastLoss) ? curve.at(-1)?.[1] ?? NaN : outcome.lastLoss;
+  const { position } = outcome;
   const summary: PretrainSummary = {
-    status: interrupted ? "interrupted" : "done",
-    adapter: gpu.adapterName,
+    status: outcome.interrupted ? "interrupted" : "done",
+    adapter,
     epochs: position.epoch,
     steps: position.step,
-    trained_steps: position.step - firstStep,
+    trained_steps: position.step - outcome.firstStep,
     loss: lastLoss,
-    images_per_second: round(trainedImages / Math.max(trainingSeconds, 1e-9)),
-    training_seconds: round(trainingSeconds),
+    embedding_std: series(records, "embedding_std").at(-1)?.[1],
+    images_per_second: round(outcome.trainedImages / Math.max(outcome.trainingSeconds, 1e-9)),
+    training_seconds: round(outcome.trainingSeconds),
     seconds: round((performance.now() - started) / 1000),
     checkpoint: run.checkpointPath,
     probe: evaluation.probe &&
@@ -366,9 +346,9 @@ export async function pretrain(
   await run.writeText(
     "plot.svg",
     renderPlot({
-      title:
-        `SimCLR ResNet-18 (${config.stem} stem, width ${config.width}) on ${config.dataset.name}`,
+      title,
       loss: curve,
+      spread: series(records, "embedding_std"),
       accuracies: [
         ...(summary.probe ? [{ label: "probe", value: summary.probe.top1 }] : []),
         ...(summary.knn ? [{ label: "kNN", value: summary.knn.top1 }] : []),
@@ -412,17 +392,12 @@ function validateConfig(config: PretrainConfig): void {
       throw new SelfsupError(`--${flag} must be a whole number ≥ 1, got ${value}`);
     }
   };
-  const positive = (value: number, flag: string) => {
-    if (!(value > 0) || !Number.isFinite(value)) {
-      throw new SelfsupError(`--${flag} must be a number > 0, got ${value}`);
-    }
-  };
   positiveInteger(config.epochs, "epochs");
   positiveInteger(config.batchSize, "batch-size");
-  positiveInteger(config.width, "width");
-  positiveInteger(config.projectionDim, "projection-dim");
-  positive(config.temperature, "temperature");
-  positive(config.learningRate, "lr");
+  checkBackbone(config.backbone, "the configuration");
+  if (!(config.learningRate > 0) || !Number.isFinite(config.learningRate)) {
+    throw new SelfsupError(`--lr must be a number > 0, got ${config.learningRate}`);
+  }
   if (!(config.weightDecay >= 0)) {
     throw new SelfsupError(`--weight-decay must be ≥ 0, got ${config.weightDecay}`);
   }
@@ -431,9 +406,11 @@ function validateConfig(config: PretrainConfig): void {
       `--warmup-epochs must be between 0 and --epochs, got ${config.warmupEpochs}`,
     );
   }
-  if (config.augmentation !== "simclr-seed" && config.augmentation !== "seed") {
+  if (!trainingRecipes.includes(config.augmentation)) {
     throw new SelfsupError(
-      `augmentation must be simclr-seed or seed, got ${String(config.augmentation)}`,
+      `augmentation must be one of ${trainingRecipes.join(", ")}, got ${
+        String(config.augmentation)
+      }`,
     );
   }
   const norm = config.normalization;
@@ -447,53 +424,26 @@ function validateConfig(config: PretrainConfig): void {
     );
   }
   if (config.batchSize < 2) {
-    throw new SelfsupError("--batch-size must be at least 2: NT-Xent needs negatives");
-  }
-}
-
-function round(value: number): number {
-  return Math.round(value * 100) / 100;
-}
-
-/** What a stopped run still has on disk. */
-function keptState(checkpointPath: string, savedStep: number | undefined): string {
-  return savedStep === undefined
-    ? "no checkpoint was saved yet, so the run cannot be resumed"
-    : `${checkpointPath} keeps the last good state (step ${savedStep})`;
-}
-
-/**
- * Refuses to save parameters that are no longer finite (an update can overflow after the
- * last loss read was finite), so a checkpoint on disk is always a good state.
- */
-function assertFiniteParameters(
-  parameters: ReadonlyMap<string, Float32Array>,
-  step: number,
-  checkpointPath: string,
-  savedStep: number | undefined,
-): void {
-  for (const [name, values] of parameters) {
-    for (let i = 0; i < values.length; i++) {
-      if (Number.isFinite(values[i])) continue;
-      throw new SelfsupError(
-        `Parameter ${name} is ${values[i]} at step ${step}: stopped; ` +
-          `${keptState(checkpointPath, savedStep)}. Try a lower --lr`,
-      );
-    }
+    throw new SelfsupError("--batch-size must be at least 2: batch statistics need two images");
   }
 }
 
 /**
- * The loss curve of the whole run from its metrics log, over all its sessions: where a
+ * A per-step series of the whole run from its metrics log, over all its sessions: where a
  * resumed run trained a step again (the first session died after its checkpoint), the later
  * record counts.
  */
-function lossCurve(records: readonly Record<string, unknown>[]): [number, number][] {
+function series(records: readonly Record<string, unknown>[], key: string): [number, number][] {
   const byStep = new Map<number, number>();
   for (const record of records) {
-    if (record.type === "step" && typeof record.step === "number") {
-      byStep.set(record.step, Number(record.loss));
+    if (record.type === "step" && typeof record.step === "number" && key in record) {
+      byStep.set(record.step, Number(record[key]));
     }
   }
   return [...byStep].sort(([a], [b]) => a - b);
+}
+
+/** A run's method settings without the name that selects the method. */
+function withoutName({ name: _, ...options }: MethodConfig): Record<string, unknown> {
+  return options;
 }

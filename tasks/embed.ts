@@ -15,7 +15,7 @@ import { backboneFeatures } from "../src/evaluate.ts";
 import { createGpu } from "../src/gpu/device.ts";
 import { fileError, temporaryPath, writeFileAtomically } from "../src/io/files.ts";
 import { serializeSafetensors } from "../src/io/safetensors.ts";
-import { loadModel } from "../src/model.ts";
+import { loadBackbone } from "../src/model.ts";
 
 const command = new Command()
   .name("embed")
@@ -50,7 +50,9 @@ await runTask("embed", async () => {
     Deno.exit(signal.exitCode);
   });
   const gpu = await createGpu();
-  const { model, normalization, meta } = await loadModel(gpu, flags.checkpoint);
+  const model = await loadBackbone(gpu, flags.checkpoint);
+  const { meta } = model;
+  const normalization = meta!.normalization;
   // The whole split by default: the checkpoint's --limit chose its training images only.
   const dataset = {
     ...datasetFor(meta?.config.dataset as DatasetConfig | undefined, flags),

@@ -1,11 +1,12 @@
 /**
- * `deno task pretrain`: self-supervised pre-training (SimCLR) of a ResNet-18, then a linear
- * probe and kNN monitor of its features against a random-init baseline.
+ * `deno task pretrain`: self-supervised pre-training of a backbone with the method of your
+ * choice, then a linear probe and kNN monitor of its features against a random-init baseline.
  *
  * @module
  */
 import {
   dataFlagHelp,
+  fraction,
   nonNegativeInteger,
   nonNegativeNumber,
   onStopSignals,
@@ -16,22 +17,28 @@ import {
 } from "../src/cli.ts";
 import { Command, Option } from "../src/deps.ts";
 import { SelfsupError } from "../src/errors.ts";
-import { presets } from "../src/presets.ts";
-import { RunFolder } from "../src/run_folder.ts";
 import type { EvaluationConfig } from "../src/evaluate.ts";
+import type { MethodOption } from "../src/methods/method.ts";
+import { methodNamed, methodNames, methods } from "../src/methods/registry.ts";
+import type { BackboneConfig } from "../src/nn/backbone.ts";
+import { vitSmallDefault } from "../src/nn/vit.ts";
+import { presetConfig, presetNames } from "../src/presets.ts";
+import { RunFolder } from "../src/run_folder.ts";
 import { pretrain, type PretrainConfig } from "../src/train.ts";
 
 const command = new Command()
   .name("pretrain")
   .description(
-    "Pre-train a ResNet-18 with SimCLR, save checkpoints to a run folder, then measure a " +
-      "linear probe and kNN accuracy against a randomly initialised network.",
+    "Pre-train a backbone with a self-supervised method, save checkpoints to a run folder, " +
+      "then measure a linear probe and kNN accuracy against a randomly initialised network.",
   )
   .addOption(
     new Option("--preset <name>", "starting configuration; flags override it")
-      .choices(["default", "seed"] as const).default("default" as const),
+      .choices(presetNames).default("default"),
   )
-  .addOption(new Option("--method <name>", "self-supervised method").choices(["simclr"] as const))
+  .addOption(
+    new Option("--method <name>", "self-supervised method (default: simclr)").choices(methodNames),
+  )
   .addOption(
     new Option("--dataset <name>", "training data")
       .choices(["synthetic", "cifar10", "cifar100", "folder"] as const),
@@ -39,10 +46,27 @@ const command = new Command()
   .option("--data <path>", dataFlagHelp)
   .option("--limit <n>", "use the first N training images", positiveInteger)
   .option("--image-size <n>", "side of the square images for --dataset folder", positiveInteger)
+  .addOption(
+    new Option("--backbone <name>", "the encoder (default: resnet18)").choices(
+      ["resnet18", "vit"] as const,
+    ),
+  )
   .addOption(new Option("--stem <stem>", "ResNet stem").choices(["imagenet", "cifar"] as const))
   .option("--width <n>", "channels of ResNet layer1 (torchvision: 64)", positiveInteger)
+  .option("--vit-dim <n>", "ViT token width (default 128; ViT-Tiny: 192)", positiveInteger)
+  .option("--vit-depth <n>", "ViT blocks (default 4; ViT-Tiny: 12)", positiveInteger)
+  .option("--vit-heads <n>", "ViT attention heads (default 4; ViT-Tiny: 3)", positiveInteger)
+  .option(
+    "--patch-size <n>",
+    "ViT patch side, dividing the image side (default 4)",
+    positiveInteger,
+  )
+  .addOption(
+    new Option("--vit-positions <kind>", "ViT position embeddings (default learned)")
+      .choices(["learned", "sincos"] as const),
+  )
   .option("--epochs <n>", "training epochs", positiveInteger)
-  .option("--batch-size <n>", "images per step (two views each)", positiveInteger)
+  .option("--batch-size <n>", "images per step (each with the method's views)", positiveInteger)
   .addOption(
     new Option("--optimizer <name>", "optimizer").choices(
       ["adam", "adamw", "sgd", "lars"] as const,
@@ -50,16 +74,16 @@ const command = new Command()
   )
   .option("--lr <x>", "peak learning rate", positiveNumber)
   .option("--weight-decay <x>", "weight decay", nonNegativeNumber)
+  .option("--exclude-bias-norm", "no weight decay (or LARS adaptation) on biases and norms")
+  .option("--no-exclude-bias-norm", "weight decay on every parameter")
   .option("--warmup-epochs <x>", "epochs of linear learning-rate warm-up", nonNegativeNumber)
   .addOption(
     new Option("--schedule <name>", "learning-rate schedule after warm-up")
       .choices(["cosine", "constant"] as const),
   )
-  .option("--temperature <x>", "NT-Xent temperature", positiveNumber)
-  .option("--projection-dim <n>", "output size of the projection head", positiveInteger)
   .option("--seed <n>", "seed of initialisation, shuffling and augmentation", nonNegativeInteger)
   .option("--workers <n>", "augmentation workers (default: CPU cores − 1)", nonNegativeInteger)
-  .option("--out <dir>", "run folder (default: runs/<preset>-<dataset>-<time>)")
+  .option("--out <dir>", "run folder (default: runs/<preset>-<method>-<dataset>-<time>)")
   .option("--resume <dir>", "continue the run in this folder from its last checkpoint")
   .option("--no-probe", "skip the linear probe and kNN evaluation after training")
   .option("--no-baseline", "skip evaluating a randomly initialised network")
@@ -72,6 +96,38 @@ const command = new Command()
   )
   .option("--json", "print the summary as JSON on stdout");
 
+/** Every method's options as flags: one flag per key, shared by the methods that take it. */
+const methodFlags = new Map<string, { option: MethodOption; methods: string[] }>();
+for (const method of Object.values(methods)) {
+  for (const option of method.options) {
+    const known = methodFlags.get(option.key);
+    if (known && known.option.kind !== option.kind) {
+      throw new Error(`Methods disagree on the kind of ${option.flag}`);
+    }
+    if (known) {
+      known.methods.push(method.name);
+      continue;
+    }
+    methodFlags.set(option.key, { option, methods: [method.name] });
+  }
+}
+const parsers = { positiveInteger, positiveNumber, fraction };
+for (const [key, { option, methods: takers }] of methodFlags) {
+  if (camel(option.flag.slice(2)) !== key) {
+    throw new Error(`Method flag ${option.flag} must name its key ${key}`);
+  }
+  const description = `${option.description} (${takers.join(", ")})`;
+  if (option.kind === "boolean") {
+    command.option(option.flag, description);
+    command.option(`--no-${option.flag.slice(2)}`, `not: ${option.description}`);
+  } else {
+    command.option(`${option.flag} <x>`, description, parsers[option.kind]);
+  }
+}
+
+const resnetFlags = ["stem", "width"] as const;
+const vitFlags = ["vitDim", "vitDepth", "vitHeads", "patchSize", "vitPositions"] as const;
+
 // Flags that define the run: a resumed run keeps its own, so they may not be given again.
 // Where the data lives (--data), how many workers make batches, how long to train and how to
 // evaluate may change.
@@ -81,27 +137,29 @@ const runDefining = [
   "dataset",
   "limit",
   "imageSize",
-  "stem",
-  "width",
+  "backbone",
+  ...resnetFlags,
+  ...vitFlags,
   "batchSize",
   "optimizer",
   "lr",
   "weightDecay",
+  "excludeBiasNorm",
   "warmupEpochs",
   "schedule",
-  "temperature",
-  "projectionDim",
   "seed",
-] as const;
+  ...methodFlags.keys(),
+];
 
 await runTask("pretrain", async () => {
   command.parse(Deno.args, { from: "user" });
   const flags = command.opts();
+  const given = (name: string) => command.getOptionValueSource(name) === "cli";
   let config: PretrainConfig;
   let out: string;
   if (flags.resume) {
-    for (const name of [...runDefining, "out"] as const) {
-      if (command.getOptionValueSource(name) === "cli") {
+    for (const name of [...runDefining, "out"]) {
+      if (given(name)) {
         throw new SelfsupError(
           `--resume continues a run with its saved configuration; drop --${kebab(name)}`,
         );
@@ -118,10 +176,10 @@ await runTask("pretrain", async () => {
       baseline: flags.baseline && saved.baseline,
     };
   } else {
-    const preset = presets[flags.preset];
+    const preset = presetConfig(flags.preset, flags.method ?? "simclr");
     config = {
       ...preset,
-      method: flags.method ?? preset.method,
+      method: methodFlagValues(preset.method),
       dataset: {
         name: flags.dataset ?? preset.dataset.name,
         path: flags.data ?? preset.dataset.path,
@@ -129,24 +187,26 @@ await runTask("pretrain", async () => {
         imageSize: flags.imageSize ?? preset.dataset.imageSize,
         seed: flags.seed ?? preset.dataset.seed,
       },
-      stem: flags.stem ?? preset.stem,
-      width: flags.width ?? preset.width,
+      backbone: backboneFlags(preset.backbone),
       epochs: flags.epochs ?? preset.epochs,
       batchSize: flags.batchSize ?? preset.batchSize,
       optimizer: flags.optimizer ?? preset.optimizer,
       learningRate: flags.lr ?? preset.learningRate,
       weightDecay: flags.weightDecay ?? preset.weightDecay,
+      excludeBiasAndNorm: given("excludeBiasNorm")
+        ? Boolean(flags.excludeBiasNorm)
+        : preset.excludeBiasAndNorm,
       warmupEpochs: flags.warmupEpochs ?? preset.warmupEpochs,
       schedule: flags.schedule ?? preset.schedule,
-      temperature: flags.temperature ?? preset.temperature,
-      projectionDim: flags.projectionDim ?? preset.projectionDim,
       seed: flags.seed ?? preset.seed,
       workers: flags.workers,
       evaluation: evaluationFlags(preset.evaluation),
       baseline: flags.baseline && preset.baseline,
     };
-    out = flags.out ?? `runs/${flags.preset}-${config.dataset.name}-${timestamp()}`;
+    out = flags.out ??
+      `runs/${flags.preset}-${config.method.name}-${config.dataset.name}-${timestamp()}`;
   }
+  const title = methodNamed(config.method.name).title;
 
   // Ctrl-C and SIGTERM stop training at the next step, with a checkpoint saved there.
   const interrupt = new AbortController();
@@ -176,7 +236,7 @@ await runTask("pretrain", async () => {
     const resumedSteps = summary.trained_steps < summary.steps ? ` (to step ${summary.steps})` : "";
     const evaluationSeconds = summary.seconds - summary.training_seconds;
     console.log(
-      `SimCLR ${summary.status} on ${summary.adapter}: ${summary.trained_steps} steps` +
+      `${title} ${summary.status} on ${summary.adapter}: ${summary.trained_steps} steps` +
         `${resumedSteps} in ${summary.training_seconds.toFixed(0)} s, ` +
         `loss ${summary.loss.toFixed(4)}, ${summary.images_per_second.toFixed(1)} images/s` +
         (summary.probe || summary.knn ? `; evaluation ${evaluationSeconds.toFixed(0)} s` : ""),
@@ -202,6 +262,57 @@ await runTask("pretrain", async () => {
   return stoppedBy?.exitCode ?? 0;
 });
 
+/**
+ * The method's settings: the preset's, with the method flags given. A flag of another
+ * method is refused, naming the methods that take it.
+ */
+function methodFlagValues(preset: PretrainConfig["method"]): PretrainConfig["method"] {
+  const values = command.opts() as Record<string, unknown>;
+  const method = methodNamed(preset.name);
+  const out: Record<string, unknown> = { ...preset };
+  for (const [key, { option, methods: takers }] of methodFlags) {
+    if (command.getOptionValueSource(key) !== "cli") continue;
+    if (!method.options.some((o) => o.key === key)) {
+      throw new SelfsupError(
+        `${option.flag} is an option of ${takers.join(", ")}; --method ${method.name} ` +
+          `does not take it`,
+      );
+    }
+    out[key] = values[key];
+  }
+  return out as PretrainConfig["method"];
+}
+
+/** The backbone the flags ask for, starting from the preset's; flags of the other are refused. */
+function backboneFlags(preset: BackboneConfig): BackboneConfig {
+  const flags = command.opts();
+  const name = flags.backbone ?? preset.name;
+  const given = (names: readonly string[]) =>
+    names.find((n) => command.getOptionValueSource(n) === "cli");
+  const stray = given(name === "vit" ? resnetFlags : vitFlags);
+  if (stray) {
+    throw new SelfsupError(
+      `--${kebab(stray)} is for --backbone ${name === "vit" ? "resnet18" : "vit"}`,
+    );
+  }
+  if (name === "resnet18") {
+    const base = preset.name === "resnet18" ? preset : { stem: "cifar" as const, width: 64 };
+    return { name, stem: flags.stem ?? base.stem, width: flags.width ?? base.width };
+  }
+  const base = preset.name === "vit"
+    ? preset
+    : { ...vitSmallDefault, imageSize: flags.imageSize ?? vitSmallDefault.imageSize };
+  return {
+    name,
+    imageSize: base.imageSize,
+    patchSize: flags.patchSize ?? base.patchSize,
+    dim: flags.vitDim ?? base.dim,
+    depth: flags.vitDepth ?? base.depth,
+    heads: flags.vitHeads ?? base.heads,
+    positions: flags.vitPositions ?? base.positions ?? "learned",
+  };
+}
+
 /** The evaluation the flags ask for, starting from a preset's or a saved run's. */
 function evaluationFlags(base: EvaluationConfig | null): EvaluationConfig | null {
   const flags = command.opts();
@@ -220,6 +331,10 @@ function evaluationFlags(base: EvaluationConfig | null): EvaluationConfig | null
 
 function kebab(name: string): string {
   return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+function camel(name: string): string {
+  return name.replace(/-([a-z])/g, (_, c) => c.toUpperCase());
 }
 
 function timestamp(): string {

@@ -22,7 +22,9 @@ import { Command, Option } from "../src/deps.ts";
 import { SelfsupError } from "../src/errors.ts";
 import { checkEvaluationData, evaluateBackbone, type EvaluationConfig } from "../src/evaluate.ts";
 import { createGpu } from "../src/gpu/device.ts";
-import { loadModel, randomModel } from "../src/model.ts";
+import { loadBackbone, randomBackbone } from "../src/model.ts";
+import type { BackboneConfig } from "../src/nn/backbone.ts";
+import { vitSmallDefault } from "../src/nn/vit.ts";
 
 const command = new Command()
   .name("probe")
@@ -38,6 +40,10 @@ const command = new Command()
   )
   .option("--data <path>", dataFlagHelp)
   .option("--limit <n>", "use the first N training images", positiveInteger)
+  .addOption(
+    new Option("--backbone <name>", "with --random-init: a ResNet-18, or the small default ViT")
+      .choices(["resnet18", "vit"] as const).default("resnet18" as const),
+  )
   .addOption(
     new Option("--stem <stem>", "with --random-init (a checkpoint has its own)")
       .choices(["imagenet", "cifar"] as const).default("cifar" as const),
@@ -61,15 +67,14 @@ await runTask("probe", async () => {
     throw new SelfsupError("Give either --checkpoint PATH or --random-init");
   }
   const gpu = await createGpu();
-  const loaded = flags.checkpoint ? await loadModel(gpu, flags.checkpoint) : undefined;
-  for (const key of ["stem", "width"] as const) {
-    if (
-      loaded && command.getOptionValueSource(key) === "cli" &&
-      flags[key] !== loaded.architecture[key]
-    ) {
+  const loaded = flags.checkpoint ? await loadBackbone(gpu, flags.checkpoint) : undefined;
+  const trained = loaded?.meta?.architecture.backbone;
+  for (const key of ["backbone", "stem", "width"] as const) {
+    const value = key === "backbone" ? trained?.name : (trained as Record<string, unknown>)?.[key];
+    if (trained && command.getOptionValueSource(key) === "cli" && flags[key] !== value) {
       throw new SelfsupError(
-        `--${key} ${flags[key]} contradicts ${flags.checkpoint}, whose ${key} is ` +
-          `${loaded.architecture[key]}: drop --${key}`,
+        `--${key} ${flags[key]} contradicts ${flags.checkpoint}, whose ${key} is ${value}: ` +
+          `drop --${key}`,
       );
     }
   }
@@ -90,19 +95,11 @@ await runTask("probe", async () => {
   for (const note of checkEvaluationData({ train, test }, evaluation, datasetLabel(dataset))) {
     console.error(note);
   }
-  const { model, normalization } = loaded ?? randomModel(
-    gpu,
-    {
-      method: "simclr",
-      backbone: "resnet18",
-      stem: flags.stem,
-      width: flags.width,
-      projectionDim: 128,
-      imageSize: train.height,
-    },
-    datasetNormalization(dataset),
-    flags.seed,
-  );
+  const randomConfig: BackboneConfig = flags.backbone === "vit"
+    ? { ...vitSmallDefault, name: "vit", imageSize: train.height }
+    : { name: "resnet18", stem: flags.stem, width: flags.width };
+  const model = loaded ?? randomBackbone(gpu, randomConfig, flags.seed);
+  const normalization = loaded?.meta?.normalization ?? datasetNormalization(dataset);
   const result = await evaluateBackbone(
     gpu,
     model.backbone,

@@ -51,3 +51,13 @@ export function describeBackbone(config: BackboneConfig): string {
     ? `ViT ${config.dim}/${config.depth}/${config.heads} (patch ${config.patchSize})`
     : `ResNet-18 (${config.stem} stem, width ${config.width})`;
 }
+
+/** Refuses images of another size than a fixed-size backbone (the ViT) takes. */
+export function checkImageSize(backbone: BackboneConfig, height: number, width: number): void {
+  if (backbone.name === "vit" && (height !== backbone.imageSize || width !== backbone.imageSize)) {
+    throw new SelfsupError(
+      `The ViT takes ${backbone.imageSize}×${backbone.imageSize} images, the data has ` +
+        `${height}×${width}: give the ViT the data's size (--image-size ${height})`,
+    );
+  }
+}

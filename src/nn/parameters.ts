@@ -1,7 +1,7 @@
 import type { Gpu } from "../gpu/gpu.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { SelfsupError } from "../errors.ts";
-import { type Entry, Parameter, type ParameterKind, type RunningStat } from "./module.ts";
+import { type Entry, Parameter, type ParameterKind, RunningStat } from "./module.ts";
 
 /** Where one parameter lies in the flat blocks. */
 export interface Segment {
@@ -137,6 +137,34 @@ export class ParameterBlock {
     });
     this.gpu.write(this.values, flat);
     this.gpu.write(this.stats, stats);
+  }
+
+  /**
+   * Uploads only the entries named in `names`, leaving the others as they are: a partial
+   * load, such as a pre-trained backbone under a new classifier. Each must be present in
+   * `values` with its size; `source` names where they came from in the error.
+   */
+  loadSome(
+    values: ReadonlyMap<string, Float32Array>,
+    names: Iterable<string>,
+    source: string,
+  ): void {
+    const entries = new Map<string, Parameter | RunningStat>([
+      ...this.parameters,
+      ...this.runningStats,
+    ]);
+    for (const name of names) {
+      const entry = entries.get(name);
+      if (!entry) throw new Error(`${name} is not an entry of this block`);
+      const v = values.get(name);
+      if (!v) throw new SelfsupError(`${source} has no ${name}`);
+      if (v.length !== entry.value.size) {
+        throw new SelfsupError(
+          `${source}: ${name} has ${v.length} values, expected ${entry.value.size}`,
+        );
+      }
+      this.gpu.write(entry.value, v as Float32Array<ArrayBuffer>);
+    }
   }
 
   destroy(): void {

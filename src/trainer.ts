@@ -1,0 +1,257 @@
+/**
+ * The training loop every task shares (pre-training with any method, fine-tuning): it
+ * records one step — the method's forward and backward, the optimizer, what follows the
+ * update, the loss sum and the collapse monitor — as one program, feeds it batches epoch by
+ * epoch, reads the loss about once a second, checkpoints every epoch and on interrupts, and
+ * stops with one line on a non-finite loss or a collapse, keeping the last good checkpoint.
+ *
+ * @module
+ */
+import {
+  captureCheckpoint,
+  type Checkpoint,
+  type CheckpointContents,
+  type CheckpointMeta,
+  saveCheckpoint,
+} from "./checkpoint.ts";
+import type { MultiViewLoader } from "./data/batcher.ts";
+import type { ViewGroup } from "./data/views.ts";
+import { SelfsupError } from "./errors.ts";
+import { type Gpu, Program } from "./gpu/gpu.ts";
+import type { Tensor } from "./gpu/tensor.ts";
+import { recordLossSum } from "./loss/loss_sum.ts";
+import type { MethodRun } from "./methods/method.ts";
+import { isCollapsed, recordSpread } from "./monitor.ts";
+import { ParameterBlock } from "./nn/parameters.ts";
+import type { Optimizer } from "./optim/optimizer.ts";
+import { progress } from "./progress.ts";
+import type { RunFolder } from "./run_folder.ts";
+
+/** Where training stands, as checkpoints record it. */
+export type Progress = CheckpointMeta["progress"];
+
+/** What the loop trains and how. */
+export interface TrainingSetup {
+  readonly gpu: Gpu;
+  readonly run: RunFolder;
+  readonly method: MethodRun;
+  readonly optimizer: Optimizer;
+  readonly loader: MultiViewLoader;
+  readonly groups: readonly ViewGroup[];
+  readonly batchSize: number;
+  readonly epochs: number;
+  /** The learning rate of the step after `step` updates. */
+  readonly learningRate: (step: number) => number;
+  /** The checkpoint's metadata at a position. */
+  readonly meta: (position: Progress) => CheckpointMeta;
+  /** Where to start: the resumed checkpoint's position, or the beginning. */
+  readonly start: Progress;
+  /** The step of the checkpoint already on disk, if any. */
+  readonly savedStep?: number;
+  /** Aborting stops training after the current step, with a checkpoint saved there. */
+  readonly signal?: AbortSignal;
+  readonly log: (line: string) => void;
+}
+
+/** How a call of {@link trainEpochs} ended. */
+export interface TrainingOutcome {
+  readonly interrupted: boolean;
+  readonly position: Progress;
+  /** The step the call started from. */
+  readonly firstStep: number;
+  /** The last training loss read (NaN when no step ran). */
+  readonly lastLoss: number;
+  readonly trainedImages: number;
+  readonly trainingSeconds: number;
+}
+
+/** Reads of a collapsed spread in a row that stop a run: one could be a passing dip. */
+const collapsedReads = 2;
+
+/**
+ * Trains from `setup.start` to `setup.epochs`, checkpointing every epoch, and, when not
+ * interrupted, saves the final checkpoint marked done.
+ */
+export async function trainEpochs(setup: TrainingSetup): Promise<TrainingOutcome> {
+  const { gpu, run, method, optimizer, loader, log } = setup;
+  const program = new Program(gpu, "training step");
+  const views = setup.groups.map(({ count, augment }, i) =>
+    program.tensor([count * setup.batchSize, 3, augment.height, augment.width], `views ${i + 1}`)
+  );
+  const labels = program.tensor([setup.batchSize], "labels", "i32");
+  program.clear(method.trainable.grads);
+  const step = method.record(program, { views, labels });
+  optimizer.record(program);
+  method.recordAfterUpdate?.(program);
+  const lossSum = recordLossSum(program, step.loss);
+  const spread = recordSpread(program, step.embeddings);
+  const dimensions = step.embeddings.shape[1];
+
+  const contents = checkpointContents(method, optimizer);
+  let savedStep = setup.savedStep;
+  let position = setup.start;
+  const save = async () => {
+    const checkpoint = await captureCheckpoint(gpu, contents, setup.meta(position));
+    assertFinite(checkpoint, position.step, run.checkpointPath, savedStep);
+    await saveCheckpoint(run.checkpointPath, checkpoint).catch((error) => {
+      throw new SelfsupError(`${error.message}; ${keptState(run.checkpointPath, savedStep)}`);
+    });
+    savedStep = position.step;
+  };
+
+  const stepsPerEpoch = loader.batchesPerEpoch;
+  const firstStep = position.step;
+  let trainedImages = 0;
+  let trainingSeconds = 0;
+  let lastLoss = NaN;
+  let collapsed = 0;
+  let interrupted = false;
+  try {
+    for (let epoch = position.epoch; epoch < setup.epochs && !interrupted; epoch++) {
+      const bar = progress({
+        label: `epoch ${epoch + 1}/${setup.epochs}`,
+        total: stepsPerEpoch,
+        unit: "steps",
+      });
+      const epochStart = performance.now();
+      let sinceRead = { time: epochStart, images: 0 };
+      let epochImages = 0;
+      const first = epoch === position.epoch ? position.batch : 0;
+      // The loss of every step adds to a sum on the GPU, read with the loss.
+      const carried = first > 0 ? position.lossSum : 0;
+      const summedSteps = stepsPerEpoch - (carried === undefined ? first : 0);
+      gpu.write(lossSum, Float32Array.of(carried ?? 0));
+      let epochLossSum = NaN;
+      try {
+        for await (const batch of loader.epoch(epoch, first)) {
+          batch.groups.forEach((values, g) => gpu.write(views[g], values));
+          gpu.write(labels, batch.labels);
+          method.prepare(position.step);
+          optimizer.prepare(position.step + 1, setup.learningRate(position.step));
+          gpu.submit(program);
+          position = { epoch, batch: batch.step + 1, step: position.step + 1, done: false };
+          sinceRead.images += batch.size;
+          epochImages += batch.size;
+          const last = batch.step === stepsPerEpoch - 1;
+          interrupted = setup.signal?.aborted ?? false;
+          // Reading the loss waits for the GPU, so it is read about once a second.
+          if (!last && !interrupted && performance.now() - sinceRead.time < 1000) continue;
+          const [[loss], [sum], [std]] = await gpu.read(step.loss, lossSum, spread);
+          const now = performance.now();
+          if (!Number.isFinite(loss) || !Number.isFinite(sum)) {
+            throw new SelfsupError(
+              `Loss is ${Number.isFinite(loss) ? sum : loss} by step ${position.step} (epoch ` +
+                `${epoch + 1}): stopped; ${keptState(run.checkpointPath, savedStep)}. ` +
+                `Try a lower --lr`,
+            );
+          }
+          collapsed = isCollapsed(std, dimensions) ? collapsed + 1 : 0;
+          if (collapsed >= collapsedReads) {
+            throw new SelfsupError(
+              `The embeddings collapsed by step ${position.step} (epoch ${epoch + 1}): their ` +
+                `spread is ${std.toPrecision(2)}, healthy is about 1/√${dimensions} = ` +
+                `${(1 / Math.sqrt(dimensions)).toPrecision(2)}; stopped; ` +
+                `${keptState(run.checkpointPath, savedStep)}. Try a lower --lr or other options`,
+            );
+          }
+          const imagesPerSecond = sinceRead.images / ((now - sinceRead.time) / 1000);
+          lastLoss = loss;
+          epochLossSum = sum;
+          position = { ...position, lossSum: sum };
+          await run.appendMetrics({
+            type: "step",
+            epoch: epoch + 1,
+            step: position.step,
+            loss,
+            embedding_std: std,
+            learning_rate: setup.learningRate(position.step - 1),
+            images_per_second: round(imagesPerSecond),
+          });
+          bar.update(batch.step + 1, {
+            loss: loss.toFixed(4),
+            std: std.toFixed(3),
+            "img/s": Math.round(imagesPerSecond),
+          });
+          sinceRead = { time: now, images: 0 };
+          if (interrupted) break;
+        }
+      } finally {
+        bar.stop();
+      }
+      const seconds = (performance.now() - epochStart) / 1000;
+      trainedImages += epochImages;
+      trainingSeconds += seconds;
+      // An epoch interrupted after its last batch is complete.
+      const complete = position.batch === stepsPerEpoch;
+      if (complete) position = { epoch: epoch + 1, batch: 0, step: position.step, done: false };
+      await save();
+      if (!complete) {
+        log(`stopped at step ${position.step} (epoch ${epoch + 1}): checkpoint saved`);
+        continue;
+      }
+      const epochLoss = epochLossSum / summedSteps;
+      await run.appendMetrics({
+        type: "epoch",
+        epoch: epoch + 1,
+        loss: epochLoss,
+        images_per_second: round(epochImages / seconds),
+        seconds: round(seconds),
+      });
+      log(
+        `epoch ${epoch + 1}/${setup.epochs}: mean loss ${epochLoss.toFixed(4)}, ` +
+          `${Math.round(epochImages / seconds)} images/s, checkpoint saved`,
+      );
+    }
+    if (!interrupted) {
+      position = { ...position, done: true };
+      await save();
+    }
+  } finally {
+    program.destroy();
+  }
+  return { interrupted, position, firstStep, lastLoss, trainedImages, trainingSeconds };
+}
+
+/** What a run's checkpoint holds: the trained block, the method's state, the optimizer's. */
+export function checkpointContents(method: MethodRun, optimizer: Optimizer): CheckpointContents {
+  const blocks = new Map<string, ParameterBlock>([["", method.trainable]]);
+  const tensors = new Map<string, Tensor>();
+  for (const [name, value] of method.state) {
+    if (value instanceof ParameterBlock) blocks.set(name, value);
+    else tensors.set(name, value);
+  }
+  return { blocks, tensors, optimizerState: optimizer.state };
+}
+
+/** What a stopped run still has on disk. */
+export function keptState(checkpointPath: string, savedStep: number | undefined): string {
+  return savedStep === undefined
+    ? "no checkpoint was saved yet, so the run cannot be resumed"
+    : `${checkpointPath} keeps the last good state (step ${savedStep})`;
+}
+
+/**
+ * Refuses to save values that are no longer finite (an update can overflow after the last
+ * loss read was finite), so a checkpoint on disk is always a good state.
+ */
+function assertFinite(
+  checkpoint: Checkpoint,
+  step: number,
+  checkpointPath: string,
+  savedStep: number | undefined,
+): void {
+  for (const [name, values] of checkpoint.tensors) {
+    for (let i = 0; i < values.length; i++) {
+      if (Number.isFinite(values[i])) continue;
+      throw new SelfsupError(
+        `Parameter ${name} is ${values[i]} at step ${step}: stopped; ` +
+          `${keptState(checkpointPath, savedStep)}. Try a lower --lr`,
+      );
+    }
+  }
+}
+
+/** Two decimals, for figures in logs and summaries. */
+export function round(value: number): number {
+  return Math.round(value * 100) / 100;
+}
