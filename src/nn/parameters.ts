@@ -1,7 +1,7 @@
 import type { Gpu } from "../gpu/gpu.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { SelfsupError } from "../errors.ts";
-import { type Entry, Parameter, type ParameterKind, RunningStat } from "./module.ts";
+import { type Entry, Parameter, type ParameterKind, type RunningStat } from "./module.ts";
 
 /** Where one parameter lies in the flat blocks. */
 export interface Segment {
