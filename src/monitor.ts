@@ -18,10 +18,12 @@ export function recordSpread(program: Program, embeddings: Tensor): Tensor {
 }
 
 /**
- * Below this fraction of the healthy 1/√D the embeddings count as collapsed: a collapsed
- * network's spread is orders of magnitude smaller, a learning one's stays well above it.
+ * Below this fraction of the healthy 1/√D the embeddings count as collapsed. A collapsed
+ * network's spread falls to float32 noise, orders of magnitude below; a network that learns
+ * can sit at a few percent of 1/√D for a while (MoCo's queries early on, with a queue of
+ * random keys), so the line is drawn well under that.
  */
-export const collapsedFraction = 0.05;
+export const collapsedFraction = 0.01;
 
 /** Whether a spread (from {@link recordSpread}) of D-dimensional embeddings is a collapse. */
 export function isCollapsed(spread: number, dimensions: number): boolean {
