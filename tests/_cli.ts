@@ -1,7 +1,7 @@
 // Running the command-line tasks from tests: a task as a child process, its result, and the
 // project's promise for bad input (one line, a non-zero exit, no stack trace); and the tiny
 // run they train, as flags and as a configuration.
-import { presets } from "../src/presets.ts";
+import { presetConfig } from "../src/presets.ts";
 import type { PretrainConfig } from "../src/train.ts";
 
 /** The repository root, where `deno task` runs. */
@@ -15,11 +15,10 @@ export const tiny = [
 
 /** The run of {@link tiny}, one epoch of four steps, without evaluation. */
 export const tinyConfig: PretrainConfig = {
-  ...presets.default,
+  ...presetConfig("default"),
+  method: { name: "simclr", temperature: 0.2, projectionDim: 8 },
   dataset: { name: "synthetic", limit: 64 },
-  stem: "imagenet",
-  width: 4,
-  projectionDim: 8,
+  backbone: { name: "resnet18", stem: "imagenet", width: 4 },
   batchSize: 16,
   epochs: 1,
   workers: 1,
