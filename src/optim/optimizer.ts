@@ -20,6 +20,14 @@ export interface Optimizer {
    * recorded update; call before each submit.
    */
   prepare(step: number, learningRate: number): void;
+  /**
+   * Leaves the named parameters untouched — values and state — by the updates that follow,
+   * until called again (an empty list frees them all), as PyTorch's optimizers skip a
+   * parameter whose gradient is None (DINO's last layer and SwAV's prototypes in the first
+   * epoch; see `MethodRun.frozen`). Like {@link Optimizer.prepare}, it applies from the next
+   * submit.
+   */
+  freeze(names: readonly string[]): void;
   /** State tensors by name (flat, in the parameter block's layout), for checkpoints and exact resume. */
   readonly state: ReadonlyMap<string, Tensor>;
   /** Returns the optimizer's buffers, its state included, to the pool. */
