@@ -4,8 +4,8 @@
 // logits s / τ of every crop, pairs of a crop with itself skipped. Crop v's row of image r
 // has the loss Σ_{g<G, g≠v} −Σ_k q_g[r,k]·log_softmax(s/τ)_k, and the gradient of `scale`
 // times it with respect to s is (Σ_{g≠v} Σ_k q_g[r,k] · softmax_k − Σ_{g≠v} q_g[r,k]) · scale/τ
-// (the targets' mass is summed, not assumed 1). The row's maximum is taken out for stability
-// by a running (max, sum) per invocation, merged in a tree.
+// (the targets' mass is summed, not assumed 1). The row's softmax statistics come from
+// row_softmax.wgsl, prepended.
 struct Params {
   rowsPerCrop: u32,
   crops: u32,
@@ -22,13 +22,8 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> rowLoss: array<f32>;
 @group(0) @binding(4) var<storage, read_write> grad: array<f32>;
 
-var<workgroup> partialMax: array<f32, 64>;
-var<workgroup> partialSum: array<f32, 64>;
 // (loss, target mass) per invocation.
 var<workgroup> partialLoss: array<vec2f, 64>;
-
-// Stands for −∞ (WGSL has no infinity): exp(lowest − x) is 0 for any finite x.
-const lowest = -3.0e38;
 
 @compute @workgroup_size(64)
 fn main(
@@ -46,31 +41,10 @@ fn main(
   let image = row - crop * n;
   let base = row * k;
 
-  var runningMax = lowest;
-  var runningSum = 0.0;
-  for (var j = lid; j < k; j += 64u) {
-    let x = logits[base + j] * invT;
-    if (x > runningMax) {
-      runningSum = runningSum * exp(runningMax - x) + 1.0;
-      runningMax = x;
-    } else {
-      runningSum += exp(x - runningMax);
-    }
-  }
-  partialMax[lid] = runningMax;
-  partialSum[lid] = runningSum;
-  workgroupBarrier();
-  for (var stride = 32u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) {
-      let m1 = partialMax[lid];
-      let m2 = partialMax[lid + stride];
-      let top = max(m1, m2);
-      partialSum[lid] = partialSum[lid] * exp(m1 - top) + partialSum[lid + stride] * exp(m2 - top);
-      partialMax[lid] = top;
-    }
-    workgroupBarrier();
-  }
-  let lse = partialMax[0] + log(partialSum[0]);
+  var running = emptyRow;
+  for (var j = lid; j < k; j += 64u) { running = addToRow(running, logits[base + j] * invT); }
+  let statistics = rowMaxSum(lid, running);
+  let lse = statistics.x + log(statistics.y);
 
   var sums = vec2f(0.0);
   for (var j = lid; j < k; j += 64u) {

@@ -6,6 +6,24 @@ import type { Backbone, BackboneConfig } from "../nn/backbone.ts";
 import { concatRows, sliceRows } from "../nn/concat.ts";
 import type { Forward } from "../nn/module.ts";
 import { SelfsupError } from "../errors.ts";
+import type { MethodOption } from "./method.ts";
+
+/** The options of the local crops, which DINO and SwAV both take. */
+export const localCropOptions: readonly MethodOption[] = [
+  {
+    key: "localCrops",
+    flag: "--local-crops",
+    kind: "nonNegativeInteger",
+    description: "local crops of each image besides the two global ones",
+  },
+  {
+    key: "localSize",
+    flag: "--local-size",
+    kind: "positiveInteger",
+    description: "side of the local crops (default: half the image's)",
+    optional: true,
+  },
+];
 
 /** The backbone's passes over a multi-crop batch. */
 export interface MulticropPasses {

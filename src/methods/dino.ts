@@ -11,9 +11,14 @@ import { type Entry, prefixed } from "../nn/module.ts";
 import { ParameterBlock } from "../nn/parameters.ts";
 import { GradientClip } from "../optim/clip.ts";
 import { emaRate, EmaUpdate } from "../optim/ema.ts";
-import { SelfsupError } from "../errors.ts";
-import { assertLocalCropsFit, multicropPasses } from "./_multicrop.ts";
-import { checkOptions, initializeBlock, type Method, type StepInputs } from "./method.ts";
+import { assertLocalCropsFit, localCropOptions, multicropPasses } from "./_multicrop.ts";
+import {
+  checkMomentumSchedule,
+  checkOptions,
+  initializeBlock,
+  type Method,
+  type StepInputs,
+} from "./method.ts";
 
 /** DINO's options. */
 export interface DinoOptions {
@@ -183,19 +188,7 @@ export const dino: Method<DinoOptions> = {
       kind: "nonNegativeInteger",
       description: "epochs during which the head's last layer is not updated",
     },
-    {
-      key: "localCrops",
-      flag: "--local-crops",
-      kind: "nonNegativeInteger",
-      description: "local crops of each image besides the two global ones",
-    },
-    {
-      key: "localSize",
-      flag: "--local-size",
-      kind: "positiveInteger",
-      description: "side of the local crops (default: half the image's)",
-      optional: true,
-    },
+    ...localCropOptions,
   ],
   recipes: {
     // solo-learn scripts/pretrain/cifar/dino.yaml: its head and teacher momentum, LARS
@@ -222,11 +215,7 @@ export const dino: Method<DinoOptions> = {
   },
   validate(options) {
     const checked = checkOptions(this, options);
-    if (checked.finalMomentum < checked.momentum) {
-      throw new SelfsupError(
-        `--final-momentum (${checked.finalMomentum}) must be at least --momentum (${checked.momentum})`,
-      );
-    }
+    checkMomentumSchedule(checked);
     return checked;
   },
   views(options, base) {

@@ -177,6 +177,18 @@ export const check = {
 };
 
 /**
+ * Refuses a moving-average schedule that falls (MoCo's key encoder, BYOL's target, DINO's
+ * teacher): `--final-momentum` below `--momentum`.
+ */
+export function checkMomentumSchedule(options: { momentum: number; finalMomentum: number }): void {
+  if (options.finalMomentum < options.momentum) {
+    throw new SelfsupError(
+      `--final-momentum (${options.finalMomentum}) must be at least --momentum (${options.momentum})`,
+    );
+  }
+}
+
+/**
  * Checks `options` (a run's `method` settings, name left out) against a method's declared
  * options: unknown keys are refused, missing ones take the defaults, every value is checked
  * by its kind.

@@ -15,7 +15,7 @@ import { ParameterBlock } from "../nn/parameters.ts";
 import { projectionHead } from "../nn/projection_head.ts";
 import type { Sequential } from "../nn/sequential.ts";
 import { SelfsupError } from "../errors.ts";
-import { assertLocalCropsFit, multicropPasses } from "./_multicrop.ts";
+import { assertLocalCropsFit, localCropOptions, multicropPasses } from "./_multicrop.ts";
 import { checkOptions, initializeBlock, type Method, type StepInputs } from "./method.ts";
 
 /** SwAV's options. */
@@ -178,19 +178,7 @@ export const swav: Method<SwavOptions> = {
       kind: "nonNegativeInteger",
       description: "epochs during which the prototypes are not updated",
     },
-    {
-      key: "localCrops",
-      flag: "--local-crops",
-      kind: "nonNegativeInteger",
-      description: "local crops of each image besides the two global ones",
-    },
-    {
-      key: "localSize",
-      flag: "--local-size",
-      kind: "positiveInteger",
-      description: "side of the local crops (default: half the image's)",
-      optional: true,
-    },
+    ...localCropOptions,
   ],
   recipes: {
     // solo-learn scripts/pretrain/cifar/swav.yaml (symmetric augmentations, two crops).

@@ -10,9 +10,11 @@ import dinoTeacherSoftmax from "../../../shaders/dino_teacher_softmax.wgsl" with
 import dinoCenterUpdate from "../../../shaders/dino_center_update.wgsl" with { type: "text" };
 import sinkhornColumns from "../../../shaders/sinkhorn_columns.wgsl" with { type: "text" };
 import sinkhornRows from "../../../shaders/sinkhorn_rows.wgsl" with { type: "text" };
+import rowSoftmax from "../../../shaders/row_softmax.wgsl" with { type: "text" };
 
 // The kernels of the multi-crop and pretext-task methods (DINO, SwAV, rotation prediction);
-// each WGSL file documents its parameters.
+// each WGSL file documents its parameters. Those that take a softmax of rows get the row
+// statistics of row_softmax.wgsl prepended.
 
 /** Values copied between offsets of two tensors: one invocation per value, 256 a group. */
 export const copyRowsKernel: Kernel = { name: "copy_rows", code: copyRows };
@@ -23,13 +25,13 @@ export const rotateImagesKernel: Kernel = { name: "rotate_images", code: rotateI
 /** Cross-entropy of soft targets against every other crop's softmax: a workgroup per row. */
 export const multicropCrossEntropyRowsKernel: Kernel = {
   name: "multicrop_cross_entropy_rows",
-  code: multicropCrossEntropyRows,
+  code: rowSoftmax + multicropCrossEntropyRows,
 };
 
 /** DINO's centred, sharpened teacher softmax: one workgroup per row. */
 export const dinoTeacherSoftmaxKernel: Kernel = {
   name: "dino_teacher_softmax",
-  code: dinoTeacherSoftmax,
+  code: rowSoftmax + dinoTeacherSoftmax,
 };
 
 /** DINO's centre update: one invocation per class, 256 a group. */

@@ -3,6 +3,7 @@ import adamUpdate from "../../../shaders/adam_update.wgsl" with { type: "text" }
 import sgdUpdate from "../../../shaders/sgd_update.wgsl" with { type: "text" };
 import larsNorms from "../../../shaders/lars_norms.wgsl" with { type: "text" };
 import larsTrust from "../../../shaders/lars_trust.wgsl" with { type: "text" };
+import segmentSums from "../../../shaders/segment_sums.wgsl" with { type: "text" };
 import larsUpdate from "../../../shaders/lars_update.wgsl" with { type: "text" };
 import gradClipCoefficients from "../../../shaders/grad_clip_coefficients.wgsl" with {
   type: "text",
@@ -27,7 +28,7 @@ export const sgdUpdatePlainKernel: Kernel = {
 export const larsNormsKernel: Kernel = { name: "lars_norms", code: larsNorms };
 
 /** LARS stage 2: trust ratio per segment, one workgroup per segment. */
-export const larsTrustKernel: Kernel = { name: "lars_trust", code: larsTrust };
+export const larsTrustKernel: Kernel = { name: "lars_trust", code: segmentSums + larsTrust };
 
 /** LARS stage 3: momentum update over the flat block; dispatch ceil(n / 256) workgroups. */
 export const larsUpdateKernel: Kernel = { name: "lars_update", code: larsUpdate };
@@ -38,7 +39,7 @@ export const emaUpdateKernel: Kernel = { name: "ema_update", code: emaUpdate };
 /** Gradient clipping stage 2: each parameter's factor, one workgroup per segment. */
 export const gradClipCoefficientsKernel: Kernel = {
   name: "grad_clip_coefficients",
-  code: gradClipCoefficients,
+  code: segmentSums + gradClipCoefficients,
 };
 
 /** Gradient clipping stage 3: scaling over the flat block; dispatch ceil(n / 256) workgroups. */
