@@ -1,6 +1,7 @@
 // Shared helpers for the tests: golden fixtures, tolerant comparison, one GPU per process.
 import { createGpu } from "../src/gpu/device.ts";
-import type { Gpu } from "../src/gpu/gpu.ts";
+import { type Gpu, Program } from "../src/gpu/gpu.ts";
+import type { Tensor } from "../src/gpu/tensor.ts";
 import { readSafetensors } from "../src/io/safetensors.ts";
 
 /** Where the PyTorch golden vectors are: $FIXTURES_DIR, else ../shared/fixtures. */
@@ -111,4 +112,23 @@ export function norm(values: ArrayLike<number>): number {
   let sum = 0;
   for (let i = 0; i < values.length; i++) sum += values[i] * values[i];
   return Math.sqrt(sum);
+}
+
+/**
+ * Records a program with `build`, writes `values` into its inputs in order, runs it once and
+ * reads its outputs (copies).
+ */
+export async function runOnce(
+  gpu: Gpu,
+  build: (p: Program) => { inputs: Tensor[]; outputs: Tensor[] },
+  values: readonly Float32Array<ArrayBuffer>[],
+): Promise<Float32Array[]> {
+  const program = new Program(gpu, "test");
+  const { inputs, outputs } = build(program);
+  program.keep(...inputs, ...outputs);
+  inputs.forEach((t, i) => gpu.write(t, values[i]));
+  gpu.submit(program);
+  const result = await gpu.read(...outputs) as Float32Array[];
+  program.destroy();
+  return result.map((r) => r.slice());
 }

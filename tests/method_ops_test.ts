@@ -2,7 +2,6 @@
 // (tests/fixtures/make_method_ops.py) and finite differences.
 import { createGpu } from "../src/gpu/device.ts";
 import { type AdapterClass, type Gpu, Program } from "../src/gpu/gpu.ts";
-import type { Tensor } from "../src/gpu/tensor.ts";
 import { normalizedRegression } from "../src/loss/cosine.ts";
 import { infoNceWithQueue } from "../src/loss/info_nce.ts";
 import { recordSpread } from "../src/monitor.ts";
@@ -15,7 +14,7 @@ import { emaRate, EmaUpdate } from "../src/optim/ema.ts";
 import { queueWriteKernel } from "../src/gpu/kernels/embedding.ts";
 import { StepValues } from "../src/gpu/step_values.ts";
 import { checkGradient, dot } from "./_gradcheck.ts";
-import { assertClose, loadFixtureFile, randn, testGpu } from "./_util.ts";
+import { assertClose, loadFixtureFile, randn, runOnce, testGpu } from "./_util.ts";
 
 const fixture = await loadFixtureFile(
   new URL("./fixtures/method_ops.safetensors", import.meta.url).pathname,
@@ -35,21 +34,7 @@ function familyGpu(adapterClass: AdapterClass): Promise<Gpu> {
   return gpuFamily;
 }
 
-/** Runs a recorded program once on inputs and reads outputs. */
-async function run(
-  gpu: Gpu,
-  build: (p: Program) => { inputs: Tensor[]; outputs: Tensor[] },
-  values: Float32Array<ArrayBuffer>[],
-): Promise<Float32Array[]> {
-  const program = new Program(gpu, "method ops test");
-  const { inputs, outputs } = build(program);
-  program.keep(...inputs, ...outputs);
-  inputs.forEach((t, i) => gpu.write(t, values[i]));
-  gpu.submit(program);
-  const result = await gpu.read(...outputs) as Float32Array[];
-  program.destroy();
-  return result.map((r) => r.slice());
-}
+const run = runOnce;
 
 Deno.test("L2 normalisation and its gradient match PyTorch and finite differences", async () => {
   const gpu = await testGpu();

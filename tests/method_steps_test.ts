@@ -2,130 +2,12 @@
 // (tests/fixtures/make_method_steps.py): loss, every parameter's gradient, the parameters
 // after an SGD step, the key encoder or target network after its moving average, the queue
 // after the keys are enqueued, and every running statistic.
-import type { Gpu } from "../src/gpu/gpu.ts";
-import { Program } from "../src/gpu/gpu.ts";
 import type { Tensor } from "../src/gpu/tensor.ts";
 import { byol } from "../src/methods/byol.ts";
-import type { Method, MethodRun } from "../src/methods/method.ts";
 import { moco, mocoKeyShuffles } from "../src/methods/moco.ts";
 import type { ParameterBlock } from "../src/nn/parameters.ts";
-import { createOptimizer } from "../src/optim/optimizer.ts";
-import { deterministicValues } from "./_init.ts";
-import { assertClose, type Fixture, loadFixtureFile, norm, testGpu } from "./_util.ts";
-
-const load = (name: string) =>
-  loadFixtureFile(new URL(`./fixtures/${name}.safetensors`, import.meta.url).pathname);
-
-/** 64 elements at floor(k·n/64), as the fixture script samples a large tensor. */
-function sampled(values: Float32Array): Float32Array {
-  const n = values.length;
-  if (n <= 64) return values;
-  return Float32Array.from({ length: 64 }, (_, k) => values[Math.floor((k * n) / 64)]);
-}
-
-/**
- * Compares every tensor of `actual` with the fixture's `prefix.name` (whole) or its
- * `prefix_sample.name` and `prefix_norm.name`; the fixture must hold each one. The bound is
- * what float32 can promise: four times the deviation of PyTorch's own float32 run from the
- * float64 reference (`prefix_f32err.name`), plus 1e-5 of the tensor's largest element for
- * the summation order.
- */
-function compare(fixture: Fixture, prefix: string, actual: Map<string, Float32Array>) {
-  if (actual.size === 0) throw new Error(`nothing to compare under ${prefix}`);
-  for (const [name, values] of actual) {
-    const whole = `${prefix}.${name}`;
-    const expected = fixture.has(whole)
-      ? fixture.get(whole)
-      : fixture.get(`${prefix}_sample.${name}`);
-    const scale = expected.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-    const float32 = fixture.get(`${prefix}_f32err.${name}`)[0];
-    assertClose(fixture.has(whole) ? values : sampled(values), expected, {
-      atol: 4 * float32 + 1e-5 * scale + 1e-9,
-      rtol: 0,
-      label: whole,
-    });
-    if (!fixture.has(whole)) {
-      const expectedNorm = fixture.get(`${prefix}_norm.${name}`);
-      assertClose([norm(values)], expectedNorm, {
-        atol: 4 * fixture.get(`${prefix}_norm_f32err.${name}`)[0] + 1e-5 * expectedNorm[0],
-        rtol: 0,
-        label: `‖${whole}‖`,
-      });
-    }
-  }
-}
-
-/** Loads the fixture script's deterministic initial values into a block. */
-function initialize(
-  block: ParameterBlock,
-  groups: { strip: string; take: (name: string) => boolean }[],
-) {
-  const entries = [...block.parameters, ...block.runningStats];
-  const values = new Map<string, Float32Array>();
-  for (const { strip, take } of groups) {
-    for (const [k, v] of deterministicValues(entries.filter(([n]) => take(n)), strip)) {
-      values.set(k, v);
-    }
-  }
-  block.load(values, "deterministic initial values");
-}
-
-/** Builds a method's run, records one training step with SGD and runs it on the fixture's views. */
-async function firstStep<O extends object>(
-  gpu: Gpu,
-  method: Method<O>,
-  options: Record<string, unknown>,
-  fixture: Fixture,
-  setup: (run: MethodRun) => void,
-) {
-  const checked = method.validate(options, 8);
-  const run = method.build(
-    {
-      gpu,
-      backbone: { name: "resnet18", stem: "cifar", width: 16 },
-      batchSize: 8,
-      totalSteps: 100,
-      stepsPerEpoch: 10,
-      seed: 0,
-    },
-    checked,
-  );
-  setup(run);
-  const sgd = fixture.meta.sgd as { lr: number; momentum: number; weightDecay: number };
-  const optimizer = createOptimizer(gpu, run.trainable, {
-    name: "sgd",
-    momentum: sgd.momentum,
-    weightDecay: sgd.weightDecay,
-  });
-  const program = new Program(gpu, "first step");
-  const groups = method.views(checked, {} as never);
-  const views = groups.map((_, i) =>
-    program.tensor(fixture.shape(`view${i + 1}`), `view ${i + 1}`)
-  );
-  const labels = program.tensor([8], "labels", "i32");
-  program.clear(run.trainable.grads);
-  const { loss } = run.record(program, { views, labels });
-  optimizer.record(program);
-  run.recordAfterUpdate?.(program);
-  views.forEach((v, i) => gpu.write(v, fixture.get(`view${i + 1}`) as Float32Array<ArrayBuffer>));
-  run.prepare(0);
-  optimizer.prepare(1, sgd.lr);
-  gpu.submit(program);
-  const [lossValue] = await gpu.read(loss);
-  return {
-    run,
-    loss: lossValue[0],
-    grads: await run.trainable.readGrads(),
-    destroy() {
-      program.destroy();
-      optimizer.destroy();
-      run.destroy();
-    },
-  };
-}
-
-const prefixed = (prefix: string, values: Map<string, Float32Array>) =>
-  new Map([...values].map(([k, v]) => [`${prefix}.${k}`, v]));
+import { compare, compareLoss, firstStep, initialize, load, prefixed } from "./_method_step.ts";
+import { assertClose, testGpu } from "./_util.ts";
 
 for (const symmetric of [false, true]) {
   const name = `moco_step1${symmetric ? "_symmetric" : ""}`;
@@ -164,11 +46,7 @@ for (const symmetric of [false, true]) {
         );
       },
     );
-    assertClose([step.loss], fixture.get("loss"), {
-      atol: 4 * fixture.get("loss_f32err")[0] + 1e-6,
-      rtol: 0,
-      label: "loss",
-    });
+    compareLoss(fixture, step.loss);
     compare(fixture, "grad", step.grads);
     compare(fixture, "after", prefixed("query", await step.run.trainable.read()));
     compare(
@@ -210,11 +88,7 @@ Deno.test("BYOL first step matches PyTorch", async () => {
       initialize(run.state.get("target") as ParameterBlock, [{ strip: "", take: () => true }]);
     },
   );
-  assertClose([step.loss], fixture.get("loss"), {
-    atol: 4 * fixture.get("loss_f32err")[0] + 1e-6,
-    rtol: 0,
-    label: "loss",
-  });
+  compareLoss(fixture, step.loss);
   compare(fixture, "grad", step.grads);
   const trained = await step.run.trainable.read();
   const online = new Map([...trained].filter(([k]) => !k.startsWith("predictor.")));

@@ -391,6 +391,64 @@ for (const testCase of cases) {
     after.destroy();
     second.destroy();
   });
+  Deno.test(`${label}: frozen parameters keep values and state, the others train as unfrozen`, async () => {
+    const gpu = await testGpu();
+    const start = new Map(shapes.map(([name], s) => [name, initialParams()[s]]));
+    const frozen = ["fc.weight", "big.weight", "bn.bias"];
+    const isFrozen = (s: number) => frozen.includes(shapes[s][0]);
+
+    const free = makeBlock(gpu, shapes);
+    free.load(start, "test");
+    const unfrozen = createOptimizer(gpu, free, config);
+    const expected = await runSteps(gpu, unfrozen, free, stepGrads(free, 2), rates.slice(0, 2));
+    unfrozen.destroy();
+    free.destroy();
+
+    const block = makeBlock(gpu, shapes);
+    block.load(start, "test");
+    const optimizer = createOptimizer(gpu, block, config);
+    optimizer.freeze(frozen);
+    const grads = stepGrads(block, 4);
+    const held = await runSteps(gpu, optimizer, block, grads.slice(0, 2), rates.slice(0, 2));
+    const values = split(block, held.values, "parameters");
+    const wanted = split(block, expected.values, "parameters");
+    values.forEach((v, s) => {
+      assertClose(v, isFrozen(s) ? start.get(shapes[s][0])! : wanted[s], {
+        atol: 0,
+        rtol: 0,
+        label: `${shapes[s][0]} (${isFrozen(s) ? "frozen" : "trained"})`,
+      });
+    });
+    for (const [name, flat] of held.state) {
+      const want = split(block, expected.state.get(name)!, name);
+      split(block, flat, name).forEach((part, s) => {
+        assertClose(part, isFrozen(s) ? new Float32Array(part.length) : want[s], {
+          atol: 0,
+          rtol: 0,
+          label: `${name} of ${shapes[s][0]}`,
+        });
+      });
+    }
+    // Freed, they train again.
+    optimizer.freeze([]);
+    const thawed = await runSteps(gpu, optimizer, block, grads.slice(2), rates.slice(2), 3);
+    split(block, thawed.values, "parameters").forEach((v, s) => {
+      if (isFrozen(s) && v.every((x, i) => x === start.get(shapes[s][0])![i])) {
+        throw new Error(`${shapes[s][0]} did not train once freed`);
+      }
+    });
+    let refused = "";
+    try {
+      optimizer.freeze(["no.such"]);
+    } catch (error) {
+      refused = (error as Error).message;
+    }
+    if (refused !== "Cannot freeze no.such: no such parameter") {
+      throw new Error(`freezing an unknown parameter gave "${refused}"`);
+    }
+    optimizer.destroy();
+    block.destroy();
+  });
 }
 
 Deno.test("optimizers reject settings they do not take and bad steps", async () => {

@@ -9,8 +9,13 @@ import { ParameterBlock } from "../nn/parameters.ts";
 import { projectionHead } from "../nn/projection_head.ts";
 import type { Sequential } from "../nn/sequential.ts";
 import { emaRate, EmaUpdate } from "../optim/ema.ts";
-import { SelfsupError } from "../errors.ts";
-import { checkOptions, initializeBlock, type Method, type StepInputs } from "./method.ts";
+import {
+  checkMomentumSchedule,
+  checkOptions,
+  initializeBlock,
+  type Method,
+  type StepInputs,
+} from "./method.ts";
 
 /** BYOL's options. */
 export interface ByolOptions {
@@ -124,11 +129,7 @@ export const byol: Method<ByolOptions> = {
   },
   validate(options) {
     const checked = checkOptions(this, options);
-    if (checked.finalMomentum < checked.momentum) {
-      throw new SelfsupError(
-        `--final-momentum (${checked.finalMomentum}) must be at least --momentum (${checked.momentum})`,
-      );
-    }
+    checkMomentumSchedule(checked);
     return checked;
   },
   views(options, base) {

@@ -19,7 +19,13 @@ import { Random } from "../data/random.ts";
 export type MethodConfig = { readonly name: string } & Readonly<Record<string, unknown>>;
 
 /** How a command-line flag's value is parsed and checked. */
-export type OptionKind = "positiveInteger" | "positiveNumber" | "fraction" | "boolean";
+export type OptionKind =
+  | "positiveInteger"
+  | "nonNegativeInteger"
+  | "positiveNumber"
+  | "nonNegativeNumber"
+  | "fraction"
+  | "boolean";
 
 /** One option of a method, and the flag that sets it. */
 export interface MethodOption {
@@ -115,6 +121,21 @@ export interface MethodRun {
   recordAfterUpdate?(program: Program): void;
   /** Writes the per-step values of the step after `step` updates, before it is submitted. */
   prepare(step: number): void;
+  /**
+   * The trainable parameters (by name) the optimizer must leave untouched, values and state,
+   * in the step after `step` updates — as PyTorch's optimizers skip a parameter whose
+   * gradient is None: DINO's last layer and SwAV's prototypes in the first epoch. The
+   * trainer passes them to `Optimizer.freeze` before each submit. None if absent.
+   */
+  frozen?(step: number): readonly string[];
+  /**
+   * The loss a collapsed run sits at, if the method has one: SwAV's and DINO's loss is ln K
+   * when the predictions and targets are uniform over the K outputs (identical embeddings get
+   * equipartitioned codes), and a SwAV run whose loss stays there learns nothing — the known
+   * failure with small batches — even where the embeddings' spread has not fallen. Both
+   * start near it, so the trainer judges the loss after the first epochs, not at the start.
+   */
+  readonly collapseLoss?: number;
   /** Frees the GPU memory of every block and tensor. */
   destroy(): void;
 }
@@ -140,9 +161,21 @@ export const check = {
     }
     return value as number;
   },
+  nonNegativeInteger(value: unknown, flag: string): number {
+    if (!Number.isInteger(value) || (value as number) < 0) {
+      throw new SelfsupError(`${flag} must be a whole number ≥ 0, got ${value}`);
+    }
+    return value as number;
+  },
   positiveNumber(value: unknown, flag: string): number {
     if (typeof value !== "number" || !(value > 0) || !Number.isFinite(value)) {
       throw new SelfsupError(`${flag} must be a number > 0, got ${value}`);
+    }
+    return value;
+  },
+  nonNegativeNumber(value: unknown, flag: string): number {
+    if (typeof value !== "number" || !(value >= 0) || !Number.isFinite(value)) {
+      throw new SelfsupError(`${flag} must be a number ≥ 0, got ${value}`);
     }
     return value;
   },
@@ -157,6 +190,18 @@ export const check = {
     return value;
   },
 };
+
+/**
+ * Refuses a moving-average schedule that falls (MoCo's key encoder, BYOL's target, DINO's
+ * teacher): `--final-momentum` below `--momentum`.
+ */
+export function checkMomentumSchedule(options: { momentum: number; finalMomentum: number }): void {
+  if (options.finalMomentum < options.momentum) {
+    throw new SelfsupError(
+      `--final-momentum (${options.finalMomentum}) must be at least --momentum (${options.momentum})`,
+    );
+  }
+}
 
 /**
  * Checks `options` (a run's `method` settings, name left out) against a method's declared

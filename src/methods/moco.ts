@@ -10,7 +10,13 @@ import { l2NormalizeBackward, l2NormalizeForward } from "../nn/l2_normalize.ts";
 import { ParameterBlock } from "../nn/parameters.ts";
 import { emaRate, EmaUpdate } from "../optim/ema.ts";
 import { SelfsupError } from "../errors.ts";
-import { checkOptions, initializeBlock, type Method, type StepInputs } from "./method.ts";
+import {
+  checkMomentumSchedule,
+  checkOptions,
+  initializeBlock,
+  type Method,
+  type StepInputs,
+} from "./method.ts";
 import { SimclrModel } from "./simclr.ts";
 
 /** MoCo v2's options. */
@@ -128,11 +134,7 @@ export const moco: Method<MocoOptions> = {
   },
   validate(options, batchSize) {
     const checked = checkOptions(this, options);
-    if (checked.finalMomentum < checked.momentum) {
-      throw new SelfsupError(
-        `--final-momentum (${checked.finalMomentum}) must be at least --momentum (${checked.momentum})`,
-      );
-    }
+    checkMomentumSchedule(checked);
     const enqueued = checked.symmetric ? 2 * batchSize : batchSize;
     if (checked.queueSize % enqueued !== 0) {
       throw new SelfsupError(

@@ -1,12 +1,22 @@
 import { SelfsupError } from "../errors.ts";
 import { byol } from "./byol.ts";
+import { dino } from "./dino.ts";
 import type { Method } from "./method.ts";
 import { moco } from "./moco.ts";
+import { rotation } from "./rotation.ts";
 import { simclr } from "./simclr.ts";
+import { swav } from "./swav.ts";
 
 /** Every method `--method` takes, by name: adding a method is adding it here. */
 // deno-lint-ignore no-explicit-any
-export const methods: Readonly<Record<string, Method<any>>> = { simclr, moco, byol };
+export const methods: Readonly<Record<string, Method<any>>> = {
+  simclr,
+  moco,
+  byol,
+  dino,
+  swav,
+  rotation,
+};
 
 /** The names `--method` takes. */
 export const methodNames: readonly string[] = Object.keys(methods);

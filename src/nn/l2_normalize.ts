@@ -1,5 +1,9 @@
 import type { Program } from "../gpu/gpu.ts";
-import { l2NormalizeBackwardKernel, l2NormalizeForwardKernel } from "../gpu/kernels/embedding.ts";
+import {
+  l2NormalizeBackwardKernel,
+  l2NormalizeForwardKernel,
+  l2NormalizeInPlaceKernel,
+} from "../gpu/kernels/embedding.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import type { Entry, Forward, ForwardOptions, Layer } from "./module.ts";
 
@@ -20,18 +24,34 @@ export function l2NormalizeForward(program: Program, x: Tensor): { y: Tensor; no
   return { y, norms };
 }
 
-/** Records the input gradient of the row normalisation (overwritten). */
+/**
+ * Records the input gradient of the row normalisation: overwritten in a new tensor, or added
+ * to `into` (a parameter's gradient, which accumulates) and returned.
+ */
 export function l2NormalizeBackward(
   program: Program,
   y: Tensor,
   norms: Tensor,
   gradY: Tensor,
+  into?: Tensor,
 ): Tensor {
   const [m, d] = rows(y);
-  if (gradY.size !== y.size) throw new Error(`L2 normalisation gradient [${gradY.shape}]`);
-  const gradX = program.temp([m, d], "normalisation input gradient");
-  program.dispatch(l2NormalizeBackwardKernel, [y, norms, gradY, gradX], Math.ceil(m / 64), [m, d]);
+  if (gradY.size !== y.size || (into && into.size !== y.size)) {
+    throw new Error(`L2 normalisation gradient [${gradY.shape}] into [${into?.shape}]`);
+  }
+  const gradX = into ?? program.temp([m, d], "normalisation input gradient");
+  program.dispatch(l2NormalizeBackwardKernel, [y, norms, gradY, gradX], Math.ceil(m / 64), [
+    m,
+    d,
+    into ? 1 : 0,
+  ]);
   return gradX;
+}
+
+/** Records x ← x / max(‖x‖, 1e-12) for each row of x [M, D], in place (no gradient). */
+export function l2NormalizeInPlace(program: Program, x: Tensor): void {
+  const [m, d] = rows(x);
+  program.dispatch(l2NormalizeInPlaceKernel, [x], Math.ceil(m / 64), [m, d]);
 }
 
 /** Row normalisation to unit length as a layer: embeddings before a cosine-based loss. */

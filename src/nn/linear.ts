@@ -38,12 +38,20 @@ function matrixShape(t: Tensor, what: string): [number, number] {
   return [t.shape[0], t.shape[1]];
 }
 
-/** Records y = x·Wᵀ + b for x [N, in], weight [out, in] and bias [out]; returns y [N, out]. */
-export function linearForward(program: Program, x: Tensor, weight: Tensor, bias: Tensor): Tensor {
+/**
+ * Records y = x·Wᵀ + b for x [N, in], weight [out, in] and bias [out] (null: no bias);
+ * returns y [N, out].
+ */
+export function linearForward(
+  program: Program,
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null,
+): Tensor {
   const [m, k] = matrixShape(x, "input");
   const [n, wk] = matrixShape(weight, "weight");
-  if (wk !== k || bias.size !== n) {
-    throw new Error(`Linear: input [${x.shape}], weight [${weight.shape}], bias [${bias.shape}]`);
+  if (wk !== k || (bias && bias.size !== n)) {
+    throw new Error(`Linear: input [${x.shape}], weight [${weight.shape}], bias [${bias?.shape}]`);
   }
   const xp = padded(program, x, m, up4(k), "linear input");
   const wp = padded(program, weight, n, up4(k), "linear weight");
@@ -51,12 +59,17 @@ export function linearForward(program: Program, x: Tensor, weight: Tensor, bias:
   program.addFlops(2 * m * n * k);
   const tilesN = Math.ceil(n / block);
   const tiles = Math.ceil(m / block) * tilesN;
-  program.dispatch(linearForwardKernel, [xp, wp, bias, y], Math.ceil(tiles / workgroup), [
-    m,
-    n,
-    up4(k) / 4,
-    tilesN,
-  ]);
+  program.dispatch(
+    linearForwardKernel,
+    [xp, wp, bias ?? zeroBias(program, n), y],
+    Math.ceil(tiles / workgroup),
+    [
+      m,
+      n,
+      up4(k) / 4,
+      tilesN,
+    ],
+  );
   return y;
 }
 
@@ -87,26 +100,35 @@ const targetInvocations = { cpu: 256, gpu: 16384 };
 // Fewer batch rows than this per split would cost more in partial sums than they save.
 const minRowsPerSplit = 64;
 
+// The GEMM kernels always add a bias: a bias-free layer gives them zeros.
+function zeroBias(program: Program, n: number): Tensor {
+  const zeros = program.temp([n], "linear zero bias");
+  program.clear(zeros);
+  return zeros;
+}
+
 /**
  * Records gW += gyᵀ·x and gb += Σ_rows gy for x [N, in], gy [N, out], gradWeight [out, in]
- * and gradBias [out] (parameter gradients accumulate). A long batch with a small weight is
- * split into partial sums that a second kernel adds up.
+ * and gradBias [out] (parameter gradients accumulate; null: a bias-free layer, whose bias
+ * sums go to scratch memory nothing reads). A long batch with a small weight is split into
+ * partial sums that a second kernel adds up.
  */
 export function linearBackwardWeight(
   program: Program,
   x: Tensor,
   gradY: Tensor,
   gradWeight: Tensor,
-  gradBias: Tensor,
+  gradBias: Tensor | null,
 ): void {
   const [k, n] = matrixShape(x, "input");
   const [gk, m] = matrixShape(gradY, "output gradient");
-  if (gk !== k || gradWeight.size !== m * n || gradBias.size !== m) {
+  if (gk !== k || gradWeight.size !== m * n || (gradBias && gradBias.size !== m)) {
     throw new Error(
       `Linear: input [${x.shape}], gradient [${gradY.shape}], weight gradient ` +
-        `[${gradWeight.shape}], bias gradient [${gradBias.shape}]`,
+        `[${gradWeight.shape}], bias gradient [${gradBias?.shape}]`,
     );
   }
+  const biasSums = gradBias ?? program.temp([m], "unused bias gradient");
   const gp = padded(program, gradY, k, up4(m), "linear output gradient");
   const xp = padded(program, x, k, up4(n), "linear input");
   program.addFlops(2 * m * n * k);
@@ -130,7 +152,7 @@ export function linearBackwardWeight(
   ];
   const grid = Math.ceil((tiles * splits) / workgroup);
   if (splits === 1) {
-    program.dispatch(linearBackwardWeightKernel, [gp, xp, gradWeight, gradBias], grid, params(1));
+    program.dispatch(linearBackwardWeightKernel, [gp, xp, gradWeight, biasSums], grid, params(1));
     return;
   }
   const partW = program.temp([splits, m * n], "linear weight gradient partial sums");
@@ -138,7 +160,7 @@ export function linearBackwardWeight(
   program.dispatch(linearBackwardWeightKernel, [gp, xp, partW, partB], grid, params(0));
   program.dispatch(
     linearBackwardWeightReduceKernel,
-    [partW, partB, gradWeight, gradBias],
+    [partW, partB, gradWeight, biasSums],
     Math.ceil((m * n + m) / 256),
     [m, n, splits],
   );
@@ -147,27 +169,31 @@ export function linearBackwardWeight(
 /** Initial values of a {@link Linear} layer's parameters, when not PyTorch's default. */
 export interface LinearInit {
   readonly weight?: Initializer;
-  readonly bias?: Initializer;
+  /** null: no bias, as `nn.Linear(in, out, bias=False)`. */
+  readonly bias?: Initializer | null;
 }
 
 /**
- * A fully connected layer with bias, y = x·Wᵀ + b, on inputs [..., inFeatures]: leading
- * dimensions are flattened into the rows of one GEMM (tokens of a transformer) and restored
- * on the output. Parameters are named and shaped as PyTorch's `nn.Linear` (weight [out, in],
- * bias [out]) and by default initialised as it does: both uniform on ±1/√inFeatures.
+ * A fully connected layer, y = x·Wᵀ + b, on inputs [..., inFeatures]: leading dimensions are
+ * flattened into the rows of one GEMM (tokens of a transformer) and restored on the output.
+ * Parameters are named and shaped as PyTorch's `nn.Linear` (weight [out, in], bias [out], or
+ * no bias with `bias: null`) and by default initialised as it does: both uniform on
+ * ±1/√inFeatures.
  */
 export class Linear implements Layer {
   readonly weight: Parameter;
-  readonly bias: Parameter;
+  readonly bias: Parameter | null;
 
   constructor(readonly inFeatures: number, readonly outFeatures: number, init: LinearInit = {}) {
     const bound = 1 / Math.sqrt(inFeatures);
     this.weight = new Parameter([outFeatures, inFeatures], "weight", init.weight ?? uniform(bound));
-    this.bias = new Parameter([outFeatures], "bias", init.bias ?? uniform(bound));
+    this.bias = init.bias === null
+      ? null
+      : new Parameter([outFeatures], "bias", init.bias ?? uniform(bound));
   }
 
   entries(): Entry[] {
-    return [["weight", this.weight], ["bias", this.bias]];
+    return this.bias ? [["weight", this.weight], ["bias", this.bias]] : [["weight", this.weight]];
   }
 
   forward(program: Program, input: Tensor, options: ForwardOptions): Forward {
@@ -177,12 +203,12 @@ export class Linear implements Layer {
     }
     const rows = input.size / this.inFeatures;
     const x = input.reshape([rows, this.inFeatures]);
-    const y = linearForward(program, x, this.weight.value, this.bias.value);
+    const y = linearForward(program, x, this.weight.value, this.bias?.value ?? null);
     return {
       output: y.reshape([...shape.slice(0, -1), this.outFeatures]),
       backward: (p, gradOutput) => {
         const gradY = gradOutput.reshape([rows, this.outFeatures]);
-        linearBackwardWeight(p, x, gradY, this.weight.grad, this.bias.grad);
+        linearBackwardWeight(p, x, gradY, this.weight.grad, this.bias?.grad ?? null);
         return options.inputGrad
           ? linearBackwardInput(p, gradY, this.weight.value).reshape(shape)
           : undefined;

@@ -1,8 +1,9 @@
 // What the optimizers share: the table that tells kernels over the flat block which elements
-// belong to which parameter and which of them are decayed, zeroed state, step checks.
+// belong to which parameter and which of them are decayed or frozen, the pieces of
+// per-parameter norms, zeroed state, step checks.
 import { type Gpu, Program } from "../gpu/gpu.ts";
 import type { Tensor } from "../gpu/tensor.ts";
-import { type ParameterBlock, segmentAlignment } from "../nn/parameters.ts";
+import { type ParameterBlock, type Segment, segmentAlignment } from "../nn/parameters.ts";
 
 /**
  * One u32 per 64-element chunk of the flat block (parameters start at multiples of 64, so
@@ -11,21 +12,111 @@ import { type ParameterBlock, segmentAlignment } from "../nn/parameters.ts";
  * buffer holds there), whether the parameter is decayed (and, under LARS, adapted) (bit 7),
  * and its segment index (bits 8–31). With `excludeBiasAndNorm` only weights are decayed;
  * biases and normalisation parameters are not, as SimCLR, BYOL and MAE train them.
+ *
+ * A frozen parameter's chunks count no element as its own, so the kernels skip it whole:
+ * its values and its optimizer state stay as they are, as PyTorch's optimizers skip a
+ * parameter whose gradient is None.
  */
-export function chunkTable(gpu: Gpu, block: ParameterBlock, excludeBiasAndNorm: boolean): Tensor {
-  // The kernels find an element's chunk as i >> 6.
-  if (segmentAlignment !== 64) throw new Error("Optimizer kernels need 64-element alignment");
-  const table = new Uint32Array(Math.ceil(block.values.size / segmentAlignment));
-  block.segments.forEach(({ offset, size, kind }, index) => {
-    for (let start = 0; start < size; start += segmentAlignment) {
-      const live = Math.min(segmentAlignment, size - start);
-      const decayed = kind === "weight" || !excludeBiasAndNorm;
-      table[(offset + start) / segmentAlignment] = (index << 8) | (decayed ? 128 : 0) | live;
+export class ChunkTable {
+  readonly tensor: Tensor;
+  #frozen = "";
+
+  constructor(
+    readonly gpu: Gpu,
+    readonly block: ParameterBlock,
+    readonly excludeBiasAndNorm: boolean,
+  ) {
+    // The kernels find an element's chunk as i >> 6.
+    if (segmentAlignment !== 64) throw new Error("Optimizer kernels need 64-element alignment");
+    this.tensor = gpu.tensor(
+      [Math.ceil(block.values.size / segmentAlignment)],
+      "optimizer chunk table",
+      "u32",
+    );
+    this.#write(new Set());
+  }
+
+  /**
+   * Freezes the named parameters (and frees all others) for the submits that follow; the
+   * table is rewritten only when the set changes.
+   */
+  freeze(names: readonly string[]): void {
+    const known = new Set(this.block.segments.map((s) => s.name));
+    const unknown = names.filter((name) => !known.has(name));
+    if (unknown.length) throw new Error(`Cannot freeze ${unknown.join(", ")}: no such parameter`);
+    const key = [...new Set(names)].sort().join("\n");
+    if (key === this.#frozen) return;
+    this.#frozen = key;
+    this.#write(new Set(names));
+  }
+
+  destroy(): void {
+    this.gpu.release(this.tensor.buffer);
+  }
+
+  #write(frozen: ReadonlySet<string>): void {
+    const table = new Uint32Array(this.tensor.size);
+    this.block.segments.forEach(({ name, offset, size, kind }, index) => {
+      for (let start = 0; start < size; start += segmentAlignment) {
+        const live = frozen.has(name) ? 0 : Math.min(segmentAlignment, size - start);
+        const decayed = kind === "weight" || !this.excludeBiasAndNorm;
+        table[(offset + start) / segmentAlignment] = (index << 8) | (decayed ? 128 : 0) | live;
+      }
+    });
+    this.gpu.write(this.tensor, table);
+  }
+}
+
+/**
+ * Elements of a parameter summed by one workgroup in the first stage of per-parameter norms
+ * (LARS's trust ratios, gradient clipping): large enough that llvmpipe runs few workgroups,
+ * small enough that a 2.4M-element weight spreads over hundreds of them on a GPU.
+ */
+const pieceSize = 4096;
+
+/**
+ * The pieces per-parameter norms are summed over, as lars_norms takes them: each chosen
+ * segment cut into pieces of at most {@link pieceSize} elements (`pieces`, [begin, end) in
+ * the flat block), and each segment's range of pieces (`segmentPieces`, [first, end); empty
+ * for segments left out), with room for the pieces' partial sums.
+ */
+export class NormPieces {
+  readonly pieces: Tensor;
+  readonly segmentPieces: Tensor;
+  readonly partials: Tensor;
+  readonly count: number;
+
+  constructor(
+    readonly gpu: Gpu,
+    block: ParameterBlock,
+    include: (segment: Segment) => boolean,
+    label: string,
+  ) {
+    const pieces: number[] = [];
+    const segmentPieces = new Uint32Array(2 * Math.max(block.segments.length, 1));
+    block.segments.forEach((segment, index) => {
+      const { offset, size } = segment;
+      segmentPieces[2 * index] = pieces.length / 2;
+      if (include(segment)) {
+        for (let start = 0; start < size; start += pieceSize) {
+          pieces.push(offset + start, offset + Math.min(size, start + pieceSize));
+        }
+      }
+      segmentPieces[2 * index + 1] = pieces.length / 2;
+    });
+    this.count = pieces.length / 2;
+    this.pieces = gpu.tensor([Math.max(pieces.length, 2)], `${label} pieces`, "u32");
+    if (pieces.length) gpu.write(this.pieces, Uint32Array.from(pieces));
+    this.segmentPieces = gpu.tensor([segmentPieces.length], `${label} segment pieces`, "u32");
+    gpu.write(this.segmentPieces, segmentPieces);
+    this.partials = gpu.tensor([2 * Math.max(this.count, 1)], `${label} partial norms`);
+  }
+
+  destroy(): void {
+    for (const t of [this.pieces, this.segmentPieces, this.partials]) {
+      this.gpu.release(t.buffer);
     }
-  });
-  const tensor = gpu.tensor([table.length], "optimizer chunk table", "u32");
-  gpu.write(tensor, table);
-  return tensor;
+  }
 }
 
 /** Zero-filled state tensors shaped like the flat block, by name. */

@@ -4,7 +4,7 @@ import { adamUpdateKernel } from "../gpu/kernels/optim.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import type { ParameterBlock } from "../nn/parameters.ts";
 import { StepValues } from "../gpu/step_values.ts";
-import { checkStep, chunkTable, zeroState } from "./_layout.ts";
+import { checkStep, ChunkTable, zeroState } from "./_layout.ts";
 import type { Optimizer } from "./optimizer.ts";
 
 /** Adam's hyperparameters; `decoupled` makes it AdamW. */
@@ -25,12 +25,12 @@ export interface AdamOptions {
  */
 export class Adam implements Optimizer {
   readonly state: ReadonlyMap<string, Tensor>;
-  readonly #chunks: Tensor;
+  readonly #chunks: ChunkTable;
   readonly #step: StepValues<"stepSize" | "sqrtBiasCorrection2" | "decay">;
 
   constructor(readonly gpu: Gpu, readonly block: ParameterBlock, readonly options: AdamOptions) {
     this.state = zeroState(gpu, block, ["exp_avg", "exp_avg_sq"]);
-    this.#chunks = chunkTable(gpu, block, options.excludeBiasAndNorm);
+    this.#chunks = new ChunkTable(gpu, block, options.excludeBiasAndNorm);
     this.#step = new StepValues(gpu, ["stepSize", "sqrtBiasCorrection2", "decay"], "Adam");
   }
 
@@ -41,7 +41,7 @@ export class Adam implements Optimizer {
       adamUpdateKernel,
       [
         this.#step.tensor,
-        this.#chunks,
+        this.#chunks.tensor,
         this.block.values,
         this.block.grads,
         this.state.get("exp_avg")!,
@@ -71,8 +71,13 @@ export class Adam implements Optimizer {
     });
   }
 
+  freeze(names: readonly string[]): void {
+    this.#chunks.freeze(names);
+  }
+
   destroy(): void {
-    for (const tensor of [...this.state.values(), this.#chunks]) this.gpu.release(tensor.buffer);
+    for (const tensor of this.state.values()) this.gpu.release(tensor.buffer);
+    this.#chunks.destroy();
     this.#step.destroy();
   }
 }

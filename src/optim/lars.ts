@@ -4,7 +4,7 @@ import { larsNormsKernel, larsTrustKernel, larsUpdateKernel } from "../gpu/kerne
 import type { Tensor } from "../gpu/tensor.ts";
 import type { ParameterBlock } from "../nn/parameters.ts";
 import { StepValues } from "../gpu/step_values.ts";
-import { checkStep, chunkTable, zeroState } from "./_layout.ts";
+import { checkStep, ChunkTable, NormPieces, zeroState } from "./_layout.ts";
 import type { Optimizer } from "./optimizer.ts";
 
 /** LARS's hyperparameters. */
@@ -16,13 +16,6 @@ export interface LarsOptions {
   /** η in the trust ratio η‖p‖/‖g + wd·p‖. */
   readonly trustCoefficient: number;
 }
-
-/**
- * Elements of a weight summed by one workgroup in the first stage of the norms: large enough
- * that llvmpipe runs few workgroups, small enough that a 2.4M-element weight spreads over
- * hundreds of them on a GPU.
- */
-const pieceSize = 4096;
 
 /**
  * Layer-wise adaptive rate scaling (You et al. 2017) as SimCLR uses it (lars_optimizer.py,
@@ -37,35 +30,20 @@ const pieceSize = 4096;
 export class Lars implements Optimizer {
   readonly state: ReadonlyMap<string, Tensor>;
   readonly #step: StepValues<"learningRate">;
-  readonly #chunks: Tensor;
-  readonly #pieces: Tensor;
-  readonly #pieceCount: number;
-  readonly #segmentPieces: Tensor;
-  readonly #partials: Tensor;
+  readonly #chunks: ChunkTable;
+  readonly #pieces: NormPieces;
   readonly #trust: Tensor;
 
   constructor(readonly gpu: Gpu, readonly block: ParameterBlock, readonly options: LarsOptions) {
     this.state = zeroState(gpu, block, ["momentum"]);
     this.#step = new StepValues(gpu, ["learningRate"], "LARS");
-    this.#chunks = chunkTable(gpu, block, options.excludeBiasAndNorm);
-
-    const pieces: number[] = [];
-    const segmentPieces = new Uint32Array(2 * Math.max(block.segments.length, 1));
-    block.segments.forEach(({ offset, size, kind }, index) => {
-      segmentPieces[2 * index] = pieces.length / 2;
-      if (kind === "weight" || !options.excludeBiasAndNorm) {
-        for (let start = 0; start < size; start += pieceSize) {
-          pieces.push(offset + start, offset + Math.min(size, start + pieceSize));
-        }
-      }
-      segmentPieces[2 * index + 1] = pieces.length / 2;
-    });
-    this.#pieceCount = pieces.length / 2;
-    this.#pieces = gpu.tensor([Math.max(pieces.length, 2)], "LARS pieces", "u32");
-    if (pieces.length) gpu.write(this.#pieces, Uint32Array.from(pieces));
-    this.#segmentPieces = gpu.tensor([segmentPieces.length], "LARS segment pieces", "u32");
-    gpu.write(this.#segmentPieces, segmentPieces);
-    this.#partials = gpu.tensor([2 * Math.max(this.#pieceCount, 1)], "LARS partial norms");
+    this.#chunks = new ChunkTable(gpu, block, options.excludeBiasAndNorm);
+    this.#pieces = new NormPieces(
+      gpu,
+      block,
+      ({ kind }) => kind === "weight" || !options.excludeBiasAndNorm,
+      "LARS",
+    );
     this.#trust = gpu.tensor([Math.max(block.segments.length, 1)], "LARS trust ratios");
   }
 
@@ -73,17 +51,18 @@ export class Lars implements Optimizer {
     const { momentum, weightDecay, trustCoefficient } = this.options;
     const segments = this.block.segments.length;
     if (segments === 0) return;
-    if (this.#pieceCount > 0) {
+    const { pieces, segmentPieces, partials, count } = this.#pieces;
+    if (count > 0) {
       program.dispatch(
         larsNormsKernel,
-        [this.#pieces, this.block.values, this.block.grads, this.#partials],
-        this.#pieceCount,
-        [this.#pieceCount, f32(weightDecay)],
+        [pieces, this.block.values, this.block.grads, partials],
+        count,
+        [count, f32(weightDecay)],
       );
     }
     program.dispatch(
       larsTrustKernel,
-      [this.#segmentPieces, this.#partials, this.#trust],
+      [segmentPieces, partials, this.#trust],
       segments,
       [segments, f32(trustCoefficient)],
     );
@@ -92,7 +71,7 @@ export class Lars implements Optimizer {
       larsUpdateKernel,
       [
         this.#step.tensor,
-        this.#chunks,
+        this.#chunks.tensor,
         this.#trust,
         this.block.values,
         this.block.grads,
@@ -108,9 +87,14 @@ export class Lars implements Optimizer {
     this.#step.write({ learningRate });
   }
 
+  freeze(names: readonly string[]): void {
+    this.#chunks.freeze(names);
+  }
+
   destroy(): void {
-    const owned = [this.#chunks, this.#pieces, this.#segmentPieces, this.#partials, this.#trust];
-    for (const tensor of [...this.state.values(), ...owned]) this.gpu.release(tensor.buffer);
+    for (const tensor of [...this.state.values(), this.#trust]) this.gpu.release(tensor.buffer);
+    this.#chunks.destroy();
+    this.#pieces.destroy();
     this.#step.destroy();
   }
 }

@@ -4,7 +4,7 @@ import { sgdUpdateKernel, sgdUpdatePlainKernel } from "../gpu/kernels/optim.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import type { ParameterBlock } from "../nn/parameters.ts";
 import { StepValues } from "../gpu/step_values.ts";
-import { checkStep, chunkTable, zeroState } from "./_layout.ts";
+import { checkStep, ChunkTable, zeroState } from "./_layout.ts";
 import type { Optimizer } from "./optimizer.ts";
 
 /** SGD's hyperparameters. */
@@ -22,19 +22,19 @@ export interface SgdOptions {
  */
 export class Sgd implements Optimizer {
   readonly state: ReadonlyMap<string, Tensor>;
-  readonly #chunks: Tensor;
+  readonly #chunks: ChunkTable;
   readonly #step: StepValues<"learningRate">;
 
   constructor(readonly gpu: Gpu, readonly block: ParameterBlock, readonly options: SgdOptions) {
     this.state = zeroState(gpu, block, options.momentum > 0 ? ["momentum_buffer"] : []);
-    this.#chunks = chunkTable(gpu, block, options.excludeBiasAndNorm);
+    this.#chunks = new ChunkTable(gpu, block, options.excludeBiasAndNorm);
     this.#step = new StepValues(gpu, ["learningRate"], "SGD");
   }
 
   record(program: Program): void {
     const n = this.block.values.size;
     const buffer = this.state.get("momentum_buffer");
-    const tensors = [this.#step.tensor, this.#chunks, this.block.values, this.block.grads];
+    const tensors = [this.#step.tensor, this.#chunks.tensor, this.block.values, this.block.grads];
     program.dispatch(
       buffer ? sgdUpdateKernel : sgdUpdatePlainKernel,
       buffer ? [...tensors, buffer] : tensors,
@@ -48,8 +48,13 @@ export class Sgd implements Optimizer {
     this.#step.write({ learningRate });
   }
 
+  freeze(names: readonly string[]): void {
+    this.#chunks.freeze(names);
+  }
+
   destroy(): void {
-    for (const tensor of [...this.state.values(), this.#chunks]) this.gpu.release(tensor.buffer);
+    for (const tensor of this.state.values()) this.gpu.release(tensor.buffer);
+    this.#chunks.destroy();
     this.#step.destroy();
   }
 }

@@ -3,6 +3,9 @@ import l2NormalizeForward from "../../../shaders/l2_normalize_forward.wgsl" with
 import l2NormalizeBackward from "../../../shaders/l2_normalize_backward.wgsl" with {
   type: "text",
 };
+import l2NormalizeInPlace from "../../../shaders/l2_normalize_in_place.wgsl" with {
+  type: "text",
+};
 import gatherRows from "../../../shaders/gather_rows.wgsl" with { type: "text" };
 import queueWrite from "../../../shaders/queue_write.wgsl" with { type: "text" };
 import embeddingSpread from "../../../shaders/embedding_spread.wgsl" with { type: "text" };
@@ -17,6 +20,12 @@ export const l2NormalizeForwardKernel: Kernel = {
 export const l2NormalizeBackwardKernel: Kernel = {
   name: "l2_normalize_backward",
   code: l2NormalizeBackward,
+};
+
+/** Rows to unit length in place: one invocation per row, 64 a group. */
+export const l2NormalizeInPlaceKernel: Kernel = {
+  name: "l2_normalize_in_place",
+  code: l2NormalizeInPlace,
 };
 
 /** out[i] = x[index[i]] by rows: one invocation per value, 256 a group. */
