@@ -127,6 +127,7 @@ export async function trainEpochs(setup: TrainingSetup): Promise<TrainingOutcome
           batch.groups.forEach((values, g) => gpu.write(views[g], values));
           gpu.write(labels, batch.labels);
           method.prepare(position.step);
+          optimizer.freeze(method.frozen?.(position.step) ?? []);
           optimizer.prepare(position.step + 1, setup.learningRate(position.step));
           gpu.submit(program);
           position = { epoch, batch: batch.step + 1, step: position.step + 1, done: false };
@@ -145,13 +146,20 @@ export async function trainEpochs(setup: TrainingSetup): Promise<TrainingOutcome
                 `Try a lower --lr`,
             );
           }
-          collapsed = isCollapsed(std, dimensions) ? collapsed + 1 : 0;
+          // A loss pinned at the value of uniform predictions (SwAV's and DINO's ln K) past
+          // the first epoch is a collapse too, whatever the spread says.
+          const stuck = method.collapseLoss !== undefined && epoch > 0 &&
+            Math.abs(loss - method.collapseLoss) < 1e-3 * method.collapseLoss;
+          collapsed = isCollapsed(std, dimensions) || stuck ? collapsed + 1 : 0;
           if (collapsed >= collapsedReads) {
+            const why = stuck
+              ? `the loss is stuck at ${loss.toFixed(4)}, the value of uniform predictions`
+              : `their spread is ${std.toPrecision(2)}, healthy is about 1/√${dimensions} = ` +
+                `${(1 / Math.sqrt(dimensions)).toPrecision(2)}`;
             throw new SelfsupError(
-              `The embeddings collapsed by step ${position.step} (epoch ${epoch + 1}): their ` +
-                `spread is ${std.toPrecision(2)}, healthy is about 1/√${dimensions} = ` +
-                `${(1 / Math.sqrt(dimensions)).toPrecision(2)}; stopped; ` +
-                `${keptState(run.checkpointPath, savedStep)}. Try a lower --lr or other options`,
+              `The embeddings collapsed by step ${position.step} (epoch ${epoch + 1}): ${why}; ` +
+                `stopped; ${keptState(run.checkpointPath, savedStep)}. Try a lower --lr or ` +
+                `other options`,
             );
           }
           const imagesPerSecond = sinceRead.images / ((now - sinceRead.time) / 1000);

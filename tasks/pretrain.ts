@@ -18,7 +18,7 @@ import {
 import { Command, Option } from "../src/deps.ts";
 import { SelfsupError } from "../src/errors.ts";
 import type { EvaluationConfig } from "../src/evaluate.ts";
-import type { MethodOption } from "../src/methods/method.ts";
+import type { MethodOption, OptionKind } from "../src/methods/method.ts";
 import { methodNamed, methodNames, methods } from "../src/methods/registry.ts";
 import type { BackboneConfig } from "../src/nn/backbone.ts";
 import { vitSmallDefault } from "../src/nn/vit.ts";
@@ -96,32 +96,45 @@ const command = new Command()
   )
   .option("--json", "print the summary as JSON on stdout");
 
-/** Every method's options as flags: one flag per key, shared by the methods that take it. */
-const methodFlags = new Map<string, { option: MethodOption; methods: string[] }>();
+/**
+ * Every method's options as flags: one flag for the methods that share it, each with its own
+ * key. Where methods bound a value differently (MoCo's queue must hold keys, SwAV's may be
+ * 0), the flag parses the looser kind and each method's validation checks its own bound.
+ */
+const methodFlags = new Map<
+  string,
+  { option: MethodOption; attribute: string; keys: Map<string, string> }
+>();
 for (const method of Object.values(methods)) {
   for (const option of method.options) {
-    const known = methodFlags.get(option.key);
-    if (known && known.option.kind !== option.kind) {
-      throw new Error(`Methods disagree on the kind of ${option.flag}`);
-    }
-    if (known) {
-      known.methods.push(method.name);
+    const known = methodFlags.get(option.flag);
+    if (!known) {
+      const attribute = camel(option.flag.slice(2));
+      methodFlags.set(option.flag, {
+        option,
+        attribute,
+        keys: new Map([[method.name, option.key]]),
+      });
       continue;
     }
-    methodFlags.set(option.key, { option, methods: [method.name] });
+    known.keys.set(method.name, option.key);
+    known.option = { ...known.option, kind: looser(known.option.kind, option.kind) };
   }
 }
-const parsers = { positiveInteger, positiveNumber, fraction };
-for (const [key, { option, methods: takers }] of methodFlags) {
-  if (camel(option.flag.slice(2)) !== key) {
-    throw new Error(`Method flag ${option.flag} must name its key ${key}`);
-  }
-  const description = `${option.description} (${takers.join(", ")})`;
+const parsers = {
+  positiveInteger,
+  nonNegativeInteger,
+  positiveNumber,
+  nonNegativeNumber,
+  fraction,
+};
+for (const [flag, { option, keys }] of methodFlags) {
+  const description = `${option.description} (${[...keys.keys()].join(", ")})`;
   if (option.kind === "boolean") {
-    command.option(option.flag, description);
-    command.option(`--no-${option.flag.slice(2)}`, `not: ${option.description}`);
+    command.option(flag, description);
+    command.option(`--no-${flag.slice(2)}`, `not: ${option.description}`);
   } else {
-    command.option(`${option.flag} <x>`, description, parsers[option.kind]);
+    command.option(`${flag} <x>`, description, parsers[option.kind]);
   }
 }
 
@@ -148,7 +161,7 @@ const runDefining = [
   "warmupEpochs",
   "schedule",
   "seed",
-  ...methodFlags.keys(),
+  ...[...methodFlags.values()].map((f) => f.attribute),
 ];
 
 await runTask("pretrain", async () => {
@@ -270,15 +283,16 @@ function methodFlagValues(preset: PretrainConfig["method"]): PretrainConfig["met
   const values = command.opts() as Record<string, unknown>;
   const method = methodNamed(preset.name);
   const out: Record<string, unknown> = { ...preset };
-  for (const [key, { option, methods: takers }] of methodFlags) {
-    if (command.getOptionValueSource(key) !== "cli") continue;
-    if (!method.options.some((o) => o.key === key)) {
+  for (const [flag, { attribute, keys }] of methodFlags) {
+    if (command.getOptionValueSource(attribute) !== "cli") continue;
+    const key = keys.get(method.name);
+    if (!key) {
       throw new SelfsupError(
-        `${option.flag} is an option of ${takers.join(", ")}; --method ${method.name} ` +
+        `${flag} is an option of ${[...keys.keys()].join(", ")}; --method ${method.name} ` +
           `does not take it`,
       );
     }
-    out[key] = values[key];
+    out[key] = values[attribute];
   }
   return out as PretrainConfig["method"];
 }
@@ -327,6 +341,14 @@ function evaluationFlags(base: EvaluationConfig | null): EvaluationConfig | null
       features: flags.probeFeatures ?? base.probe.features,
     },
   };
+}
+
+/** The kind that accepts the values of both: integers or numbers from 0 up. */
+function looser(a: OptionKind, b: OptionKind): OptionKind {
+  if (a === b) return a;
+  if (a === "boolean" || b === "boolean") throw new Error(`Methods disagree on a flag's kind`);
+  const integers = ["positiveInteger", "nonNegativeInteger"];
+  return integers.includes(a) && integers.includes(b) ? "nonNegativeInteger" : "nonNegativeNumber";
 }
 
 function kebab(name: string): string {

@@ -4,28 +4,29 @@ import {
   decodeCheckpoint,
   encodeCheckpoint,
   loadCheckpoint,
+  restoreContents,
   saveCheckpoint,
 } from "../src/checkpoint.ts";
 import { SelfsupError } from "../src/errors.ts";
-import { parseSafetensors } from "../src/io/safetensors.ts";
-import { modelFromCheckpoint, randomModel } from "../src/model.ts";
+import type { Tensor } from "../src/gpu/tensor.ts";
+import { parseSafetensors, serializeSafetensors } from "../src/io/safetensors.ts";
+import type { MethodRun } from "../src/methods/method.ts";
+import { moco } from "../src/methods/moco.ts";
+import { buildClassifier } from "../src/methods/supervised.ts";
+import { backboneFromCheckpoint, randomBackbone } from "../src/model.ts";
+import type { BackboneConfig } from "../src/nn/backbone.ts";
+import type { ParameterBlock } from "../src/nn/parameters.ts";
 import { createOptimizer } from "../src/optim/optimizer.ts";
+import { checkpointContents } from "../src/trainer.ts";
 import { assertEquals, assertRejects, assertThrows } from "./_assert.ts";
 import { testGpu } from "./_util.ts";
 
-const architecture: CheckpointMeta["architecture"] = {
-  method: "simclr",
-  backbone: "resnet18",
-  stem: "cifar",
-  width: 4,
-  projectionDim: 8,
-  imageSize: 32,
-};
+const backbone: BackboneConfig = { name: "resnet18", stem: "cifar", width: 4 };
 const normalization = { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] } as const;
 
-function meta(step = 3): CheckpointMeta {
+function meta(step = 3, method = "moco"): CheckpointMeta {
   return {
-    architecture,
+    architecture: { method, backbone, imageSize: 32 },
     normalization,
     progress: { epoch: 1, batch: 2, step, done: false },
     optimizer: "adam",
@@ -33,52 +34,122 @@ function meta(step = 3): CheckpointMeta {
   };
 }
 
-Deno.test("a checkpoint has torchvision's names and shapes, and round-trips exactly", async () => {
+/** A MoCo run: a trained block, a key-encoder block and a queue, all named in the file. */
+async function mocoRun(seed: number): Promise<MethodRun> {
   const gpu = await testGpu();
-  const { block } = randomModel(gpu, architecture, normalization, 1);
-  const optimizer = createOptimizer(gpu, block, { name: "adam" });
-  const checkpoint = await captureCheckpoint(gpu, block, meta(), optimizer.state);
+  const options = moco.validate({ queueSize: 16, projectionDim: 8, hiddenDim: 8, bnSplits: 2 }, 4);
+  return moco.build(
+    { gpu, backbone, batchSize: 4, totalSteps: 10, stepsPerEpoch: 5, seed },
+    options,
+  );
+}
+
+Deno.test("a checkpoint has torchvision's names for the backbone, method. and optimizer. for the rest, and round-trips exactly", async () => {
+  const gpu = await testGpu();
+  const run = await mocoRun(1);
+  const optimizer = createOptimizer(gpu, run.trainable, { name: "adam" });
+  const contents = checkpointContents(run, optimizer);
+  const checkpoint = await captureCheckpoint(gpu, contents, meta());
   const bytes = encodeCheckpoint(checkpoint);
   const file = parseSafetensors(bytes, "test");
-  const conv1 = file.tensors.get("conv1.weight")!;
-  assertEquals(conv1.shape, [4, 3, 3, 3], "conv1.weight shape");
+  assertEquals(file.tensors.get("conv1.weight")!.shape, [4, 3, 3, 3], "conv1.weight shape");
   assertEquals(file.tensors.get("layer2.0.downsample.1.running_var")!.shape, [8], "running_var");
   const counter = file.tensors.get("layer1.0.bn2.num_batches_tracked")!;
   assertEquals([counter.dtype, counter.shape, Number(counter.data[0])], ["I64", [], 3], "counter");
-  assertEquals(file.tensors.has("projector.2.weight"), true, "projector kept under its prefix");
-  assertEquals(file.tensors.has("optimizer.exp_avg.backbone.conv1.weight"), true, "optimizer");
+  // Everything not the backbone's is under one of two prefixes, whatever the method.
+  const bare = [...file.tensors.keys()].filter((k) =>
+    !k.startsWith("method.") && !k.startsWith("optimizer.")
+  );
+  assertEquals(
+    bare.every((k) => /^(conv1|bn1|layer[1-4])\./.test(k)),
+    true,
+    `bare names are torchvision's: ${bare.filter((k) => !/^(conv1|bn1|layer)/.test(k))}`,
+  );
+  for (
+    const key of [
+      "method.projector.0.weight",
+      "method.key.backbone.conv1.weight",
+      "method.key.projector.2.bias",
+      "method.key.backbone.bn1.running_mean",
+      "method.queue",
+      "optimizer.exp_avg.backbone.conv1.weight",
+    ]
+  ) {
+    assertEquals(file.tensors.has(key), true, key);
+  }
+  assertEquals(file.tensors.get("method.queue")!.shape, [16, 8], "queue shape");
   assertEquals(file.tensors.has("fc.weight"), false, "no classifier");
 
   const decoded = decodeCheckpoint(bytes, "test");
   assertEquals(decoded.meta, checkpoint.meta, "metadata");
-  for (const [name, values] of checkpoint.parameters) {
-    assertEquals(Array.from(decoded.parameters.get(name)!), Array.from(values), name);
+  assertEquals(decoded.tensors.size, checkpoint.tensors.size, "tensor count");
+  for (const [name, values] of checkpoint.tensors) {
+    assertEquals(Array.from(decoded.tensors.get(name)!), Array.from(values), name);
   }
-  const restored = modelFromCheckpoint(gpu, decoded, "test");
-  const again = await restored.block.read();
-  for (const [name, values] of checkpoint.parameters) {
-    assertEquals(Array.from(again.get(name)!), Array.from(values), `restored ${name}`);
+  // Restored into a run built from another seed, every block and tensor comes back.
+  const other = await mocoRun(2);
+  restoreContents(gpu, decoded, checkpointContents(other, optimizer), "test");
+  const again = await captureCheckpoint(gpu, checkpointContents(other, optimizer), meta());
+  assertEquals(again.tensors.size, checkpoint.tensors.size, "restored tensor count");
+  for (const [name, values] of checkpoint.tensors) {
+    assertEquals(Array.from(again.tensors.get(name)!), Array.from(values), `restored ${name}`);
   }
-  for (const b of [block, restored.block]) b.destroy();
+  for (const r of [run, other]) r.destroy();
   optimizer.destroy();
+});
+
+Deno.test("the backbone loads alone from any method's checkpoint, and a fine-tuned one keeps torchvision's fc", async () => {
+  const gpu = await testGpu();
+  const run = await mocoRun(3);
+  const contents = { blocks: new Map([["", run.trainable]]) as Map<string, ParameterBlock> };
+  const checkpoint = decodeCheckpoint(
+    encodeCheckpoint(await captureCheckpoint(gpu, contents, meta())),
+    "test",
+  );
+  const loaded = backboneFromCheckpoint(gpu, checkpoint, "test");
+  const trained = await run.trainable.read();
+  for (const [name, values] of await loaded.block.read()) {
+    assertEquals(Array.from(values), Array.from(trained.get(name)!), name);
+  }
+  // A classifier's head is torchvision's fc; its backbone loads on its own as well.
+  const classifier = buildClassifier(
+    { gpu, backbone, batchSize: 4, totalSteps: 1, stepsPerEpoch: 1, seed: 0 },
+    { numClasses: 3 },
+  );
+  const tuned = encodeCheckpoint(
+    await captureCheckpoint(
+      gpu,
+      { blocks: new Map([["", classifier.trainable]]) as Map<string, ParameterBlock> },
+      meta(3, "supervised"),
+    ),
+  );
+  const file = parseSafetensors(tuned, "test");
+  assertEquals(file.tensors.get("fc.weight")!.shape, [3, 32], "fc.weight");
+  backboneFromCheckpoint(gpu, decodeCheckpoint(tuned, "tuned"), "tuned").block.destroy();
+  for (const b of [loaded.block]) b.destroy();
+  run.destroy();
+  classifier.destroy();
 });
 
 Deno.test("saving is atomic: the file is whole or the previous one", async () => {
   const gpu = await testGpu();
-  const { block } = randomModel(gpu, architecture, normalization, 2);
+  const { block } = randomBackbone(gpu, backbone, 2);
+  const contents = { blocks: new Map([["", block]]) };
   const dir = await Deno.makeTempDir();
   const path = `${dir}/checkpoint.safetensors`;
-  await saveCheckpoint(path, await captureCheckpoint(gpu, block, meta(1)));
-  await saveCheckpoint(path, await captureCheckpoint(gpu, block, meta(2)));
+  await saveCheckpoint(path, await captureCheckpoint(gpu, contents, meta(1)));
+  await saveCheckpoint(path, await captureCheckpoint(gpu, contents, meta(2)));
   assertEquals((await loadCheckpoint(path)).meta.progress.step, 2, "latest step");
   assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["checkpoint.safetensors"], "files");
   block.destroy();
 });
 
-Deno.test("corrupt, truncated, foreign and mismatched checkpoints are clear errors", async () => {
+Deno.test("corrupt, truncated, foreign, old and mismatched checkpoints are clear errors", async () => {
   const gpu = await testGpu();
-  const { block } = randomModel(gpu, architecture, normalization, 3);
-  const bytes = encodeCheckpoint(await captureCheckpoint(gpu, block, meta()));
+  const { block } = randomBackbone(gpu, backbone, 3);
+  const bytes = encodeCheckpoint(
+    await captureCheckpoint(gpu, { blocks: new Map([["", block]]) }, meta()),
+  );
   const dir = await Deno.makeTempDir();
   await assertRejects(
     () => loadCheckpoint(`${dir}/missing.safetensors`),
@@ -97,12 +168,26 @@ Deno.test("corrupt, truncated, foreign and mismatched checkpoints are clear erro
   const garbage = bytes.slice();
   garbage.fill(0x7b, 8, 40);
   assertThrows(() => decodeCheckpoint(garbage, "x"), SelfsupError);
-  const wider = decodeCheckpoint(bytes, "x");
-  const other = { ...wider, meta: { ...wider.meta, architecture: { ...architecture, width: 8 } } };
+  const old = serializeSafetensors(new Map(), { format: "selfsup-checkpoint-1" });
+  assertThrows(() => decodeCheckpoint(old, "old.safetensors"), SelfsupError, "older layout");
+  const decoded = decodeCheckpoint(bytes, "x");
+  const wider = {
+    ...decoded,
+    meta: {
+      ...decoded.meta,
+      architecture: { ...decoded.meta.architecture, backbone: { ...backbone, width: 8 } },
+    },
+  };
   assertThrows(
-    () => modelFromCheckpoint(gpu, other, "wider.safetensors"),
+    () => backboneFromCheckpoint(gpu, wider, "wider.safetensors"),
     SelfsupError,
     "wider.safetensors",
+  );
+  const state = new Map<string, Tensor>([["queue", block.values]]);
+  assertThrows(
+    () => restoreContents(gpu, decoded, { blocks: new Map(), tensors: state }, "no-queue"),
+    SelfsupError,
+    "queue is missing",
   );
   block.destroy();
 });

@@ -176,8 +176,14 @@ Deno.test("an existing run is not overwritten; a checkpoint of another architect
     "drop --width",
   );
   const config = JSON.parse(await Deno.readTextFile(`${dir}/run/config.json`));
-  await Deno.writeTextFile(`${dir}/run/config.json`, JSON.stringify({ ...config, width: 8 }));
-  assertOneLineError(await task("pretrain", ["--resume", `${dir}/run`, "--epochs", "2"]), "width");
+  await Deno.writeTextFile(
+    `${dir}/run/config.json`,
+    JSON.stringify({ ...config, backbone: { ...config.backbone, width: 8 } }),
+  );
+  assertOneLineError(
+    await task("pretrain", ["--resume", `${dir}/run`, "--epochs", "2"]),
+    '"width":4',
+  );
   assertEquals(
     Array.from(await Deno.readFile(`${dir}/run/checkpoint.safetensors`)).join(),
     Array.from(before).join(),

@@ -6,7 +6,7 @@ import { loadCheckpoint } from "../src/checkpoint.ts";
 import { augmentPreset } from "../src/data/augment.ts";
 import { SimclrModel } from "../src/methods/simclr.ts";
 import { Parameter } from "../src/nn/module.ts";
-import { presets } from "../src/presets.ts";
+import { presetConfig } from "../src/presets.ts";
 import { SelfsupError } from "../src/errors.ts";
 import { pretrain } from "../src/train.ts";
 import { assertEquals, assertRejects } from "./_assert.ts";
@@ -32,13 +32,13 @@ function assertFields(actual: unknown, expected: unknown, label: string): void {
 }
 
 Deno.test("every field of the seed preset is the seed's value", () => {
-  assertFields(presets.seed, {
-    method: "simclr", // README: SimCLR
+  const seed = presetConfig("seed");
+  assertFields(seed, {
+    // README: SimCLR; the head Linear(512, 512)–ReLU–Linear(512, 128); temperature 0.5
+    method: { name: "simclr", temperature: 0.5, projectionDim: 128 },
     dataset: { name: "cifar10" }, // issue 14: all 50,000 CIFAR-10 training images
-    stem: "imagenet", // README, issue 14: ImageNet stem (torchvision's resnet18 as it is)
-    width: 64, // README, issue 14: width 64 (torchvision's)
-    projectionDim: 128, // README: Linear(512, 512)–ReLU–Linear(512, 128)
-    temperature: 0.5, // README, issue 14
+    // README, issue 14: ImageNet stem (torchvision's resnet18 as it is), width 64
+    backbone: { name: "resnet18", stem: "imagenet", width: 64 },
     epochs: 10, // README, issue 14
     batchSize: 64, // README, issue 14
     optimizer: "adam", // README, issue 14: Adam 1e-3, PyTorch's defaults otherwise:
@@ -59,12 +59,12 @@ Deno.test("every field of the seed preset is the seed's value", () => {
       seed: 0,
     },
     baseline: true, // an addition: the same evaluation of a randomly initialised network
-  }, "presets.seed");
+  }, "presetConfig(seed)");
 
   // README: RandomResizedCrop(32) (torchvision's default scale and ratio), horizontal flip,
   // ColorJitter(0.8, 0.8, 0.8, 0.2) on every view (issue 14: not p = 0.8),
   // RandomGrayscale(0.2), Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)) (issue 14).
-  assertFields(augmentPreset(presets.seed.augmentation, 32), {
+  assertFields(augmentPreset(seed.augmentation, 32), {
     height: 32,
     width: 32,
     crop: { scale: [0.08, 1], ratio: [3 / 4, 4 / 3] },
@@ -79,8 +79,8 @@ Deno.test("every field of the seed preset is the seed's value", () => {
 
   // README: the head Linear(512, 512)–ReLU–Linear(512, 128) on 512 features.
   const model = new SimclrModel({
-    backbone: { stem: presets.seed.stem, width: presets.seed.width },
-    projectionDim: presets.seed.projectionDim,
+    backbone: seed.backbone,
+    projectionDim: seed.method.projectionDim as number,
   });
   const head = model.entries().filter(([name]) => name.startsWith("projector."))
     .map(([name, entry]) => [name, entry instanceof Parameter ? entry.shape : null]);
@@ -94,11 +94,12 @@ Deno.test("every field of the seed preset is the seed's value", () => {
 });
 
 Deno.test("the default preset keeps SimCLR's jitter probability, the data's statistics and its probe", () => {
-  assertEquals(presets.default.augmentation, "simclr-seed", "augmentation");
+  const preset = presetConfig("default");
+  assertEquals(preset.augmentation, "simclr-seed", "augmentation");
   assertEquals(augmentPreset("simclr-seed").jitter?.p, 0.8, "jitter probability");
-  assertEquals(presets.default.normalization, null, "normalization: the dataset's");
+  assertEquals(preset.normalization, null, "normalization: the dataset's");
   assertEquals(
-    presets.default.evaluation?.probe,
+    preset.evaluation?.probe,
     { epochs: 50, learningRate: 1e-3, batchSize: 256, features: "standardized" },
     "probe",
   );
@@ -108,10 +109,10 @@ Deno.test("a configuration with an unknown view recipe or a zero std is refused"
   const out = await Deno.makeTempDir();
   // Small and local, should the checks ever let it run.
   const tiny = {
-    ...presets.seed,
+    ...presetConfig("seed"),
+    method: { name: "simclr", projectionDim: 8 },
     dataset: { name: "synthetic", limit: 16 },
-    width: 4,
-    projectionDim: 8,
+    backbone: { name: "resnet18", stem: "imagenet", width: 4 },
     batchSize: 8,
     epochs: 1,
     workers: 0,
@@ -123,7 +124,7 @@ Deno.test("a configuration with an unknown view recipe or a zero std is refused"
       SelfsupError,
       includes,
     );
-  await refused({ augmentation: "simclr" }, "augmentation must be simclr-seed or seed");
+  await refused({ augmentation: "simclr" }, "augmentation must be one of simclr-seed, seed");
   await refused({ normalization: { mean: [0.5, 0.5, 0.5], std: [0.5, 0, 0.5] } }, "stds > 0");
   await refused({ normalization: { mean: [0.5, 0.5], std: [0.5, 0.5, 0.5] } }, "three finite");
 });

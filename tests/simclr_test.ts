@@ -4,7 +4,7 @@ import { type AdapterClass, type Gpu, Program } from "../src/gpu/gpu.ts";
 import { createGpu } from "../src/gpu/device.ts";
 import { ntXent } from "../src/loss/nt_xent.ts";
 import { recordSimclrStep, SimclrModel } from "../src/methods/simclr.ts";
-import { randomModel } from "../src/model.ts";
+import { initializeBlock } from "../src/methods/method.ts";
 import { ParameterBlock } from "../src/nn/parameters.ts";
 import { createOptimizer } from "../src/optim/optimizer.ts";
 import {
@@ -22,7 +22,7 @@ async function setup(stem: "cifar" | "imagenet", adapterClass: AdapterClass = "c
   const fixture = await loadFixture(`simclr_resnet18w16_${stem}`);
   const width = fixture.shape("param.backbone.conv1.weight")[0];
   const projectionDim = fixture.shape("param.projector.2.weight")[0];
-  const model = new SimclrModel({ backbone: { stem, width }, projectionDim });
+  const model = new SimclrModel({ backbone: { name: "resnet18", stem, width }, projectionDim });
   const block = new ParameterBlock(gpu, model.entries());
   const initial = new Map<string, Float32Array>();
   for (const name of fixture.names()) {
@@ -253,20 +253,12 @@ for (const stem of ["cifar", "imagenet"] as const) {
   Deno.test(`SimCLR gradients of the GPU kernels equal the CPU kernels' (${stem} stem)`, async () => {
     const grads: Map<string, Float32Array>[] = [];
     for (const gpu of [await testGpu(), await gpuClassGpu()]) {
-      const architecture = {
-        method: "simclr",
-        backbone: "resnet18",
-        stem,
-        width: 8,
+      const model = new SimclrModel({
+        backbone: { name: "resnet18", stem, width: 8 },
         projectionDim: 16,
-        imageSize: 32,
-      } as const;
-      const { model, block } = randomModel(
-        gpu,
-        architecture,
-        { mean: [0, 0, 0], std: [1, 1, 1] },
-        3,
-      );
+      });
+      const block = new ParameterBlock(gpu, model.entries());
+      initializeBlock(block, 3);
       const program = new Program(gpu, "simclr step");
       const input = program.tensor([8, 3, 32, 32], "views");
       program.clear(block.grads);

@@ -1,16 +1,15 @@
 import { loadCheckpoint } from "../src/checkpoint.ts";
 import { SelfsupError } from "../src/errors.ts";
-import { presets } from "../src/presets.ts";
+import { presetConfig } from "../src/presets.ts";
 import { pretrain, type PretrainConfig } from "../src/train.ts";
 import { assertEquals, assertRejects } from "./_assert.ts";
 import { testGpu } from "./_util.ts";
 
 const tiny: PretrainConfig = {
-  ...presets.default,
+  ...presetConfig("default"),
+  method: { name: "simclr", temperature: 0.2, projectionDim: 8 },
   dataset: { name: "synthetic", limit: 64 },
-  stem: "imagenet",
-  width: 4,
-  projectionDim: 8,
+  backbone: { name: "resnet18", stem: "imagenet", width: 4 },
   batchSize: 16,
   epochs: 2,
   workers: 1,
@@ -28,8 +27,8 @@ Deno.test("a run resumed from its epoch-1 checkpoint ends bit-identical to an un
   assertEquals([summary.status, summary.steps], ["done", 8], "resumed run");
   const whole = await loadCheckpoint(`${dir}/whole/checkpoint.safetensors`);
   const split = await loadCheckpoint(`${dir}/split/checkpoint.safetensors`);
-  for (const [name, values] of whole.parameters) {
-    assertEquals(Array.from(split.parameters.get(name)!).join(), Array.from(values).join(), name);
+  for (const [name, values] of whole.tensors) {
+    assertEquals(Array.from(split.tensors.get(name)!).join(), Array.from(values).join(), name);
   }
   for (const [state, byName] of whole.optimizerState) {
     for (const [name, values] of byName) {

@@ -195,6 +195,7 @@ export const dino: Method<DinoOptions> = {
     // (eta 0.02 there; selfsup's LARS keeps SimCLR's 0.001), two crops (asymmetric
     // augmentations), no gradient clipping (solo-learn's default clip_grad 0).
     cifar: {
+      augmentation: "solo-asymmetric",
       outputDim: 4096,
       hiddenDim: 2048,
       bottleneckDim: 256,

@@ -183,6 +183,7 @@ export const swav: Method<SwavOptions> = {
   recipes: {
     // solo-learn scripts/pretrain/cifar/swav.yaml (symmetric augmentations, two crops).
     cifar: {
+      augmentation: "solo-symmetric",
       projectionDim: 128,
       hiddenDim: 2048,
       prototypes: 3000,
