@@ -552,7 +552,7 @@ Deno.test("a single class, the other CIFAR and a --data path that does not exist
 
 Deno.test("the README names every flag that --help shows, in the task's own section", async () => {
   const readme = await Deno.readTextFile(`${root}README.md`);
-  for (const name of ["pretrain", "probe", "embed", "bench"]) {
+  for (const name of ["pretrain", "probe", "finetune", "embed", "bench"]) {
     const start = readme.indexOf(`### \`deno task ${name}\``);
     const section = readme.slice(start, readme.indexOf("\n#", start + 1));
     const help: Result = await task(name, ["--help"]);
