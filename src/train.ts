@@ -63,6 +63,8 @@ export interface PretrainConfig {
   readonly excludeBiasAndNorm?: boolean;
   /** Adam's β1 and β2 (PyTorch's 0.9, 0.999 when left out). */
   readonly betas?: readonly [number, number];
+  /** SGD's or LARS's momentum (PyTorch's SGD: 0; LARS: 0.9 when left out). */
+  readonly optimizerMomentum?: number;
   /** Epochs of linear warm-up (may be fractional); 0 for none. */
   readonly warmupEpochs: number;
   readonly schedule: "cosine" | "constant";
@@ -185,6 +187,7 @@ export async function pretrain(
     weightDecay: config.weightDecay,
     excludeBiasAndNorm: config.excludeBiasAndNorm,
     ...(config.betas ? { betas: [...config.betas] as [number, number] } : {}),
+    ...(config.optimizerMomentum !== undefined ? { momentum: config.optimizerMomentum } : {}),
   });
   try {
     if (resumed) {

@@ -74,6 +74,11 @@ const command = new Command()
   )
   .option("--lr <x>", "peak learning rate", positiveNumber)
   .option("--weight-decay <x>", "weight decay", nonNegativeNumber)
+  .option(
+    "--optimizer-momentum <x>",
+    "SGD's or LARS's momentum (SGD: 0, LARS: 0.9)",
+    nonNegativeNumber,
+  )
   .option("--exclude-bias-norm", "no weight decay (or LARS adaptation) on biases and norms")
   .option("--no-exclude-bias-norm", "weight decay on every parameter")
   .option("--warmup-epochs <x>", "epochs of linear learning-rate warm-up", nonNegativeNumber)
@@ -157,6 +162,7 @@ const runDefining = [
   "optimizer",
   "lr",
   "weightDecay",
+  "optimizerMomentum",
   "excludeBiasNorm",
   "warmupEpochs",
   "schedule",
@@ -206,6 +212,7 @@ await runTask("pretrain", async () => {
       optimizer: flags.optimizer ?? preset.optimizer,
       learningRate: flags.lr ?? preset.learningRate,
       weightDecay: flags.weightDecay ?? preset.weightDecay,
+      optimizerMomentum: flags.optimizerMomentum ?? preset.optimizerMomentum,
       excludeBiasAndNorm: given("excludeBiasNorm")
         ? Boolean(flags.excludeBiasNorm)
         : preset.excludeBiasAndNorm,

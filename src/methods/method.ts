@@ -58,6 +58,7 @@ export interface Recipe {
   readonly augmentation?: TrainingRecipe;
   readonly optimizer?: OptimizerConfig["name"];
   readonly betas?: readonly [number, number];
+  readonly optimizerMomentum?: number;
   readonly learningRate?: number;
   readonly weightDecay?: number;
   readonly excludeBiasAndNorm?: boolean;
@@ -145,6 +146,7 @@ export const recipeKeys: readonly (keyof Recipe)[] = [
   "augmentation",
   "optimizer",
   "betas",
+  "optimizerMomentum",
   "learningRate",
   "weightDecay",
   "excludeBiasAndNorm",

@@ -125,6 +125,7 @@ export const moco: Method<MocoOptions> = {
       momentum: 0.99,
       finalMomentum: 0.999,
       optimizer: "sgd",
+      optimizerMomentum: 0.9,
       learningRate: 0.3,
       weightDecay: 1e-4,
       batchSize: 256,

@@ -34,6 +34,7 @@ export const rotation: Method<RotationOptions> = {
     // and 160 of 200), with a cosine decay for its steps.
     cifar: {
       optimizer: "sgd",
+      optimizerMomentum: 0.9,
       learningRate: 0.1,
       weightDecay: 5e-4,
       batchSize: 128,
