@@ -3,8 +3,7 @@ import { f32 } from "../gpu/kernel.ts";
 import { larsNormsKernel, larsTrustKernel, larsUpdateKernel } from "../gpu/kernels/optim.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import type { ParameterBlock } from "../nn/parameters.ts";
-import { StepValues } from "../gpu/step_values.ts";
-import { checkStep, chunkTable, zeroState } from "./_layout.ts";
+import { checkStep, chunkTable, SegmentSteps, zeroState } from "./_layout.ts";
 import type { Optimizer } from "./optimizer.ts";
 
 /** LARS's hyperparameters. */
@@ -15,6 +14,8 @@ export interface LarsOptions {
   readonly excludeBiasAndNorm: boolean;
   /** η in the trust ratio η‖p‖/‖g + wd·p‖. */
   readonly trustCoefficient: number;
+  /** Each parameter's learning rate relative to the run's, by name (1 when left out). */
+  readonly lrScale?: (parameter: string) => number;
 }
 
 /**
@@ -36,7 +37,7 @@ const pieceSize = 4096;
  */
 export class Lars implements Optimizer {
   readonly state: ReadonlyMap<string, Tensor>;
-  readonly #step: StepValues<"learningRate">;
+  readonly #step: SegmentSteps<"learningRate">;
   readonly #chunks: Tensor;
   readonly #pieces: Tensor;
   readonly #pieceCount: number;
@@ -46,7 +47,7 @@ export class Lars implements Optimizer {
 
   constructor(readonly gpu: Gpu, readonly block: ParameterBlock, readonly options: LarsOptions) {
     this.state = zeroState(gpu, block, ["momentum"]);
-    this.#step = new StepValues(gpu, ["learningRate"], "LARS");
+    this.#step = new SegmentSteps(gpu, block, ["learningRate"], "LARS", options.lrScale);
     this.#chunks = chunkTable(gpu, block, options.excludeBiasAndNorm);
 
     const pieces: number[] = [];
@@ -105,7 +106,7 @@ export class Lars implements Optimizer {
 
   prepare(step: number, learningRate: number): void {
     checkStep(step, learningRate);
-    this.#step.write({ learningRate });
+    this.#step.write(learningRate, (lr) => ({ learningRate: lr }));
   }
 
   destroy(): void {
