@@ -1,6 +1,7 @@
 // Shared helpers for the tests: golden fixtures, tolerant comparison, one GPU per process.
 import { createGpu } from "../src/gpu/device.ts";
-import type { Gpu } from "../src/gpu/gpu.ts";
+import type { Gpu, Program } from "../src/gpu/gpu.ts";
+import type { Tensor } from "../src/gpu/tensor.ts";
 import { readSafetensors } from "../src/io/safetensors.ts";
 
 /** Where the PyTorch golden vectors are: $FIXTURES_DIR, else ../shared/fixtures. */
@@ -111,4 +112,15 @@ export function norm(values: ArrayLike<number>): number {
   let sum = 0;
   for (let i = 0; i < values.length; i++) sum += values[i] * values[i];
   return Math.sqrt(sum);
+}
+
+/** Writes the inputs (copies of the arrays), runs the program and reads the outputs. */
+export async function runProgram(
+  program: Program,
+  inputs: [Tensor, Float32Array | Uint32Array][],
+  outputs: Tensor[],
+): Promise<Float32Array[]> {
+  for (const [t, v] of inputs) program.gpu.write(t, v.slice());
+  program.gpu.submit(program);
+  return (await program.gpu.read(...outputs)) as Float32Array[];
 }

@@ -1,12 +1,13 @@
 import { SelfsupError } from "../errors.ts";
 import { byol } from "./byol.ts";
+import { mae } from "./mae.ts";
 import type { Method } from "./method.ts";
 import { moco } from "./moco.ts";
 import { simclr } from "./simclr.ts";
 
 /** Every method `--method` takes, by name: adding a method is adding it here. */
 // deno-lint-ignore no-explicit-any
-export const methods: Readonly<Record<string, Method<any>>> = { simclr, moco, byol };
+export const methods: Readonly<Record<string, Method<any>>> = { simclr, moco, byol, mae };
 
 /** The names `--method` takes. */
 export const methodNames: readonly string[] = Object.keys(methods);

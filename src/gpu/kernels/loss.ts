@@ -13,6 +13,9 @@ import crossEntropyRows from "../../../shaders/cross_entropy_rows.wgsl" with { t
 import lossMean from "../../../shaders/loss_mean.wgsl" with { type: "text" };
 import infoNceRows from "../../../shaders/info_nce_rows.wgsl" with { type: "text" };
 import cosineLossRows from "../../../shaders/cosine_loss_rows.wgsl" with { type: "text" };
+import patchTarget from "../../../shaders/patch_target.wgsl" with { type: "text" };
+import maskedMseForward from "../../../shaders/masked_mse_forward.wgsl" with { type: "text" };
+import maskedMseBackward from "../../../shaders/masked_mse_backward.wgsl" with { type: "text" };
 
 /**
  * Normalises the rows of z [M, D] into ẑ [Mp, Dp] (zero-padded to multiples of 8) and keeps
@@ -58,3 +61,17 @@ export const infoNceRowsKernel: Kernel = { name: "info_nce_rows", code: infoNceR
 
 /** BYOL's 2 − 2·cos loss and gradient of unit rows: one invocation per row, 64 a group. */
 export const cosineLossRowsKernel: Kernel = { name: "cosine_loss_rows", code: cosineLossRows };
+
+/**
+ * MAE's loss on masked patches against per-patch normalised pixels, one invocation per patch
+ * (64 a group); its gradient, one invocation per row of the prediction. Both start with
+ * patch_target.wgsl, their shared declarations and target.
+ */
+export const maskedMseForwardKernel: Kernel = {
+  name: "masked_mse_forward",
+  code: patchTarget + maskedMseForward,
+};
+export const maskedMseBackwardKernel: Kernel = {
+  name: "masked_mse_backward",
+  code: patchTarget + maskedMseBackward,
+};
