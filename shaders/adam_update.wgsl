@@ -5,7 +5,8 @@
 //   m ← β1 m + (1 − β1) g,  v ← β2 v + (1 − β2) g²
 //   p ← p − stepSize · m / (√v / √(1 − β2ᵗ) + eps),  stepSize = lr / (1 − β1ᵗ)
 // The per-step values are in a storage buffer written before each submit, so one recorded
-// program serves every step. Padding between parameters is skipped (see `chunks`).
+// program serves every step; it holds a row per parameter, whose learning rate may be scaled
+// (layer-wise decay). Padding between parameters is skipped (see `chunks`).
 struct Params {
   n: u32,
   beta1: f32,
@@ -17,10 +18,12 @@ struct Params {
 }
 struct Step { stepSize: f32, sqrtBiasCorrection2: f32, decay: f32 }
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> step: Step;
+// One row per parameter (segment).
+@group(0) @binding(1) var<storage, read> steps: array<Step>;
 // Per 64-element chunk of the block: the number of its elements that belong to a parameter
 // in the low 7 bits (the rest of the chunk is alignment padding); bit 7 set when the
-// parameter is decayed (weight decay may exclude biases and normalisation parameters).
+// parameter is decayed (weight decay may exclude biases and normalisation parameters); the
+// parameter's segment index in bits 8–31.
 @group(0) @binding(2) var<storage, read> chunks: array<u32>;
 @group(0) @binding(3) var<storage, read_write> param: array<f32>;
 @group(0) @binding(4) var<storage, read> grad: array<f32>;
@@ -34,6 +37,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let chunk = chunks[i >> 6u];
   if ((i & 63u) >= (chunk & 127u)) { return; }
   let decayed = (chunk & 128u) != 0u;
+  let step = steps[chunk >> 8u];
   let p = param[i] * select(1.0, step.decay, decayed);
   let g = grad[i] + select(0.0, params.weightDecay, decayed) * p;
   let m = params.beta1 * expAvg[i] + params.oneMinusBeta1 * g;

@@ -1,12 +1,12 @@
 // LARS, stage 3 of 3, over the flat parameter block (classic momentum, as SimCLR):
 //   g' = g + wd·p for weights, g for biases and batch-norm parameters
 //   v ← μ v + lr · trust · g',  p ← p − v
-// with the trust ratio of the element's segment from stage 2 (1 where not adapted). The
-// learning rate is in a storage buffer written before each submit.
+// with the trust ratio of the element's segment from stage 2 (1 where not adapted). Each
+// segment's learning rate (the run's, maybe scaled) is in a storage buffer written before
+// each submit.
 struct Params { n: u32, momentum: f32, weightDecay: f32 }
-struct Step { learningRate: f32 }
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> step: Step;
+@group(0) @binding(1) var<storage, read> learningRates: array<f32>;
 // Per 64-element chunk of the block: the number of its elements that belong to a parameter
 // (bits 0–6; the rest is alignment padding), whether its segment is a weight (bit 7), and
 // the segment's index (bits 8–31).
@@ -25,7 +25,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let p = param[i];
   let decay = select(0.0, params.weightDecay, (chunk & 128u) != 0u);
   let g = grad[i] + decay * p;
-  let v = params.momentum * momentumBuffer[i] + step.learningRate * trust[chunk >> 8u] * g;
+  let segment = chunk >> 8u;
+  let v = params.momentum * momentumBuffer[i] + learningRates[segment] * trust[segment] * g;
   momentumBuffer[i] = v;
   param[i] = p - v;
 }

@@ -9,3 +9,7 @@ export { default as cliProgress } from "npm:cli-progress@3.12.0";
 // addon at import time and so needs --allow-ffi, while these need only read access.
 export { default as pngDecoder } from "npm:imagescript@1.3.1/wasm/node/png.js";
 export { default as jpegDecoder } from "npm:imagescript@1.3.1/wasm/node/jpeg.js";
+
+// imagescript's pure-JS RGBA frame buffer, for its PNG encoder (no wasm, no native addon).
+// @ts-types="npm:imagescript@1.3.1/v2/framebuffer.d.ts"
+export * as imagescriptFramebuffer from "npm:imagescript@1.3.1/v2/framebuffer.mjs";

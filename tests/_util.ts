@@ -132,3 +132,14 @@ export async function runOnce(
   program.destroy();
   return result.map((r) => r.slice());
 }
+
+/** Writes the inputs (copies of the arrays), runs the program and reads the outputs. */
+export async function runProgram(
+  program: Program,
+  inputs: [Tensor, Float32Array | Uint32Array][],
+  outputs: Tensor[],
+): Promise<Float32Array[]> {
+  for (const [t, v] of inputs) program.gpu.write(t, v.slice());
+  program.gpu.submit(program);
+  return (await program.gpu.read(...outputs)) as Float32Array[];
+}

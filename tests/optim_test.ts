@@ -3,6 +3,10 @@ import type { Gpu } from "../src/gpu/gpu.ts";
 import { Parameter, type ParameterKind } from "../src/nn/module.ts";
 import { ParameterBlock } from "../src/nn/parameters.ts";
 import { createOptimizer, type Optimizer, type OptimizerConfig } from "../src/optim/optimizer.ts";
+import { vitLayerDecay } from "../src/optim/layer_decay.ts";
+import { VisionTransformer, vitSmallDefault } from "../src/nn/vit.ts";
+import { SelfsupError } from "../src/errors.ts";
+import { assertEquals, assertThrows } from "./_assert.ts";
 import { assertClose, loadFixture, randn, testGpu } from "./_util.ts";
 
 const zeros = (size: number) => new Float32Array(size);
@@ -165,13 +169,16 @@ const sizes = shapes.map(([, shape]) => shape.reduce((a, b) => a * b, 1));
 /** Whether segment s is decayed (and adapted by LARS) when biases and norms are excluded or not. */
 const decayedWhen = (exclude: boolean) => (s: number) => !exclude || shapes[s][2] === "weight";
 
-/** One update of every segment in float64: (parameters, gradients, state) → updated in place. */
+/**
+ * One update of every segment in float64: (parameters, gradients, state) → updated in place,
+ * segment s at learning rate lrs[s].
+ */
 type Reference = (
   params: Float64Array[],
   grads: Float64Array[],
   state: Map<string, Float64Array[]>,
   step: number,
-  lr: number,
+  lrs: readonly number[],
 ) => void;
 
 function adamReference(
@@ -181,10 +188,11 @@ function adamReference(
   decoupled: boolean,
   decayed = decayedWhen(false),
 ): Reference {
-  return (params, grads, state, step, lr) => {
+  return (params, grads, state, step, lrs) => {
     const m = state.get("exp_avg")!;
     const v = state.get("exp_avg_sq")!;
     params.forEach((p, s) => {
+      const lr = lrs[s];
       const weightDecay = decayed(s) ? decay : 0;
       for (let i = 0; i < p.length; i++) {
         if (decoupled) p[i] *= 1 - lr * weightDecay;
@@ -200,9 +208,10 @@ function adamReference(
 }
 
 function sgdReference(momentum: number, decay: number, decayed = decayedWhen(false)): Reference {
-  return (params, grads, state, _step, lr) => {
+  return (params, grads, state, _step, lrs) => {
     const buffers = state.get("momentum_buffer");
     params.forEach((p, s) => {
+      const lr = lrs[s];
       const weightDecay = decayed(s) ? decay : 0;
       for (let i = 0; i < p.length; i++) {
         const d = grads[s][i] + weightDecay * p[i];
@@ -224,9 +233,10 @@ function larsReference(
   eta: number,
   decayed = decayedWhen(true),
 ): Reference {
-  return (params, grads, state, _step, lr) => {
+  return (params, grads, state, _step, lrs) => {
     const v = state.get("momentum")!;
     params.forEach((p, s) => {
+      const lr = lrs[s];
       const weight = decayed(s);
       const g = grads[s].map((gi, i) => gi + (weight ? weightDecay * p[i] : 0));
       let trust = 1;
@@ -241,6 +251,18 @@ function larsReference(
       }
     });
   };
+}
+
+/** Learning-rate scales of some of the segments, as layer-wise decay gives them. */
+const scales: Readonly<Record<string, number>> = {
+  "conv.weight": 0.25,
+  "bn.bias": 0.5,
+  "fc.weight": 0.65 ** 3,
+  "big.weight": 0.1,
+  "one.bias": 0,
+};
+function lrScale(name: string): number {
+  return scales[name] ?? 1;
 }
 
 const cases: { config: OptimizerConfig; reference: Reference; rates: number[] }[] = [
@@ -266,6 +288,32 @@ const cases: { config: OptimizerConfig; reference: Reference; rates: number[] }[
   },
   {
     config: { name: "lars", momentum: 0.9, weightDecay: 1e-2, trustCoefficient: 1e-3 },
+    reference: larsReference(0.9, 1e-2, 1e-3),
+    rates: [4.8, 2.4, 1.2, 4.8],
+  },
+  // A learning rate per parameter (layer-wise decay), one of them frozen at scale 0.
+  {
+    config: { name: "adamw", weightDecay: 0.1, excludeBiasAndNorm: true, lrScale },
+    reference: adamReference([0.9, 0.999], 1e-8, 0.1, true, decayedWhen(true)),
+    rates: [1e-2, 2e-2, 5e-3, 1e-2],
+  },
+  {
+    config: { name: "adam", weightDecay: 0.01, lrScale },
+    reference: adamReference([0.9, 0.999], 1e-8, 0.01, false),
+    rates: [1e-3, 2e-3, 5e-4, 1e-3],
+  },
+  {
+    config: { name: "sgd", momentum: 0.9, weightDecay: 5e-4, lrScale },
+    reference: sgdReference(0.9, 5e-4),
+    rates: [0.1, 0.05, 0.2, 0.1],
+  },
+  {
+    config: { name: "sgd", weightDecay: 1e-3, lrScale },
+    reference: sgdReference(0, 1e-3),
+    rates: [0.1, 0.05, 0.2, 0.1],
+  },
+  {
+    config: { name: "lars", weightDecay: 1e-2, lrScale },
     reference: larsReference(0.9, 1e-2, 1e-3),
     rates: [4.8, 2.4, 1.2, 4.8],
   },
@@ -305,7 +353,7 @@ function stepGrads(block: ParameterBlock, steps: number): Float32Array<ArrayBuff
 }
 
 function referenceRun(
-  { reference, rates }: (typeof cases)[number],
+  { config, reference, rates }: (typeof cases)[number],
   stateNames: readonly string[],
   grads: readonly Float32Array[],
   block: ParameterBlock,
@@ -316,7 +364,8 @@ function referenceRun(
     const g = block.segments.map(({ offset, size }) =>
       Float64Array.from(flat.subarray(offset, offset + size))
     );
-    reference(params, g, state, k + 1, rates[k]);
+    const lrs = shapes.map(([name]) => rates[k] * (config.lrScale ?? (() => 1))(name));
+    reference(params, g, state, k + 1, lrs);
   });
   return { params, state };
 }
@@ -325,7 +374,7 @@ for (const testCase of cases) {
   const { config, rates } = testCase;
   const label = `${config.name}${
     config.momentum === undefined ? "" : ` momentum ${config.momentum}`
-  }${
+  }${config.lrScale ? " (learning rate per parameter)" : ""}${
     config.excludeBiasAndNorm === undefined
       ? ""
       : config.excludeBiasAndNorm
@@ -481,5 +530,52 @@ Deno.test("optimizers reject settings they do not take and bad steps", async () 
     if (!threw) throw new Error(`prepare accepted step ${step}, learning rate ${lr}`);
   }
   optimizer.destroy();
+  block.destroy();
+});
+
+Deno.test("layer-wise decay gives MAE's lr_decay.py scales to a ViT's parameters", () => {
+  const decay = 0.65;
+  const scale = vitLayerDecay(2, decay, "backbone.");
+  const model = new VisionTransformer({ ...vitSmallDefault, depth: 2 });
+  const names = [
+    ...model.entries().map(([name]) => `backbone.${name}`),
+    "backbone.head.weight",
+    "backbone.head.bias",
+    "decoder_embed.weight",
+  ];
+  // get_layer_id_for_vit with num_layers = depth + 1 = 3: lr_scale = decay ** (3 - layer).
+  const layer = (name: string) => {
+    const bare = name.replace(/^backbone\./, "");
+    if (!name.startsWith("backbone.")) return 3;
+    if (["cls_token", "pos_embed"].includes(bare) || bare.startsWith("patch_embed")) return 0;
+    return bare.startsWith("blocks.") ? Number(bare.split(".")[1]) + 1 : 3;
+  };
+  for (const name of names) {
+    const expected = decay ** (3 - layer(name));
+    if (scale(name) !== expected) throw new Error(`${name}: ${scale(name)}, expected ${expected}`);
+  }
+  assertEquals(
+    ["backbone.cls_token", "backbone.blocks.0.attn.qkv.weight", "backbone.blocks.1.norm1.bias"]
+      .map(scale),
+    [decay ** 3, decay ** 2, decay],
+    "scales by layer",
+  );
+  assertThrows(() => vitLayerDecay(2, 1.5), SelfsupError, "--layer-decay");
+  assertThrows(() => vitLayerDecay(2, 0), SelfsupError, "--layer-decay");
+  assertThrows(() => scale("backbone.blocks.2.norm1.weight"), Error, "depth 2");
+});
+
+Deno.test("a learning-rate scale that is negative or not finite is refused", async () => {
+  const gpu = await testGpu();
+  const block = makeBlock(gpu, [["w", [3], "weight"], ["b", [3], "bias"]]);
+  for (const bad of [-1, NaN, Infinity]) {
+    for (const name of ["adamw", "sgd", "lars"] as const) {
+      assertThrows(
+        () => createOptimizer(gpu, block, { name, lrScale: (n) => (n === "b" ? bad : 1) }),
+        SelfsupError,
+        "learning-rate scale of b",
+      );
+    }
+  }
   block.destroy();
 });

@@ -1,5 +1,4 @@
 import { Program } from "../src/gpu/gpu.ts";
-import type { Tensor } from "../src/gpu/tensor.ts";
 import {
   addPositions,
   addPositionsBackward,
@@ -12,7 +11,7 @@ import {
   sincosPositions,
 } from "../src/nn/tokens.ts";
 import { checkGradient, dot } from "./_gradcheck.ts";
-import { assertClose, loadFixtureFile, randn, testGpu } from "./_util.ts";
+import { assertClose, loadFixtureFile, randn, runProgram as run, testGpu } from "./_util.ts";
 
 const fixture = await loadFixtureFile(
   new URL("./fixtures/vit_kernels.safetensors", import.meta.url).pathname,
@@ -20,17 +19,6 @@ const fixture = await loadFixtureFile(
 const exact = { atol: 0, rtol: 0 };
 // Sums over a batch of two or three values: a rounding or two.
 const summed = { atol: 1e-6, rtol: 1e-6 };
-
-/** Writes the inputs, runs the program and reads the outputs. */
-async function run(
-  program: Program,
-  inputs: [Tensor, Float32Array | Uint32Array][],
-  outputs: Tensor[],
-): Promise<Float32Array[]> {
-  for (const [t, v] of inputs) program.gpu.write(t, v.slice());
-  program.gpu.submit(program);
-  return (await program.gpu.read(...outputs)) as Float32Array[];
-}
 
 Deno.test("position embeddings add to rows 1…T and sum their gradient over the batch", async () => {
   const gpu = await testGpu();

@@ -12,6 +12,7 @@ import type { Tensor } from "../gpu/tensor.ts";
 import type { OptimizerConfig } from "../optim/optimizer.ts";
 import type { Backbone, BackboneConfig } from "../nn/backbone.ts";
 import type { ParameterBlock } from "../nn/parameters.ts";
+import type { Initializer, Parameter } from "../nn/module.ts";
 import { SelfsupError } from "../errors.ts";
 import { Random } from "../data/random.ts";
 
@@ -101,6 +102,27 @@ export interface StepInputs {
   readonly labels: Tensor;
 }
 
+/**
+ * Images masked and reconstructed by a masked-image method: four arrays [n, 3, H, W], all
+ * normalised as the run's views are (un-normalise with the run's mean and std to see them).
+ */
+export interface Reconstructions {
+  /** [n, 3, H, W]. */
+  readonly shape: readonly [number, number, number, number];
+  /** The images as given. */
+  readonly original: Float32Array;
+  /** The images with their masked patches set to zero (the dataset's mean colour). */
+  readonly masked: Float32Array;
+  /**
+   * The decoder's prediction of every patch, visible ones included; when the method predicts
+   * normalised patches, each is scaled back with the mean and standard deviation of the
+   * original patch, as its loss normalised the target.
+   */
+  readonly reconstruction: Float32Array;
+  /** The original's visible patches with the reconstruction of the masked ones. */
+  readonly pasted: Float32Array;
+}
+
 /** A method's networks and state on the GPU, and how to record its training step. */
 export interface MethodRun {
   /** The encoder evaluation uses; its entries are `backbone.*` in {@link trainable}. */
@@ -137,6 +159,14 @@ export interface MethodRun {
    * start near it, so the trainer judges the loss after the first epochs, not at the start.
    */
   readonly collapseLoss?: number;
+  /**
+   * For methods that reconstruct their input (MAE): masks a few images and reconstructs them
+   * with the current parameters, for people to look at (`reconstructionsPng` draws them).
+   * `images` are [n, 3, H, W] un-augmented images normalised as the run's views are; the
+   * mask of image k is the same at every call. Records and runs a program of its own, so
+   * call it between steps.
+   */
+  preview?(images: Float32Array, count: number): Promise<Reconstructions>;
   /** Frees the GPU memory of every block and tensor. */
   destroy(): void;
 }
@@ -231,9 +261,14 @@ export function checkOptions<O extends object>(
 
 /**
  * Fills a block with its layers' initial values from the run's seed (a stream of its own,
- * so that initialisation does not depend on how much randomness the data used).
+ * so that initialisation does not depend on how much randomness the data used);
+ * `initializerOf` may replace a parameter's own initializer.
  */
-export function initializeBlock(block: ParameterBlock, seed: number): void {
+export function initializeBlock(
+  block: ParameterBlock,
+  seed: number,
+  initializerOf?: (name: string, parameter: Parameter) => Initializer,
+): void {
   const random = new Random(seed, 0x1417);
-  block.initialize(() => random.float());
+  block.initialize(() => random.float(), initializerOf);
 }

@@ -1,6 +1,7 @@
 import { SelfsupError } from "../errors.ts";
 import { byol } from "./byol.ts";
 import { dino } from "./dino.ts";
+import { mae } from "./mae.ts";
 import type { Method } from "./method.ts";
 import { moco } from "./moco.ts";
 import { rotation } from "./rotation.ts";
@@ -16,6 +17,7 @@ export const methods: Readonly<Record<string, Method<any>>> = {
   dino,
   swav,
   rotation,
+  mae,
 };
 
 /** The names `--method` takes. */

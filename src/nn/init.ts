@@ -11,6 +11,14 @@ export function uniform(bound: number): Initializer {
   return (size, random) => Float32Array.from({ length: size }, () => (2 * random() - 1) * bound);
 }
 
+/**
+ * Uniform on ±√(6 / (fanIn + fanOut)): PyTorch's `xavier_uniform_` (gain 1), which MAE uses
+ * for every linear layer and the patch embedding (as a [D, C·p·p] matrix).
+ */
+export function xavierUniform(fanIn: number, fanOut: number): Initializer {
+  return uniform(Math.sqrt(6 / (fanIn + fanOut)));
+}
+
 /** Normal with mean 0 and standard deviation `std`. */
 export function normal(std: number): Initializer {
   return (size, random) => {

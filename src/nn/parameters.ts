@@ -1,7 +1,13 @@
 import type { Gpu } from "../gpu/gpu.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { SelfsupError } from "../errors.ts";
-import { type Entry, Parameter, type ParameterKind, type RunningStat } from "./module.ts";
+import {
+  type Entry,
+  type Initializer,
+  Parameter,
+  type ParameterKind,
+  type RunningStat,
+} from "./module.ts";
 
 /** Where one parameter lies in the flat blocks. */
 export interface Segment {
@@ -71,12 +77,19 @@ export class ParameterBlock {
     this.shapes = new Map([...parameters, ...runningStats].map(([name, e]) => [name, e.shape]));
   }
 
-  /** Fills parameters and statistics with their initial values; `random` is uniform on [0, 1). */
-  initialize(random: () => number): void {
+  /**
+   * Fills parameters and statistics with their initial values; `random` is uniform on [0, 1).
+   * `initializerOf` may replace a parameter's own initializer (a method that initialises the
+   * layers it borrows its own way, as MAE does the ViT's).
+   */
+  initialize(
+    random: () => number,
+    initializerOf: (name: string, parameter: Parameter) => Initializer = (_, p) => p.init,
+  ): void {
     const values = new Float32Array(this.values.size);
-    this.parameters.forEach(([, p], i) => {
+    this.parameters.forEach(([name, p], i) => {
       const { offset, size } = this.segments[i];
-      values.set(p.init(size, random), offset);
+      values.set(initializerOf(name, p)(size, random), offset);
     });
     const stats = new Float32Array(this.stats.size);
     this.runningStats.forEach(([, s], i) => {

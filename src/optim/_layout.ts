@@ -1,9 +1,11 @@
 // What the optimizers share: the table that tells kernels over the flat block which elements
-// belong to which parameter and which of them are decayed or frozen, the pieces of
-// per-parameter norms, zeroed state, step checks.
+// belong to which parameter and which of them are decayed or frozen, each parameter's step
+// values (its learning rate scaled), the pieces of per-parameter norms, zeroed state, step
+// checks.
 import { type Gpu, Program } from "../gpu/gpu.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { type ParameterBlock, type Segment, segmentAlignment } from "../nn/parameters.ts";
+import { SelfsupError } from "../errors.ts";
 
 /**
  * One u32 per 64-element chunk of the flat block (parameters start at multiples of 64, so
@@ -116,6 +118,71 @@ export class NormPieces {
     for (const t of [this.pieces, this.segmentPieces, this.partials]) {
       this.gpu.release(t.buffer);
     }
+  }
+}
+
+/**
+ * The values an update uses that change from step to step, one row per parameter (segment),
+ * so that each parameter can learn at its own rate: the run's learning rate times the
+ * parameter's scale (1 unless `lrScale` says otherwise), as PyTorch's parameter groups with
+ * an `lr_scale` (MAE's layer-wise decay) compute it. Rows are computed in float64 on the host,
+ * once per distinct scale, and written before each submit; kernels find an element's row
+ * through the segment index of its chunk (`chunks[i >> 6] >> 8`).
+ */
+export class SegmentSteps<Name extends string> {
+  readonly tensor: Tensor;
+  readonly #scales: readonly number[];
+  readonly #values: Float32Array;
+
+  constructor(
+    readonly gpu: Gpu,
+    block: ParameterBlock,
+    readonly names: readonly Name[],
+    label: string,
+    lrScale?: (parameter: string) => number,
+  ) {
+    this.#scales = block.segments.map(({ name }) => {
+      const scale = lrScale ? lrScale(name) : 1;
+      if (!(scale >= 0) || !Number.isFinite(scale)) {
+        throw new SelfsupError(
+          `The learning-rate scale of ${name} must be a finite number ≥ 0, got ${scale}`,
+        );
+      }
+      return scale;
+    });
+    const rows = Math.max(block.segments.length, 1);
+    this.tensor = gpu.tensor([rows, names.length], `${label} step values`);
+    this.#values = new Float32Array(this.tensor.size);
+  }
+
+  /**
+   * Writes every parameter's row for the submits that follow: `valuesAt` gets the
+   * parameter's learning rate (`learningRate` times its scale).
+   */
+  write(
+    learningRate: number,
+    valuesAt: (learningRate: number) => Readonly<Record<Name, number>>,
+  ): void {
+    const byScale = new Map<number, Readonly<Record<Name, number>>>();
+    const k = this.names.length;
+    this.#scales.forEach((scale, row) => {
+      let values = byScale.get(scale);
+      if (!values) {
+        values = valuesAt(learningRate * scale);
+        byScale.set(scale, values);
+      }
+      this.names.forEach((name, i) => {
+        if (!Number.isFinite(values[name])) {
+          throw new Error(`Step value ${name} must be finite, got ${values[name]}`);
+        }
+        this.#values[row * k + i] = values[name];
+      });
+    });
+    this.gpu.write(this.tensor, this.#values);
+  }
+
+  destroy(): void {
+    this.gpu.release(this.tensor.buffer);
   }
 }
 

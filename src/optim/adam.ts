@@ -3,8 +3,7 @@ import { f32 } from "../gpu/kernel.ts";
 import { adamUpdateKernel } from "../gpu/kernels/optim.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import type { ParameterBlock } from "../nn/parameters.ts";
-import { StepValues } from "../gpu/step_values.ts";
-import { checkStep, ChunkTable, zeroState } from "./_layout.ts";
+import { checkStep, ChunkTable, SegmentSteps, zeroState } from "./_layout.ts";
 import type { Optimizer } from "./optimizer.ts";
 
 /** Adam's hyperparameters; `decoupled` makes it AdamW. */
@@ -16,6 +15,8 @@ export interface AdamOptions {
   readonly decoupled: boolean;
   /** Decay only weights, not biases and normalisation parameters. */
   readonly excludeBiasAndNorm: boolean;
+  /** Each parameter's learning rate relative to the run's, by name (1 when left out). */
+  readonly lrScale?: (parameter: string) => number;
 }
 
 /**
@@ -26,12 +27,18 @@ export interface AdamOptions {
 export class Adam implements Optimizer {
   readonly state: ReadonlyMap<string, Tensor>;
   readonly #chunks: ChunkTable;
-  readonly #step: StepValues<"stepSize" | "sqrtBiasCorrection2" | "decay">;
+  readonly #step: SegmentSteps<"stepSize" | "sqrtBiasCorrection2" | "decay">;
 
   constructor(readonly gpu: Gpu, readonly block: ParameterBlock, readonly options: AdamOptions) {
     this.state = zeroState(gpu, block, ["exp_avg", "exp_avg_sq"]);
     this.#chunks = new ChunkTable(gpu, block, options.excludeBiasAndNorm);
-    this.#step = new StepValues(gpu, ["stepSize", "sqrtBiasCorrection2", "decay"], "Adam");
+    this.#step = new SegmentSteps(
+      gpu,
+      block,
+      ["stepSize", "sqrtBiasCorrection2", "decay"],
+      "Adam",
+      options.lrScale,
+    );
   }
 
   record(program: Program): void {
@@ -63,12 +70,12 @@ export class Adam implements Optimizer {
   prepare(step: number, learningRate: number): void {
     checkStep(step, learningRate);
     const { beta1, beta2, weightDecay, decoupled } = this.options;
-    // In float64 on the host, as PyTorch computes them in Python.
-    this.#step.write({
-      stepSize: learningRate / (1 - beta1 ** step),
+    // In float64 on the host, as PyTorch computes them in Python, per parameter group.
+    this.#step.write(learningRate, (lr) => ({
+      stepSize: lr / (1 - beta1 ** step),
       sqrtBiasCorrection2: Math.sqrt(1 - beta2 ** step),
-      decay: decoupled ? 1 - learningRate * weightDecay : 1,
-    });
+      decay: decoupled ? 1 - lr * weightDecay : 1,
+    }));
   }
 
   freeze(names: readonly string[]): void {

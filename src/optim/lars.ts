@@ -3,8 +3,7 @@ import { f32 } from "../gpu/kernel.ts";
 import { larsNormsKernel, larsTrustKernel, larsUpdateKernel } from "../gpu/kernels/optim.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import type { ParameterBlock } from "../nn/parameters.ts";
-import { StepValues } from "../gpu/step_values.ts";
-import { checkStep, ChunkTable, NormPieces, zeroState } from "./_layout.ts";
+import { checkStep, ChunkTable, NormPieces, SegmentSteps, zeroState } from "./_layout.ts";
 import type { Optimizer } from "./optimizer.ts";
 
 /** LARS's hyperparameters. */
@@ -15,6 +14,8 @@ export interface LarsOptions {
   readonly excludeBiasAndNorm: boolean;
   /** η in the trust ratio η‖p‖/‖g + wd·p‖. */
   readonly trustCoefficient: number;
+  /** Each parameter's learning rate relative to the run's, by name (1 when left out). */
+  readonly lrScale?: (parameter: string) => number;
 }
 
 /**
@@ -29,14 +30,14 @@ export interface LarsOptions {
  */
 export class Lars implements Optimizer {
   readonly state: ReadonlyMap<string, Tensor>;
-  readonly #step: StepValues<"learningRate">;
+  readonly #step: SegmentSteps<"learningRate">;
   readonly #chunks: ChunkTable;
   readonly #pieces: NormPieces;
   readonly #trust: Tensor;
 
   constructor(readonly gpu: Gpu, readonly block: ParameterBlock, readonly options: LarsOptions) {
     this.state = zeroState(gpu, block, ["momentum"]);
-    this.#step = new StepValues(gpu, ["learningRate"], "LARS");
+    this.#step = new SegmentSteps(gpu, block, ["learningRate"], "LARS", options.lrScale);
     this.#chunks = new ChunkTable(gpu, block, options.excludeBiasAndNorm);
     this.#pieces = new NormPieces(
       gpu,
@@ -84,7 +85,7 @@ export class Lars implements Optimizer {
 
   prepare(step: number, learningRate: number): void {
     checkStep(step, learningRate);
-    this.#step.write({ learningRate });
+    this.#step.write(learningRate, (lr) => ({ learningRate: lr }));
   }
 
   freeze(names: readonly string[]): void {

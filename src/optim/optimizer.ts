@@ -48,6 +48,11 @@ export interface Optimizer {
  * `excludeBiasAndNorm` keeps weight decay (and LARS's trust ratio) off biases and
  * normalisation parameters: true by default for lars (SimCLR's LARS), false for the others
  * (PyTorch's optimizers decay every parameter they are given).
+ *
+ * `lrScale`, for every optimizer, gives each parameter (by its name in the block) a learning
+ * rate of its own, the run's times the scale, as a PyTorch parameter group with `lr_scale`
+ * gets (AdamW's decoupled decay scales with it, lr·wd); 1 for every parameter when left out.
+ * `vitLayerDecay` (layer_decay.ts) makes MAE's layer-wise decay for fine-tuning a ViT.
  */
 export type OptimizerConfig = {
   name: "adam" | "adamw" | "sgd" | "lars";
@@ -57,13 +62,14 @@ export type OptimizerConfig = {
   betas?: [number, number];
   eps?: number;
   trustCoefficient?: number;
+  lrScale?: (parameter: string) => number;
 };
 
 const accepted: Record<OptimizerConfig["name"], readonly (keyof OptimizerConfig)[]> = {
-  adam: ["weightDecay", "excludeBiasAndNorm", "betas", "eps"],
-  adamw: ["weightDecay", "excludeBiasAndNorm", "betas", "eps"],
-  sgd: ["weightDecay", "excludeBiasAndNorm", "momentum"],
-  lars: ["weightDecay", "excludeBiasAndNorm", "momentum", "trustCoefficient"],
+  adam: ["weightDecay", "excludeBiasAndNorm", "betas", "eps", "lrScale"],
+  adamw: ["weightDecay", "excludeBiasAndNorm", "betas", "eps", "lrScale"],
+  sgd: ["weightDecay", "excludeBiasAndNorm", "momentum", "lrScale"],
+  lars: ["weightDecay", "excludeBiasAndNorm", "momentum", "trustCoefficient", "lrScale"],
 };
 
 /**
@@ -98,6 +104,7 @@ export function createOptimizer(
     config.weightDecay ?? (config.name === "adamw" ? 0.01 : 0),
   );
   const excludeBiasAndNorm = config.excludeBiasAndNorm ?? config.name === "lars";
+  const lrScale = config.lrScale;
   switch (config.name) {
     case "adam":
     case "adamw": {
@@ -115,6 +122,7 @@ export function createOptimizer(
         weightDecay,
         decoupled: config.name === "adamw",
         excludeBiasAndNorm,
+        lrScale,
       });
     }
     case "sgd":
@@ -122,11 +130,18 @@ export function createOptimizer(
         momentum: nonNegative("momentum", config.momentum ?? 0),
         weightDecay,
         excludeBiasAndNorm,
+        lrScale,
       });
     case "lars": {
       const trustCoefficient = nonNegative("trustCoefficient", config.trustCoefficient ?? 0.001);
       const momentum = nonNegative("momentum", config.momentum ?? 0.9);
-      return new Lars(gpu, block, { momentum, weightDecay, trustCoefficient, excludeBiasAndNorm });
+      return new Lars(gpu, block, {
+        momentum,
+        weightDecay,
+        trustCoefficient,
+        excludeBiasAndNorm,
+        lrScale,
+      });
     }
   }
 }

@@ -3,8 +3,7 @@ import { f32 } from "../gpu/kernel.ts";
 import { sgdUpdateKernel, sgdUpdatePlainKernel } from "../gpu/kernels/optim.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import type { ParameterBlock } from "../nn/parameters.ts";
-import { StepValues } from "../gpu/step_values.ts";
-import { checkStep, ChunkTable, zeroState } from "./_layout.ts";
+import { checkStep, ChunkTable, SegmentSteps, zeroState } from "./_layout.ts";
 import type { Optimizer } from "./optimizer.ts";
 
 /** SGD's hyperparameters. */
@@ -13,6 +12,8 @@ export interface SgdOptions {
   readonly weightDecay: number;
   /** Decay (and, for LARS, adapt) only weights, not biases and normalisation parameters. */
   readonly excludeBiasAndNorm: boolean;
+  /** Each parameter's learning rate relative to the run's, by name (1 when left out). */
+  readonly lrScale?: (parameter: string) => number;
 }
 
 /**
@@ -23,12 +24,12 @@ export interface SgdOptions {
 export class Sgd implements Optimizer {
   readonly state: ReadonlyMap<string, Tensor>;
   readonly #chunks: ChunkTable;
-  readonly #step: StepValues<"learningRate">;
+  readonly #step: SegmentSteps<"learningRate">;
 
   constructor(readonly gpu: Gpu, readonly block: ParameterBlock, readonly options: SgdOptions) {
     this.state = zeroState(gpu, block, options.momentum > 0 ? ["momentum_buffer"] : []);
     this.#chunks = new ChunkTable(gpu, block, options.excludeBiasAndNorm);
-    this.#step = new StepValues(gpu, ["learningRate"], "SGD");
+    this.#step = new SegmentSteps(gpu, block, ["learningRate"], "SGD", options.lrScale);
   }
 
   record(program: Program): void {
@@ -45,7 +46,7 @@ export class Sgd implements Optimizer {
 
   prepare(step: number, learningRate: number): void {
     checkStep(step, learningRate);
-    this.#step.write({ learningRate });
+    this.#step.write(learningRate, (lr) => ({ learningRate: lr }));
   }
 
   freeze(names: readonly string[]): void {

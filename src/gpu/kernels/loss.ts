@@ -14,6 +14,9 @@ import lossMean from "../../../shaders/loss_mean.wgsl" with { type: "text" };
 import infoNceRows from "../../../shaders/info_nce_rows.wgsl" with { type: "text" };
 import cosineLossRows from "../../../shaders/cosine_loss_rows.wgsl" with { type: "text" };
 import lossAccumulate from "../../../shaders/loss_accumulate.wgsl" with { type: "text" };
+import patchTarget from "../../../shaders/patch_target.wgsl" with { type: "text" };
+import maskedMseForward from "../../../shaders/masked_mse_forward.wgsl" with { type: "text" };
+import maskedMseBackward from "../../../shaders/masked_mse_backward.wgsl" with { type: "text" };
 
 /**
  * Normalises the rows of z [M, D] into ẑ [Mp, Dp] (zero-padded to multiples of 8) and keeps
@@ -61,3 +64,17 @@ export const infoNceRowsKernel: Kernel = { name: "info_nce_rows", code: infoNceR
 export const cosineLossRowsKernel: Kernel = { name: "cosine_loss_rows", code: cosineLossRows };
 /** Adds a one-value loss to a running sum: a single invocation. */
 export const lossAccumulateKernel: Kernel = { name: "loss_accumulate", code: lossAccumulate };
+
+/**
+ * MAE's loss on masked patches against per-patch normalised pixels, one invocation per patch
+ * (64 a group); its gradient, one invocation per row of the prediction. Both start with
+ * patch_target.wgsl, their shared declarations and target.
+ */
+export const maskedMseForwardKernel: Kernel = {
+  name: "masked_mse_forward",
+  code: patchTarget + maskedMseForward,
+};
+export const maskedMseBackwardKernel: Kernel = {
+  name: "masked_mse_backward",
+  code: patchTarget + maskedMseBackward,
+};

@@ -24,6 +24,8 @@ import tokenGather from "../../../shaders/token_gather.wgsl" with { type: "text"
 import tokenScatter from "../../../shaders/token_scatter.wgsl" with { type: "text" };
 import patchifyForward from "../../../shaders/patchify_forward.wgsl" with { type: "text" };
 import patchifyBackward from "../../../shaders/patchify_backward.wgsl" with { type: "text" };
+import maskTokensForward from "../../../shaders/mask_tokens_forward.wgsl" with { type: "text" };
+import maskTokensBackward from "../../../shaders/mask_tokens_backward.wgsl" with { type: "text" };
 
 // The kernels of a vision transformer besides its linear layers; each WGSL file documents
 // its parameters and grid. One family serves every adapter: at ViT sizes the linear layers
@@ -109,4 +111,14 @@ export const patchifyForwardKernel: Kernel = { name: "patchify_forward", code: p
 export const patchifyBackwardKernel: Kernel = {
   name: "patchify_backward",
   code: patchifyBackward,
+};
+
+/** MAE's decoder input: the encoder's tokens at their places among mask tokens, and the mask token's gradient. */
+export const maskTokensForwardKernel: Kernel = {
+  name: "mask_tokens_forward",
+  code: maskTokensForward,
+};
+export const maskTokensBackwardKernel: Kernel = {
+  name: "mask_tokens_backward",
+  code: maskTokensBackward,
 };
