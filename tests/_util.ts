@@ -1,6 +1,6 @@
 // Shared helpers for the tests: golden fixtures, tolerant comparison, one GPU per process.
 import { createGpu } from "../src/gpu/device.ts";
-import type { Gpu } from "../src/gpu/gpu.ts";
+import type { AdapterClass, Gpu } from "../src/gpu/gpu.ts";
 import { readSafetensors } from "../src/io/safetensors.ts";
 
 /** Where the PyTorch golden vectors are: $FIXTURES_DIR, else ../shared/fixtures. */
@@ -88,6 +88,28 @@ export function testGpu(): Promise<Gpu> {
   shared ??= createGpu();
   return shared;
 }
+
+const families = new Map<AdapterClass, Promise<Gpu>>();
+
+/**
+ * A device running the given kernel family whatever the adapter. A test named after a family
+ * pins it here: {@link testGpu} picks the family from the adapter's name, so on a GPU both
+ * "cpu" and "gpu" tests would otherwise run the GPU family. Reuses testGpu()'s device when
+ * its family is the one asked for.
+ */
+export function familyGpu(adapterClass: AdapterClass): Promise<Gpu> {
+  let gpu = families.get(adapterClass);
+  if (!gpu) {
+    gpu = testGpu().then((shared) =>
+      shared.adapterClass === adapterClass ? shared : createGpu({ adapterClass })
+    );
+    families.set(adapterClass, gpu);
+  }
+  return gpu;
+}
+
+/** The kernel families, for tests that run on each. */
+export const adapterClasses: readonly AdapterClass[] = ["cpu", "gpu"];
 
 /** A seeded generator of standard-normal float32 values, for random test inputs. */
 export function randn(count: number, seed: number, scale = 1): Float32Array<ArrayBuffer> {
