@@ -33,6 +33,8 @@ export interface CheckpointMeta {
     readonly batch: number;
     readonly step: number;
     readonly done: boolean;
+    /** The training images an epoch's batches are drawn from (not in older checkpoints). */
+    readonly images?: number;
   };
   /** The optimizer whose state is stored under `optimizer.<state>.<parameter>`, if any. */
   readonly optimizer?: string;
