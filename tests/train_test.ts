@@ -8,7 +8,7 @@ import { learningRate } from "../src/optim/schedule.ts";
 import { presets } from "../src/presets.ts";
 import { pretrain, type PretrainConfig, type PretrainSummary } from "../src/train.ts";
 import { assertEquals, assertRejects } from "./_assert.ts";
-import { testGpu } from "./_util.ts";
+import { assertSameState, testGpu } from "./_util.ts";
 
 // 64 images in batches of 16: 4 steps an epoch.
 const tiny: PretrainConfig = {
@@ -48,30 +48,6 @@ async function interruptedRun(
     return await pretrain(config, { out, gpu, signal: interrupt.signal, log: quiet });
   } finally {
     gpu.submit = submit;
-  }
-}
-
-/** Asserts that two checkpoints hold the same tensors, bit for bit, and at least one each. */
-function assertSameState(actual: Checkpoint, expected: Checkpoint): void {
-  const names = (m: Map<string, unknown>) => [...m.keys()].sort();
-  if (expected.parameters.size === 0 || expected.optimizerState.size === 0) {
-    throw new Error("the reference checkpoint holds no tensors");
-  }
-  assertEquals(names(actual.parameters), names(expected.parameters), "tensors");
-  for (const [name, values] of expected.parameters) {
-    assertEquals(Array.from(actual.parameters.get(name)!).join(), Array.from(values).join(), name);
-  }
-  assertEquals(names(actual.optimizerState), names(expected.optimizerState), "optimizer states");
-  for (const [state, byName] of expected.optimizerState) {
-    const other = actual.optimizerState.get(state)!;
-    assertEquals(names(other), names(byName), `${state} entries`);
-    for (const [name, values] of byName) {
-      assertEquals(
-        Array.from(other.get(name)!).join(),
-        Array.from(values).join(),
-        `${state} of ${name}`,
-      );
-    }
   }
 }
 
