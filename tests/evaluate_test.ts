@@ -6,7 +6,13 @@ import { subset } from "../src/data/dataset.ts";
 import { syntheticDataset } from "../src/data/synthetic.ts";
 import { evaluateBackbone } from "../src/evaluate.ts";
 import { randomModel } from "../src/model.ts";
-import { extractFeatures, type Features, knnAccuracy, linearProbe } from "../src/probe.ts";
+import {
+  extractFeatures,
+  type Features,
+  knnAccuracy,
+  linearProbe,
+  type ProbeResult,
+} from "../src/probe.ts";
 import { assertEquals } from "./_assert.ts";
 import { assertClose, loadFixtureFile, testGpu } from "./_util.ts";
 
@@ -25,6 +31,26 @@ function features(name: string, labels?: Int32Array): Features {
 }
 
 const prediction = (name: string) => Int32Array.from(reference.get(name));
+
+/**
+ * The probe on a fixture case's splits, `transform`ed: Adam at 1e-2 on batches of 64, for
+ * `epochs` (30) epochs.
+ */
+async function probeCase(
+  name: string,
+  { transform = (f: Features) => f, epochs = 30 } = {},
+): Promise<ProbeResult> {
+  const train = transform(features(`${name}.train`));
+  const test = transform(features(`${name}.test`));
+  const numClasses = reference.meta[`${name}.classes`] as number;
+  return await linearProbe(await testGpu(), train, test, {
+    epochs,
+    learningRate: 1e-2,
+    batchSize: 64,
+    seed: 0,
+    numClasses,
+  });
+}
 
 Deno.test("kNN accuracy matches the numpy reference: votes weighted by exp(s/T), k past N", async () => {
   const gpu = await testGpu();
@@ -69,14 +95,7 @@ Deno.test("kNN ties: equal similarities keep the earlier training image, equal v
 });
 
 Deno.test("linear probe standardises with the training split's statistics: tiny, offset features are separable", async () => {
-  const gpu = await testGpu();
-  const result = await linearProbe(gpu, features("separable.train"), features("separable.test"), {
-    epochs: 30,
-    learningRate: 1e-2,
-    batchSize: 64,
-    seed: 0,
-    numClasses: reference.meta["separable.classes"] as number,
-  });
+  const result = await probeCase("separable");
   assertEquals(
     [result.trainTop1, result.top1],
     [reference.meta["separable.train_top1"], reference.meta["separable.top1"]],
@@ -86,14 +105,7 @@ Deno.test("linear probe standardises with the training split's statistics: tiny,
 });
 
 Deno.test("linear probe reaches the reference logistic regression's accuracy on overlapping classes", async () => {
-  const gpu = await testGpu();
-  const result = await linearProbe(gpu, features("overlap.train"), features("overlap.test"), {
-    epochs: 30,
-    learningRate: 1e-2,
-    batchSize: 64,
-    seed: 0,
-    numClasses: reference.meta["overlap.classes"] as number,
-  });
+  const result = await probeCase("overlap");
   // Adam on batches of 64 and full-batch gradient descent stop at different minima of a
   // convex loss; on 512 test features they disagree on a few. Chance is 1/3.
   assertClose([result.trainTop1, result.top1], [
@@ -103,18 +115,14 @@ Deno.test("linear probe reaches the reference logistic regression's accuracy on 
 });
 
 Deno.test("linear probe is unchanged by rescaling and shifting each feature", async () => {
-  const gpu = await testGpu();
-  const options = { epochs: 5, learningRate: 1e-2, batchSize: 64, seed: 1, numClasses: 3 };
-  const train = features("overlap.train");
-  const test = features("overlap.test");
   const scale = [1e-3, 50, 2, 0.1, 7];
   const shift = [100, -3, 0, 1e3, 5];
   const affine = (f: Features): Features => ({
     ...f,
     features: f.features.map((v, i) => scale[i % f.dim] * v + shift[i % f.dim]),
   });
-  const plain = await linearProbe(gpu, train, test, options);
-  const moved = await linearProbe(gpu, affine(train), affine(test), options);
+  const plain = await probeCase("overlap", { epochs: 5 });
+  const moved = await probeCase("overlap", { transform: affine, epochs: 5 });
   // Standardised, both are the same features up to float32 rounding.
   assertClose(
     [moved.loss, moved.trainTop1, moved.top1],

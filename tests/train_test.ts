@@ -52,6 +52,20 @@ async function interruptedRun(
 }
 
 const checkpointOf = (run: string) => loadCheckpoint(`${run}/checkpoint.safetensors`);
+const resume = (gpu: Gpu, config: PretrainConfig, out: string) =>
+  pretrain(config, { out, gpu, resume: true, log: quiet });
+
+/** Runs `change`, which must reject with `message`, and asserts the checkpoint was kept. */
+async function assertRefusedKeepingCheckpoint(
+  run: string,
+  message: string,
+  change: () => Promise<unknown>,
+): Promise<void> {
+  const before = await Deno.readFile(`${run}/checkpoint.safetensors`);
+  await assertRejects(change, SelfsupError, message);
+  const after = await Deno.readFile(`${run}/checkpoint.safetensors`);
+  assertEquals(after.join(), before.join(), "the checkpoint");
+}
 
 // The uninterrupted runs the resumed ones must equal, made once.
 const wholeRuns = new Map<string, Promise<Checkpoint>>();
@@ -83,7 +97,7 @@ async function assertResumesBitIdentical(
     { ...stoppedAt, step, done: false, images: 64 },
     "where the checkpoint stands",
   );
-  const summary = await pretrain(config, { out: `${dir}/split`, gpu, resume: true, log: quiet });
+  const summary = await resume(gpu, config, `${dir}/split`);
   assertEquals([summary.status, summary.steps], ["done", 4 * config.epochs], "the resumed run");
   assertSameState(await checkpointOf(`${dir}/split`), await wholeRun(gpu, config));
 }
@@ -92,7 +106,7 @@ Deno.test("a run resumed from its epoch-1 checkpoint ends bit-identical to an un
   const gpu = await testGpu();
   const dir = await Deno.makeTempDir();
   await pretrain({ ...tiny, epochs: 1 }, { out: `${dir}/split`, gpu, log: quiet });
-  const summary = await pretrain(tiny, { out: `${dir}/split`, gpu, resume: true, log: quiet });
+  const summary = await resume(gpu, tiny, `${dir}/split`);
   assertEquals([summary.status, summary.steps], ["done", 8], "resumed run");
   assertSameState(await checkpointOf(`${dir}/split`), await wholeRun(gpu, tiny));
 });
@@ -115,7 +129,7 @@ Deno.test("the learning rate logged follows the warm-up and cosine schedule", as
   const gpu = await testGpu();
   const dir = await Deno.makeTempDir();
   await interruptedRun(gpu, cosine, `${dir}/run`, 6);
-  await pretrain(cosine, { out: `${dir}/run`, gpu, resume: true, log: quiet });
+  await resume(gpu, cosine, `${dir}/run`);
   const steps = (await Deno.readTextFile(`${dir}/run/metrics.jsonl`)).trim().split("\n")
     .map((line) => JSON.parse(line)).filter((record) => record.type === "step");
   // At least the last step of each epoch and the step of the interrupt are logged.
@@ -133,27 +147,15 @@ Deno.test("resuming on fewer images than the run was trained on is refused, keep
   const gpu = await testGpu();
   const dir = await Deno.makeTempDir();
   await interruptedRun(gpu, tiny, `${dir}/run`, 3);
-  const saved = await Deno.readFile(`${dir}/run/checkpoint.safetensors`);
   // 48 images make 3 batches an epoch, so batch 3 of epoch 1 would still exist; 32 make 2.
   for (const limit of [48, 32]) {
-    await assertRejects(
-      () =>
-        pretrain({ ...tiny, dataset: { ...tiny.dataset, limit } }, {
-          out: `${dir}/run`,
-          gpu,
-          resume: true,
-          log: quiet,
-        }),
-      SelfsupError,
+    const fewer = { ...tiny, dataset: { ...tiny.dataset, limit } };
+    await assertRefusedKeepingCheckpoint(
+      `${dir}/run`,
       "was the dataset changed?",
+      () => resume(gpu, fewer, `${dir}/run`),
     );
   }
-  const after = await Deno.readFile(`${dir}/run/checkpoint.safetensors`);
-  assertEquals(
-    after.length === saved.length && after.every((b, i) => b === saved[i]),
-    true,
-    "kept",
-  );
 });
 
 Deno.test("a finished run evaluates its trained backbone and a random-init baseline", async () => {
@@ -241,24 +243,11 @@ Deno.test("a non-finite loss stops the run and keeps the last good checkpoint", 
   const gpu = await testGpu();
   const dir = await Deno.makeTempDir();
   await pretrain({ ...tiny, epochs: 1 }, { out: `${dir}/run`, gpu, log: quiet });
-  const good = await Deno.readFile(`${dir}/run/checkpoint.safetensors`);
   // An absurd learning rate sends the parameters to infinity within a step or two.
-  await assertRejects(
-    () =>
-      pretrain({ ...tiny, learningRate: 1e38 }, {
-        out: `${dir}/run`,
-        gpu,
-        resume: true,
-        log: quiet,
-      }),
-    SelfsupError,
+  await assertRefusedKeepingCheckpoint(
+    `${dir}/run`,
     "keeps the last good state",
-  );
-  const after = await Deno.readFile(`${dir}/run/checkpoint.safetensors`);
-  assertEquals(
-    after.length === good.length && after.every((b, i) => b === good[i]),
-    true,
-    "same file",
+    () => resume(gpu, { ...tiny, learningRate: 1e38 }, `${dir}/run`),
   );
   assertEquals((await checkpointOf(`${dir}/run`)).meta.progress.epoch, 1, "epoch");
 });
