@@ -5,6 +5,7 @@
 import { Image } from "npm:imagescript@1.3.1";
 import { loadCheckpoint } from "../src/checkpoint.ts";
 import { limit } from "../src/data/dataset.ts";
+import { defaultCacheDir } from "../src/data/download.ts";
 import type { RGB } from "../src/checkpoint.ts";
 import { type DatasetConfig, datasetNormalization, loadDataset } from "../src/data/load.ts";
 import { backboneFeatures, evaluateBackbone } from "../src/evaluate.ts";
@@ -32,8 +33,6 @@ const tiny = [
   "--projection-dim",
   "8",
 ];
-// Image folders are cached under $XDG_CACHE_HOME/selfsup: the tasks get a folder of their own.
-const env = { XDG_CACHE_HOME: await Deno.makeTempDir({ prefix: "selfsup_cli_cache_" }) };
 /** The flags each task has been given by the tests of this file, for the README check. */
 const flagsGiven = new Map<string, Set<string>>();
 
@@ -52,7 +51,6 @@ function command(name: string, args: string[]): Deno.Command {
     args: ["run", "-A", `${root}tasks/${name}.ts`, ...args],
     stdout: "piped",
     stderr: "piped",
-    env,
   });
 }
 
@@ -274,78 +272,104 @@ async function writeImageFolder(dir: string, count: number): Promise<void> {
   }
 }
 
-Deno.test("Ctrl-C saves a checkpoint mid-epoch; --resume with moved --data and other --workers ends bit-identical to an uninterrupted run", async () => {
-  const dir = await Deno.makeTempDir();
-  // 40 images, a fifth held out: 32 training images, 4 batches an epoch.
-  await writeImageFolder(`${dir}/photos`, 40);
-  const run = [
-    ...["--dataset", "folder", "--image-size", "32", "--stem", "imagenet", "--width", "4"],
-    ...["--projection-dim", "8", "--batch-size", "8", "--epochs", "2", "--lr", "0.003"],
-    ...["--weight-decay", "0.0001", "--temperature", "0.3", "--no-probe"],
-  ];
-  const child = command("pretrain", [
-    ...run,
-    ...["--data", `${dir}/photos`, "--workers", "1", "--out", `${dir}/run`],
-  ]).spawn();
-  // Ctrl-C as soon as the task listens for it, while it loads its data and compiles its
-  // kernels: it stops after its first step, inside the first epoch.
-  const stderr = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let message = "";
-  let interrupted = false;
-  for (;;) {
-    const { value, done } = await stderr.read();
-    if (done) break;
-    message += value;
-    if (!interrupted && message.includes("pretrain: run folder")) {
-      child.kill("SIGINT");
-      interrupted = true;
+/**
+ * Runs `fn`, then removes the image-folder caches the tasks it ran left in the user's cache
+ * folder (the tasks keep their own environment, whose cache also holds Deno's and Mesa's).
+ */
+async function removingFolderCaches(fn: () => Promise<void>): Promise<void> {
+  const folder = `${defaultCacheDir()}/image-folders`;
+  const list = async () => {
+    try {
+      return (await Array.fromAsync(Deno.readDir(folder))).map((entry) => entry.name);
+    } catch {
+      return [];
     }
+  };
+  const before = new Set(await list());
+  try {
+    await fn();
+  } finally {
+    for (const name of await list()) if (!before.has(name)) await Deno.remove(`${folder}/${name}`);
   }
-  await child.stdout.cancel();
-  assertEquals((await child.status).code, 130, `exit status (${message})`);
-  if (!message.includes(`deno task pretrain --resume ${dir}/run`)) {
-    throw new Error(`no hint to resume in: ${message}`);
-  }
-  const checkpoint = `${dir}/run/checkpoint.safetensors`;
-  const { progress } = (await loadCheckpoint(checkpoint)).meta;
-  if (progress.epoch !== 0 || !(progress.batch > 0 && progress.batch < 4) || progress.done) {
-    throw new Error(`not mid-epoch: ${JSON.stringify(progress)}`);
-  }
-  const saved = await Deno.readFile(checkpoint);
+}
 
-  // The data moves; a copy with fewer images is refused.
-  await Deno.rename(`${dir}/photos`, `${dir}/moved`);
-  await writeImageFolder(`${dir}/fewer`, 30);
-  assertOneLineError(
-    await task("pretrain", ["--resume", `${dir}/run`, "--data", `${dir}/fewer`]),
-    "was the dataset changed?",
-  );
-  assertEquals((await Deno.readFile(checkpoint)).join(), saved.join(), "checkpoint kept");
-  const resumed = await json("pretrain", [
-    ...["--resume", `${dir}/run`, "--data", `${dir}/moved`, "--workers", "0"],
-  ]);
-  assertEquals([resumed.status, resumed.steps], ["done", 8], "the resumed run");
-  const whole = await json("pretrain", [
-    ...run,
-    ...["--data", `${dir}/moved`, "--workers", "2", "--out", `${dir}/whole`],
-  ]);
-  assertEquals([whole.status, whole.steps], ["done", 8], "the uninterrupted run");
-  assertSameState(
-    await loadCheckpoint(checkpoint),
-    await loadCheckpoint(`${dir}/whole/checkpoint.safetensors`),
-  );
+Deno.test("Ctrl-C saves a checkpoint mid-epoch; --resume with moved --data and other --workers ends bit-identical to an uninterrupted run", () =>
+  removingFolderCaches(async () => {
+    const dir = await Deno.makeTempDir();
+    // 40 images, a fifth held out: 32 training images, 4 batches an epoch.
+    await writeImageFolder(`${dir}/photos`, 40);
+    const run = [
+      ...["--dataset", "folder", "--image-size", "32", "--stem", "imagenet", "--width", "4"],
+      ...["--projection-dim", "8", "--batch-size", "8", "--epochs", "2", "--lr", "0.003"],
+      ...["--weight-decay", "0.0001", "--temperature", "0.3", "--no-probe"],
+    ];
+    const child = command("pretrain", [
+      ...run,
+      ...["--data", `${dir}/photos`, "--workers", "1", "--out", `${dir}/run`],
+    ]).spawn();
+    // Ctrl-C as soon as the task listens for it, while it loads its data and compiles its
+    // kernels: it stops after its first step, inside the first epoch.
+    const stderr = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    let message = "";
+    let interrupted = false;
+    for (;;) {
+      const { value, done } = await stderr.read();
+      if (done) break;
+      message += value;
+      if (!interrupted && message.includes("pretrain: run folder")) {
+        child.kill("SIGINT");
+        interrupted = true;
+      }
+    }
+    await child.stdout.cancel();
+    assertEquals((await child.status).code, 130, `exit status (${message})`);
+    if (!message.includes(`deno task pretrain --resume ${dir}/run`)) {
+      throw new Error(`no hint to resume in: ${message}`);
+    }
+    const checkpoint = `${dir}/run/checkpoint.safetensors`;
+    const { progress } = (await loadCheckpoint(checkpoint)).meta;
+    if (progress.epoch !== 0 || !(progress.batch > 0 && progress.batch < 4) || progress.done) {
+      throw new Error(`not mid-epoch: ${JSON.stringify(progress)}`);
+    }
+    const saved = await Deno.readFile(checkpoint);
 
-  // Extending a finished run trains on, and the run folder remembers the new length.
-  const extended = await json("pretrain", ["--resume", `${dir}/run`, "--epochs", "3"]);
-  assertEquals(extended.steps, 12, "steps after extending");
-  assertEquals(JSON.parse(await Deno.readTextFile(`${dir}/run/config.json`)).epochs, 3, "config");
-  // probe finds the folder where --data says, not where the run left it.
-  await Deno.rename(`${dir}/moved`, `${dir}/moved-again`);
-  const probe = await json("probe", [
-    ...["--checkpoint", checkpoint, "--data", `${dir}/moved-again`, "--epochs", "1", "--k", "3"],
-  ]);
-  assertEquals([probe.dataset, probe.train_images, probe.test_images], ["folder", 32, 8], "probe");
-});
+    // The data moves; a copy with fewer images is refused.
+    await Deno.rename(`${dir}/photos`, `${dir}/moved`);
+    await writeImageFolder(`${dir}/fewer`, 30);
+    assertOneLineError(
+      await task("pretrain", ["--resume", `${dir}/run`, "--data", `${dir}/fewer`]),
+      "was the dataset changed?",
+    );
+    assertEquals((await Deno.readFile(checkpoint)).join(), saved.join(), "checkpoint kept");
+    const resumed = await json("pretrain", [
+      ...["--resume", `${dir}/run`, "--data", `${dir}/moved`, "--workers", "0"],
+    ]);
+    assertEquals([resumed.status, resumed.steps], ["done", 8], "the resumed run");
+    const whole = await json("pretrain", [
+      ...run,
+      ...["--data", `${dir}/moved`, "--workers", "2", "--out", `${dir}/whole`],
+    ]);
+    assertEquals([whole.status, whole.steps], ["done", 8], "the uninterrupted run");
+    assertSameState(
+      await loadCheckpoint(checkpoint),
+      await loadCheckpoint(`${dir}/whole/checkpoint.safetensors`),
+    );
+
+    // Extending a finished run trains on, and the run folder remembers the new length.
+    const extended = await json("pretrain", ["--resume", `${dir}/run`, "--epochs", "3"]);
+    assertEquals(extended.steps, 12, "steps after extending");
+    assertEquals(JSON.parse(await Deno.readTextFile(`${dir}/run/config.json`)).epochs, 3, "config");
+    // probe finds the folder where --data says, not where the run left it.
+    await Deno.rename(`${dir}/moved`, `${dir}/moved-again`);
+    const probe = await json("probe", [
+      ...["--checkpoint", checkpoint, "--data", `${dir}/moved-again`, "--epochs", "1", "--k", "3"],
+    ]);
+    assertEquals(
+      [probe.dataset, probe.train_images, probe.test_images],
+      ["folder", 32, 8],
+      "probe",
+    );
+  }));
 
 async function exists(path: string): Promise<boolean> {
   try {
