@@ -1,7 +1,7 @@
 // Shared helpers for the tests: golden fixtures, tolerant comparison, one GPU per process.
 import type { Checkpoint } from "../src/checkpoint.ts";
 import { createGpu } from "../src/gpu/device.ts";
-import type { AdapterClass, Gpu } from "../src/gpu/gpu.ts";
+import { type AdapterClass, Gpu } from "../src/gpu/gpu.ts";
 import { readSafetensors } from "../src/io/safetensors.ts";
 
 /** Where the PyTorch golden vectors are: $FIXTURES_DIR, else ../shared/fixtures. */
@@ -93,16 +93,18 @@ export function testGpu(): Promise<Gpu> {
 const families = new Map<AdapterClass, Promise<Gpu>>();
 
 /**
- * A device running the given kernel family whatever the adapter. A test named after a family
- * pins it here: {@link testGpu} picks the family from the adapter's name, so on a GPU both
- * "cpu" and "gpu" tests would otherwise run the GPU family. Reuses testGpu()'s device when
- * its family is the one asked for.
+ * The test device running the given kernel family whatever the adapter. A test named after a
+ * family pins it here: {@link testGpu} picks the family from the adapter's name, so on a GPU
+ * both "cpu" and "gpu" tests would otherwise run the GPU family. The other family runs on
+ * testGpu()'s device too, with pipelines and buffers of its own: one device per process.
  */
 export function familyGpu(adapterClass: AdapterClass): Promise<Gpu> {
   let gpu = families.get(adapterClass);
   if (!gpu) {
     gpu = testGpu().then((shared) =>
-      shared.adapterClass === adapterClass ? shared : createGpu({ adapterClass })
+      shared.adapterClass === adapterClass
+        ? shared
+        : new Gpu(shared.device, shared.adapterName, adapterClass)
     );
     families.set(adapterClass, gpu);
   }
