@@ -188,6 +188,15 @@ export async function pretrain(
 
   let position: CheckpointMeta["progress"] = resumed?.meta.progress ??
     { epoch: 0, batch: 0, step: 0, done: false };
+  // An epoch's batches are a permutation of all the training images: with another number of
+  // them, the run could not go on with the batches it would have had.
+  const trainedOn = resumed?.meta.progress.images;
+  if (trainedOn !== undefined && trainedOn !== train.length) {
+    throw new SelfsupError(
+      `${run.checkpointPath} was trained on ${trainedOn} images, but the data now has ` +
+        `${train.length}: was the dataset changed?`,
+    );
+  }
   if (position.batch > stepsPerEpoch) {
     throw new SelfsupError(
       `${run.checkpointPath} stopped at batch ${position.batch} of epoch ${position.epoch + 1}, ` +
@@ -197,7 +206,7 @@ export async function pretrain(
   const checkpointMeta = (): CheckpointMeta => ({
     architecture,
     normalization: { mean, std },
-    progress: position,
+    progress: { ...position, images: train.length },
     optimizer: config.optimizer,
     config: config as unknown as Record<string, unknown>,
   });

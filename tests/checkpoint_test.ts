@@ -51,11 +51,26 @@ Deno.test("a checkpoint has torchvision's names and shapes, and round-trips exac
 
   const decoded = decodeCheckpoint(bytes, "test");
   assertEquals(decoded.meta, checkpoint.meta, "metadata");
+  // Every parameter and running statistic of a ResNet-18 and its projection head (60 + 40 +
+  // 4), and Adam's two states of each of the 64 parameters.
+  const names = (m: Map<string, unknown>) => [...m.keys()].sort();
+  assertEquals(checkpoint.parameters.size, 104, "tensors captured");
+  assertEquals(names(decoded.parameters), names(checkpoint.parameters), "tensors decoded");
+  assertEquals(names(decoded.optimizerState), ["exp_avg", "exp_avg_sq"], "optimizer states");
+  for (const [state, byName] of checkpoint.optimizerState) {
+    assertEquals(byName.size, 64, `${state} entries`);
+    const other = decoded.optimizerState.get(state)!;
+    assertEquals(names(other), names(byName), `${state} decoded`);
+    for (const [name, values] of byName) {
+      assertEquals(Array.from(other.get(name)!), Array.from(values), `${state} of ${name}`);
+    }
+  }
   for (const [name, values] of checkpoint.parameters) {
     assertEquals(Array.from(decoded.parameters.get(name)!), Array.from(values), name);
   }
   const restored = modelFromCheckpoint(gpu, decoded, "test");
   const again = await restored.block.read();
+  assertEquals(names(again), names(checkpoint.parameters), "tensors restored");
   for (const [name, values] of checkpoint.parameters) {
     assertEquals(Array.from(again.get(name)!), Array.from(values), `restored ${name}`);
   }
@@ -63,12 +78,52 @@ Deno.test("a checkpoint has torchvision's names and shapes, and round-trips exac
   optimizer.destroy();
 });
 
-Deno.test("saving is atomic: the file is whole or the previous one", async () => {
+Deno.test("saving is atomic: a write that fails halfway leaves the previous file whole", async () => {
   const gpu = await testGpu();
   const { block } = randomModel(gpu, architecture, normalization, 2);
   const dir = await Deno.makeTempDir();
   const path = `${dir}/checkpoint.safetensors`;
   await saveCheckpoint(path, await captureCheckpoint(gpu, block, meta(1)));
+  const previous = await Deno.readFile(path);
+  // The disk fills up halfway through the next save: every file opened for writing takes
+  // half of what is written to it, then fails.
+  const open = Deno.open;
+  let failed = 0;
+  Deno.open = async (file, options) => {
+    const handle = await open(file, options);
+    if (!options?.write) return handle;
+    let left = Math.floor(previous.length / 2);
+    return Object.assign(Object.create(handle), {
+      write: async (bytes: Uint8Array) => {
+        if (left === 0) {
+          failed++;
+          throw new Deno.errors.WriteZero("No space left on device (os error 28)");
+        }
+        const written = await handle.write(bytes.subarray(0, left));
+        left -= written;
+        return written;
+      },
+      close: () => handle.close(),
+    });
+  };
+  try {
+    await assertRejects(
+      async () => saveCheckpoint(path, await captureCheckpoint(gpu, block, meta(2))),
+      Error,
+      "No space left",
+    );
+  } finally {
+    Deno.open = open;
+  }
+  assertEquals(failed, 1, "injected failures");
+  assertEquals(
+    (await Deno.readFile(path)).every((b, i) => b === previous[i]),
+    true,
+    "previous file unchanged",
+  );
+  assertEquals((await loadCheckpoint(path)).meta.progress.step, 1, "previous step");
+  assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["checkpoint.safetensors"], "files");
+  // Without a failure the new checkpoint replaces it.
   await saveCheckpoint(path, await captureCheckpoint(gpu, block, meta(2)));
   assertEquals((await loadCheckpoint(path)).meta.progress.step, 2, "latest step");
   assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["checkpoint.safetensors"], "files");
