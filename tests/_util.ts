@@ -163,3 +163,29 @@ export function assertSameState(actual: Checkpoint, expected: Checkpoint): void 
     throw new Error(`checkpoints differ in ${differ.length}: ${differ.slice(0, 5).join(", ")}`);
   }
 }
+
+/**
+ * A Python that imports `module`, for the tests that check selfsup against PyTorch itself:
+ * /usr/bin/python3 first (Debian's torch and torchvision are its, and a python3 first on PATH,
+ * a virtual environment say, may not see them). Without one such a test is skipped and says
+ * so, unless SELFSUP_REQUIRE_TORCH=1 (as .ci/run sets): then `python()` fails it.
+ */
+export function pythonWith(module: string): { ignore: boolean; python(): string } {
+  const python = ["/usr/bin/python3", "python3"].find((exe) => {
+    try {
+      return new Deno.Command(exe, { args: ["-c", `import ${module}`], stderr: "null" })
+        .outputSync().success;
+    } catch {
+      return false;
+    }
+  });
+  return {
+    ignore: !python && Deno.env.get("SELFSUP_REQUIRE_TORCH") !== "1",
+    python() {
+      if (python) return python;
+      throw new Error(
+        `SELFSUP_REQUIRE_TORCH=1, but no python3 imports ${module}: apt install python3-${module}`,
+      );
+    },
+  };
+}

@@ -1,7 +1,7 @@
 // A checkpoint's backbone loads into torchvision's resnet18 with strict=True (apart from fc)
 // and gives the same features as selfsup's own forward pass. Needs a Python with
 // torchvision (Debian: apt install python3-torchvision); without one the test is skipped
-// and says so, unless SELFSUP_REQUIRE_TORCHVISION=1 (as .ci/run sets), where it fails.
+// and says so, unless SELFSUP_REQUIRE_TORCH=1 (as .ci/run sets), where it fails.
 import { augmentPreset, CIFAR_MEAN, CIFAR_STD } from "../src/data/augment.ts";
 import { evalBatches } from "../src/data/batcher.ts";
 import { syntheticDataset } from "../src/data/synthetic.ts";
@@ -9,19 +9,9 @@ import { limit } from "../src/data/dataset.ts";
 import { captureCheckpoint, saveCheckpoint } from "../src/checkpoint.ts";
 import { randomModel } from "../src/model.ts";
 import { serializeSafetensors } from "../src/io/safetensors.ts";
-import { testGpu } from "./_util.ts";
+import { pythonWith, testGpu } from "./_util.ts";
 
-// Debian's torchvision is /usr/bin/python3's, which a python3 first on PATH (a virtual
-// environment, say) may not see.
-const python = ["/usr/bin/python3", "python3"].find((exe) => {
-  try {
-    return new Deno.Command(exe, { args: ["-c", "import torchvision"], stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-});
-const required = Deno.env.get("SELFSUP_REQUIRE_TORCHVISION") === "1";
+const torchvision = pythonWith("torchvision");
 
 const check = `
 import json, struct, sys, torch, torchvision
@@ -62,14 +52,9 @@ assert err <= 1e-4 * max(1.0, scale), err
 for (const stem of ["cifar", "imagenet"] as const) {
   Deno.test({
     name: `a ${stem}-stem checkpoint loads into torchvision and gives selfsup's features`,
-    ignore: !python && !required,
+    ignore: torchvision.ignore,
     async fn() {
-      if (!python) {
-        throw new Error(
-          "SELFSUP_REQUIRE_TORCHVISION=1, but no python3 imports torchvision: " +
-            "apt install python3-torchvision",
-        );
-      }
+      const python = torchvision.python();
       const gpu = await testGpu();
       const architecture = {
         method: "simclr",
@@ -131,7 +116,7 @@ for (const stem of ["cifar", "imagenet"] as const) {
           new Map([["images", { dtype: "F32", shape: [3, 3, 32, 32], data: batch.images }]]),
         ),
       );
-      const result = await new Deno.Command(python!, {
+      const result = await new Deno.Command(python, {
         args: [
           "-c",
           check,
