@@ -36,6 +36,8 @@ export interface CheckpointMeta {
     readonly done: boolean;
     /** The sum of the losses of `epoch`'s first `batch` steps, so its mean covers them all. */
     readonly lossSum?: number;
+    /** The training images an epoch's batches are drawn from (not in older checkpoints). */
+    readonly images?: number;
   };
   /** The optimizer whose state is stored under `optimizer.<state>.<parameter>`, if any. */
   readonly optimizer?: string;

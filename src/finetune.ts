@@ -35,6 +35,7 @@ import {
   describeBackbone,
 } from "./nn/backbone.ts";
 import { prefixed } from "./nn/module.ts";
+import { vitLayerDecay } from "./optim/layer_decay.ts";
 import { createOptimizer, type OptimizerConfig } from "./optim/optimizer.ts";
 import { constantLearningRate, learningRate } from "./optim/schedule.ts";
 import { renderPlot } from "./plot.ts";
@@ -61,6 +62,12 @@ export interface FinetuneConfig {
   readonly schedule: "cosine" | "constant";
   /** RandomResizedCrop's area range of the crop-and-flip augmentation. */
   readonly cropScale: readonly [number, number];
+  /**
+   * Layer-wise learning-rate decay of a ViT (MAE's fine-tuning: 0.65 for ViT-B): block i of
+   * L learns at decay^(L + 1 − (i + 1)) of the rate, the embeddings at decay^(L + 1), the
+   * classifier and final norm at the full rate. Left out: every parameter at the full rate.
+   */
+  readonly layerDecay?: number;
   readonly seed: number;
   readonly workers?: number;
 }
@@ -181,6 +188,9 @@ export async function finetune(
     name: config.optimizer,
     weightDecay: config.weightDecay,
     excludeBiasAndNorm: config.excludeBiasAndNorm,
+    ...(config.layerDecay !== undefined && config.backbone.name === "vit"
+      ? { lrScale: vitLayerDecay(config.backbone.depth, config.layerDecay, "backbone.") }
+      : {}),
   });
   try {
     if (resumed) {
@@ -199,6 +209,15 @@ export async function finetune(
     }
     const start: Progress = resumed?.meta.progress ??
       { epoch: 0, batch: 0, step: 0, done: false };
+    // An epoch's batches are a permutation of all the training images: with another number
+    // of them, the run could not go on with the batches it would have had.
+    const trainedOn = resumed?.meta.progress.images;
+    if (trainedOn !== undefined && trainedOn !== train.length) {
+      throw new SelfsupError(
+        `${run.checkpointPath} was trained on ${trainedOn} images, but the data now has ` +
+          `${train.length}: was the dataset changed?`,
+      );
+    }
     await run.start();
     await run.writeJson("config.json", config);
     const started = performance.now();
@@ -223,7 +242,7 @@ export async function finetune(
       meta: (progress) => ({
         architecture,
         normalization: { mean, std },
-        progress,
+        progress: { ...progress, images: train.length },
         optimizer: config.optimizer,
         config: config as unknown as Record<string, unknown>,
       }),
@@ -307,6 +326,16 @@ function validate(config: FinetuneConfig): void {
     throw new SelfsupError(
       `--warmup-epochs must be between 0 and --epochs, got ${config.warmupEpochs}`,
     );
+  }
+  if (config.layerDecay !== undefined) {
+    if (config.backbone.name !== "vit") {
+      throw new SelfsupError(
+        "--layer-decay is for a ViT backbone: the ResNet has no blocks to decay",
+      );
+    }
+    if (!(config.layerDecay > 0 && config.layerDecay <= 1)) {
+      throw new SelfsupError(`--layer-decay must be in (0, 1], got ${config.layerDecay}`);
+    }
   }
   const [low, high] = config.cropScale;
   if (!(low > 0 && low <= high && high <= 1)) {

@@ -210,9 +210,10 @@ export interface KnnOptions {
 
 /**
  * Weighted k-nearest-neighbour accuracy with cosine similarity: each test feature takes the
- * k most similar training features, which vote for their labels with weight
- * exp(similarity / temperature). Similarities are computed on the GPU a chunk of queries
- * at a time; the top k are chosen on the host.
+ * k most similar training features (of equally similar ones, the earlier), which vote for
+ * their labels with weight exp(similarity / temperature); equal votes go to the lower class.
+ * Similarities are computed on the GPU a chunk of queries at a time; the top k are chosen on
+ * the host.
  */
 export async function knnAccuracy(
   gpu: Gpu,
@@ -260,7 +261,11 @@ export async function knnAccuracy(
   }
 }
 
-/** The k largest values seen, as a min-heap: O(log k) per value that enters. */
+/**
+ * The k largest values seen, as a min-heap: O(log k) per value that enters. Of equal values
+ * the earlier index ranks higher, as in a stable sort, so which of several equally similar
+ * neighbours vote does not depend on the heap's order.
+ */
 class TopK {
   readonly value: Float32Array;
   readonly index: Int32Array;
@@ -280,7 +285,7 @@ class TopK {
       let c = this.size++;
       while (c > 0) {
         const parent = (c - 1) >> 1;
-        if (this.value[parent] <= v) break;
+        if (!this.#below(v, i, parent)) break;
         this.value[c] = this.value[parent];
         this.index[c] = this.index[parent];
         c = parent;
@@ -289,20 +294,27 @@ class TopK {
       this.index[c] = i;
       return;
     }
-    if (v <= this.value[0]) return;
+    if (this.#below(v, i, 0)) return;
     let c = 0;
     for (;;) {
       const left = 2 * c + 1;
       if (left >= this.size) break;
       const right = left + 1;
-      const child = right < this.size && this.value[right] < this.value[left] ? right : left;
-      if (this.value[child] >= v) break;
+      const child = right < this.size && this.#below(this.value[right], this.index[right], left)
+        ? right
+        : left;
+      if (this.#below(v, i, child)) break;
       this.value[c] = this.value[child];
       this.index[c] = this.index[child];
       c = child;
     }
     this.value[c] = v;
     this.index[c] = i;
+  }
+
+  /** Whether (v, i) ranks below the entry at heap position h: smaller, or equal and later. */
+  #below(v: number, i: number, h: number): boolean {
+    return v < this.value[h] || (v === this.value[h] && i > this.index[h]);
   }
 }
 

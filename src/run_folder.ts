@@ -151,7 +151,8 @@ export class RunFolder implements AsyncDisposable {
     });
   }
 
-  async writeText(name: string, text: string): Promise<void> {
+  /** Writes a file of the run (text or bytes) atomically. */
+  async writeText(name: string, text: string | Uint8Array): Promise<void> {
     await writeFileAtomically(`${this.path}/${name}`, text);
   }
 

@@ -6,7 +6,8 @@ import {
   restoreContents,
 } from "./checkpoint.ts";
 import { augmentPreset, type TrainingRecipe, trainingRecipes } from "./data/augment.ts";
-import { MultiViewLoader } from "./data/batcher.ts";
+import { evalBatches, MultiViewLoader } from "./data/batcher.ts";
+import { limit } from "./data/dataset.ts";
 import {
   type DatasetConfig,
   datasetLabel,
@@ -34,6 +35,7 @@ import {
 import { createOptimizer, type OptimizerConfig } from "./optim/optimizer.ts";
 import { constantLearningRate, learningRate } from "./optim/schedule.ts";
 import { renderPlot } from "./plot.ts";
+import { reconstructionsPng } from "./plot_reconstructions.ts";
 import { RunFolder } from "./run_folder.ts";
 import {
   checkpointContents,
@@ -203,6 +205,15 @@ export async function pretrain(
     }
     const start: Progress = resumed?.meta.progress ??
       { epoch: 0, batch: 0, step: 0, done: false };
+    // An epoch's batches are a permutation of all the training images: with another number
+    // of them, the run could not go on with the batches it would have had.
+    const trainedOn = resumed?.meta.progress.images;
+    if (trainedOn !== undefined && trainedOn !== train.length) {
+      throw new SelfsupError(
+        `${run.checkpointPath} was trained on ${trainedOn} images, but the data now has ` +
+          `${train.length}: was the dataset changed?`,
+      );
+    }
     if (start.batch > stepsPerEpoch) {
       throw new SelfsupError(
         `${run.checkpointPath} stopped at batch ${start.batch} of epoch ${start.epoch + 1}, ` +
@@ -226,7 +237,7 @@ export async function pretrain(
       meta: (progress) => ({
         architecture,
         normalization: { mean, std },
-        progress,
+        progress: { ...progress, images: train.length },
         optimizer: config.optimizer,
         config: config as unknown as Record<string, unknown>,
       }),
@@ -269,6 +280,18 @@ export async function pretrain(
         initial.block.destroy();
         await logEvaluation(run, "random init", baseline, log);
       }
+    }
+    // A method that reconstructs its input (MAE) shows a few test images, masked and
+    // reconstructed, for people to look at.
+    if (!outcome.interrupted && methodRun.preview && !options.signal?.aborted) {
+      const images = data.test ?? train;
+      const count = Math.min(8, images.length);
+      const [batch] = evalBatches(limit(images, count), {
+        batchSize: count,
+        augment: { ...augmentPreset("eval", images.height, images.width), mean, std },
+      });
+      const shown = await methodRun.preview(batch.images, count);
+      await run.writeText("reconstructions.png", reconstructionsPng(shown, mean, std));
     }
     const summary = await report(run, outcome, {
       adapter: gpu.adapterName,

@@ -30,6 +30,14 @@ const command = new Command()
     ),
   )
   .option("--width <n>", "channels of ResNet layer1", positiveInteger, 64)
+  .addOption(
+    new Option("--backbone <name>", "the step's encoder: a ResNet-18, or a ViT of --vit-* shape")
+      .choices(["resnet18", "vit"] as const).default("resnet18" as const),
+  )
+  .option("--vit-dim <n>", "ViT token width", positiveInteger, vitSmallDefault.dim)
+  .option("--vit-depth <n>", "ViT blocks", positiveInteger, vitSmallDefault.depth)
+  .option("--vit-heads <n>", "ViT attention heads", positiveInteger, vitSmallDefault.heads)
+  .option("--patch-size <n>", "ViT patch side", positiveInteger, vitSmallDefault.patchSize)
   .option("--batch-size <n>", "images per step (each with the method's views)", positiveInteger, 32)
   .option("--seconds <x>", "time spent on each measurement", positiveNumber, 3)
   .addOption(
@@ -49,10 +57,15 @@ await runTask("bench", async () => {
   const shape = { stem: flags.stem, width: flags.width, batch: flags.batchSize };
   const say = (line: string) => !flags.json && console.log(line);
   say(`adapter: ${gpu.adapterName} (${gpu.adapterClass} kernels)`);
-  say(`ResNet-18, ${flags.stem} stem, width ${flags.width}, batch ${flags.batchSize}\n`);
+  say(
+    flags.backbone === "vit"
+      ? `ViT ${flags.vitDim}/${flags.vitDepth}/${flags.vitHeads}, patch ${flags.patchSize}, batch ${flags.batchSize}\n`
+      : `ResNet-18, ${flags.stem} stem, width ${flags.width}, batch ${flags.batchSize}\n`,
+  );
 
   let conv: ConvBenchRow[] | undefined;
-  if (want("conv")) {
+  // The convolutions are the ResNet's: a ViT step has none.
+  if (want("conv") && flags.backbone === "resnet18") {
     conv = await benchConv(gpu, {
       ...shape,
       batch: 2 * flags.batchSize,
@@ -69,12 +82,21 @@ await runTask("bench", async () => {
   if (want("step")) {
     step = await benchStep(gpu, {
       method: flags.method,
-      backbone: { name: "resnet18", stem: flags.stem, width: flags.width },
+      backbone: flags.backbone === "vit"
+        ? {
+          name: "vit",
+          imageSize: 32,
+          patchSize: flags.patchSize,
+          dim: flags.vitDim,
+          depth: flags.vitDepth,
+          heads: flags.vitHeads,
+        }
+        : { name: "resnet18", stem: flags.stem, width: flags.width },
       batch: flags.batchSize,
       seconds: flags.seconds,
     });
     say(table([`${flags.method} step (${step.views} views an image)`, "value"], [
-      ["GFLOP per step (conv + linear)", step.gflopPerStep.toFixed(2)],
+      ["GFLOP per step (conv, linear, attention)", step.gflopPerStep.toFixed(2)],
       ["ms per step", step.milliseconds.toFixed(1)],
       ["images/s", step.imagesPerSecond.toFixed(1)],
       ["effective GFLOP/s", step.gflops.toFixed(1)],

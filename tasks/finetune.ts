@@ -66,6 +66,7 @@ const command = new Command()
       .choices(["cosine", "constant"] as const).default(d.schedule),
   )
   .option("--crop-min <x>", "smallest area of RandomResizedCrop", fraction, d.cropScale[0])
+  .option("--layer-decay <x>", "ViT: layer-wise learning-rate decay (MAE: 0.65)", fraction)
   .option("--seed <n>", "seed of the classifier, shuffling and augmentation", nonNegativeInteger, 0)
   .option("--workers <n>", "augmentation workers (default: CPU cores − 1)", nonNegativeInteger)
   .option("--out <dir>", "run folder (default: runs/finetune-<dataset>-<time>)")
@@ -119,6 +120,7 @@ await runTask("finetune", async () => {
       warmupEpochs: flags.warmupEpochs,
       schedule: flags.schedule,
       cropScale: [flags.cropMin, 1],
+      layerDecay: flags.layerDecay,
       seed: flags.seed,
       workers: flags.workers,
     };

@@ -40,19 +40,37 @@ export interface TaskOptions {
   readonly env?: Record<string, string>;
 }
 
+/**
+ * The flags each task has been given through {@link taskCommand} in this test file (each
+ * test file runs in an isolate of its own), for tests that every documented flag was run.
+ */
+export const flagsGiven = new Map<string, Set<string>>();
+
+/** `deno run -A tasks/<name>.ts args…`, its stdout and stderr piped. */
+export function taskCommand(
+  name: string,
+  args: string[],
+  options: TaskOptions = {},
+): Deno.Command {
+  const given = flagsGiven.get(name) ?? new Set();
+  for (const arg of args) if (arg.startsWith("--")) given.add(arg);
+  flagsGiven.set(name, given);
+  const [command, ...prefix] = [...(options.prefix ?? []), Deno.execPath()];
+  return new Deno.Command(command, {
+    args: [...prefix, "run", "-A", `${root}tasks/${name}.ts`, ...args],
+    env: options.env,
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
 /** Runs `deno run -A tasks/<name>.ts args…` to its end. */
 export async function task(
   name: string,
   args: string[],
   options: TaskOptions = {},
 ): Promise<Result> {
-  const [command, ...prefix] = [...(options.prefix ?? []), Deno.execPath()];
-  const { code, stdout, stderr } = await new Deno.Command(command, {
-    args: [...prefix, "run", "-A", `${root}tasks/${name}.ts`, ...args],
-    env: options.env,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  const { code, stdout, stderr } = await taskCommand(name, args, options).output();
   const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
   return { code, stdout: text(stdout), stderr: text(stderr) };
 }

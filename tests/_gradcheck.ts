@@ -5,7 +5,7 @@ import { norm, randn } from "./_util.ts";
 export interface GradcheckOptions {
   /** Step of the central difference. */
   eps?: number;
-  /** Allowed error, relative to ‖d‖·‖g‖ along a direction d and to max|g| at a coordinate. */
+  /** Allowed error, relative to ‖g‖ along a direction and to max|g| at a coordinate. */
   rtol?: number;
   directions?: number;
   coordinates?: number;
@@ -14,8 +14,15 @@ export interface GradcheckOptions {
 
 /**
  * Compares `grad`, the claimed gradient of `loss` at `x`, with central differences of `loss`
- * along random directions and at single coordinates (the largest-gradient one and random
- * ones). `loss` must not keep `x`'s buffer: it is perturbed in place between calls.
+ * along the gradient itself, along random directions and at single coordinates (the
+ * largest-gradient one and random ones). `loss` must not keep `x`'s buffer: it is perturbed
+ * in place between calls.
+ *
+ * Each directional derivative is allowed an error of rtol·‖g‖, which is its own size: along
+ * the unit gradient it is ‖g‖, so a gradient off by a factor shows whatever else is right;
+ * along a direction d of N(0, 1) entries both d·g and d·e, for an error e of the gradient,
+ * are of the size of ‖g‖ and ‖e‖, so an error of 5% of ‖g‖ moves it about 5·rtol times the
+ * bound. (A bound of rtol·‖d‖·‖g‖ grows with ‖d‖ ≈ √n: 27% of ‖g‖ for a 7×7 weight.)
  */
 export async function checkGradient(
   label: string,
@@ -35,16 +42,16 @@ export async function checkGradient(
     return (plus - minus) / (2 * eps);
   };
   const failures: string[] = [];
-  for (let k = 0; k < directions; k++) {
-    const d = randn(x.length, seed + k);
+  const along = async (name: string, d: ArrayLike<number>) => {
     let analytic = 0;
     for (let i = 0; i < x.length; i++) analytic += d[i] * grad[i];
     const numeric = await central((i) => d[i]);
-    const allowed = rtol * norm(d) * gradNorm + 1e-6;
-    if (!(Math.abs(numeric - analytic) <= allowed)) {
-      failures.push(`direction ${k}: finite difference ${numeric}, gradient ${analytic}`);
+    if (!(Math.abs(numeric - analytic) <= rtol * gradNorm + 1e-6)) {
+      failures.push(`${name}: finite difference ${numeric}, gradient ${analytic}`);
     }
-  }
+  };
+  if (gradNorm > 0) await along("along the gradient", Array.from(grad, (g) => g / gradNorm));
+  for (let k = 0; k < directions; k++) await along(`direction ${k}`, randn(x.length, seed + k));
   let largest = 0;
   for (let i = 1; i < x.length; i++) if (Math.abs(grad[i]) > Math.abs(grad[largest])) largest = i;
   const picks = [largest];

@@ -1,6 +1,7 @@
 // Shared helpers for the tests: golden fixtures, tolerant comparison, one GPU per process.
+import type { Checkpoint } from "../src/checkpoint.ts";
 import { createGpu } from "../src/gpu/device.ts";
-import { type Gpu, Program } from "../src/gpu/gpu.ts";
+import { type AdapterClass, Gpu, Program } from "../src/gpu/gpu.ts";
 import type { Tensor } from "../src/gpu/tensor.ts";
 import { readSafetensors } from "../src/io/safetensors.ts";
 
@@ -90,6 +91,30 @@ export function testGpu(): Promise<Gpu> {
   return shared;
 }
 
+const families = new Map<AdapterClass, Promise<Gpu>>();
+
+/**
+ * The test device running the given kernel family whatever the adapter. A test named after a
+ * family pins it here: {@link testGpu} picks the family from the adapter's name, so on a GPU
+ * both "cpu" and "gpu" tests would otherwise run the GPU family. The other family runs on
+ * testGpu()'s device too, with pipelines and buffers of its own: one device per process.
+ */
+export function familyGpu(adapterClass: AdapterClass): Promise<Gpu> {
+  let gpu = families.get(adapterClass);
+  if (!gpu) {
+    gpu = testGpu().then((shared) =>
+      shared.adapterClass === adapterClass
+        ? shared
+        : new Gpu(shared.device, shared.adapterName, adapterClass)
+    );
+    families.set(adapterClass, gpu);
+  }
+  return gpu;
+}
+
+/** The kernel families, for tests that run on each. */
+export const adapterClasses: readonly AdapterClass[] = ["cpu", "gpu"];
+
 /** A seeded generator of standard-normal float32 values, for random test inputs. */
 export function randn(count: number, seed: number, scale = 1): Float32Array<ArrayBuffer> {
   let state = seed >>> 0 || 1;
@@ -142,4 +167,56 @@ export async function runProgram(
   for (const [t, v] of inputs) program.gpu.write(t, v.slice());
   program.gpu.submit(program);
   return (await program.gpu.read(...outputs)) as Float32Array[];
+}
+
+/** Asserts that two checkpoints hold the same tensors, bit for bit, and at least one each. */
+export function assertSameState(actual: Checkpoint, expected: Checkpoint): void {
+  const names = (m: Map<string, unknown>) => [...m.keys()].sort().join();
+  const same = (a: Float32Array | undefined, b: Float32Array) =>
+    a?.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+  if (expected.tensors.size === 0 || expected.optimizerState.size === 0) {
+    throw new Error("the reference checkpoint holds no tensors or no optimizer state");
+  }
+  const differ: string[] = [];
+  if (names(actual.tensors) !== names(expected.tensors)) differ.push("tensor names");
+  for (const [name, values] of expected.tensors) {
+    if (!same(actual.tensors.get(name), values)) differ.push(name);
+  }
+  if (names(actual.optimizerState) !== names(expected.optimizerState)) differ.push("states");
+  for (const [state, byName] of expected.optimizerState) {
+    const other = actual.optimizerState.get(state) ?? new Map();
+    if (names(other) !== names(byName)) differ.push(`${state} names`);
+    for (const [name, values] of byName) {
+      if (!same(other.get(name), values)) differ.push(`${state} of ${name}`);
+    }
+  }
+  if (differ.length) {
+    throw new Error(`checkpoints differ in ${differ.length}: ${differ.slice(0, 5).join(", ")}`);
+  }
+}
+
+/**
+ * A Python that imports `module`, for the tests that check selfsup against PyTorch itself:
+ * /usr/bin/python3 first (Debian's torch and torchvision are its, and a python3 first on PATH,
+ * a virtual environment say, may not see them). Without one such a test is skipped and says
+ * so, unless SELFSUP_REQUIRE_TORCH=1 (as .ci/run sets): then `python()` fails it.
+ */
+export function pythonWith(module: string): { ignore: boolean; python(): string } {
+  const python = ["/usr/bin/python3", "python3"].find((exe) => {
+    try {
+      return new Deno.Command(exe, { args: ["-c", `import ${module}`], stderr: "null" })
+        .outputSync().success;
+    } catch {
+      return false;
+    }
+  });
+  return {
+    ignore: !python && Deno.env.get("SELFSUP_REQUIRE_TORCH") !== "1",
+    python() {
+      if (python) return python;
+      throw new Error(
+        `SELFSUP_REQUIRE_TORCH=1, but no python3 imports ${module}: apt install python3-${module}`,
+      );
+    },
+  };
 }

@@ -1,9 +1,9 @@
-import { Program } from "../src/gpu/gpu.ts";
+import { type AdapterClass, Program } from "../src/gpu/gpu.ts";
 import type { Tensor } from "../src/gpu/tensor.ts";
 import { BatchNorm2d, batchNormBackward, batchNormForward } from "../src/nn/batch_norm.ts";
 import { ParameterBlock } from "../src/nn/parameters.ts";
 import { checkGradient, dot } from "./_gradcheck.ts";
-import { assertClose, loadFixture, randn, testGpu } from "./_util.ts";
+import { adapterClasses, assertClose, familyGpu, loadFixture, randn, testGpu } from "./_util.ts";
 
 interface Inputs {
   x: Float32Array<ArrayBuffer>;
@@ -87,15 +87,22 @@ function randomInputs(shape: number[], seed: number): Inputs {
   };
 }
 
-/** Records forward and backward of one batch norm on its own tensors. */
+/**
+ * Records forward and backward of one batch norm on its own tensors, with the given kernel
+ * family's chunking of the reductions.
+ */
 async function batchNormCase(
   shape: number[],
   train: boolean,
+  adapterClass: AdapterClass,
   { momentum = 0.1, eps = 1e-5 } = {},
 ) {
-  const gpu = await testGpu();
+  const gpu = await familyGpu(adapterClass);
   const c = shape[1];
-  const program = new Program(gpu, `batch norm [${shape}] ${train ? "train" : "eval"}`);
+  const program = new Program(
+    gpu,
+    `batch norm [${shape}] ${train ? "train" : "eval"} (${adapterClass} kernels)`,
+  );
   const t = {
     x: program.tensor(shape, "x"),
     weight: program.tensor([c], "weight"),
@@ -133,113 +140,122 @@ async function batchNormCase(
 // pairwise merging stay within ~1e-6 relative. atol 2e-5 / rtol 1e-4 catches any wrong term.
 const tolerance = { atol: 2e-5, rtol: 1e-4 };
 
-Deno.test("batch norm matches the PyTorch fixture (train, running stats, eval)", async () => {
-  const gpu = await testGpu();
-  const f = await loadFixture("batchnorm2d");
-  const shape = f.shape("input");
-  const momentum = f.meta.momentum as number;
-  const eps = f.meta.eps as number;
-  const layer = new BatchNorm2d(shape[1], { momentum, eps });
-  const block = new ParameterBlock(gpu, layer.entries());
-  block.load(
-    new Map([
-      ["weight", f.get("weight")],
-      ["bias", f.get("bias")],
-      ["running_mean", f.get("running_mean_before")],
-      ["running_var", f.get("running_var_before")],
-    ]),
-    "batchnorm2d fixture",
-  );
-  gpu.write(block.grads, new Float32Array(block.grads.size));
-  const train = new Program(gpu, "batch norm train");
-  const x = train.tensor(shape, "x");
-  const gy = train.tensor(shape, "gy");
-  const pass = layer.forward(train, x, { train: true, inputGrad: true });
-  const gx = pass.backward(train, gy)!;
-  train.keep(pass.output, gx);
-  gpu.write(x, f.get("input").slice());
-  gpu.write(gy, f.get("grad_output").slice());
-  gpu.submit(train);
-  const [y, gxv] = await gpu.read(pass.output, gx);
-  assertClose(y, f.get("output"), { ...tolerance, label: "output" });
-  assertClose(gxv, f.get("grad_input"), { ...tolerance, label: "grad_input" });
-  const grads = await block.readGrads();
-  assertClose(grads.get("weight")!, f.get("grad_weight"), { ...tolerance, label: "grad_weight" });
-  assertClose(grads.get("bias")!, f.get("grad_bias"), { ...tolerance, label: "grad_bias" });
-  const stats = await block.read();
-  assertClose(stats.get("running_mean")!, f.get("running_mean_after"), {
-    atol: 1e-6,
-    rtol: 1e-5,
-    label: "running_mean",
+for (const adapterClass of adapterClasses) {
+  Deno.test(`batch norm (${adapterClass} kernels) matches the PyTorch fixture (train, running stats, eval)`, async () => {
+    const gpu = await familyGpu(adapterClass);
+    const f = await loadFixture("batchnorm2d");
+    const shape = f.shape("input");
+    const momentum = f.meta.momentum as number;
+    const eps = f.meta.eps as number;
+    const layer = new BatchNorm2d(shape[1], { momentum, eps });
+    const block = new ParameterBlock(gpu, layer.entries());
+    block.load(
+      new Map([
+        ["weight", f.get("weight")],
+        ["bias", f.get("bias")],
+        ["running_mean", f.get("running_mean_before")],
+        ["running_var", f.get("running_var_before")],
+      ]),
+      "batchnorm2d fixture",
+    );
+    gpu.write(block.grads, new Float32Array(block.grads.size));
+    const train = new Program(gpu, "batch norm train");
+    const x = train.tensor(shape, "x");
+    const gy = train.tensor(shape, "gy");
+    const pass = layer.forward(train, x, { train: true, inputGrad: true });
+    const gx = pass.backward(train, gy)!;
+    train.keep(pass.output, gx);
+    gpu.write(x, f.get("input").slice());
+    gpu.write(gy, f.get("grad_output").slice());
+    gpu.submit(train);
+    const [y, gxv] = await gpu.read(pass.output, gx);
+    assertClose(y, f.get("output"), { ...tolerance, label: "output" });
+    assertClose(gxv, f.get("grad_input"), { ...tolerance, label: "grad_input" });
+    const grads = await block.readGrads();
+    assertClose(grads.get("weight")!, f.get("grad_weight"), { ...tolerance, label: "grad_weight" });
+    assertClose(grads.get("bias")!, f.get("grad_bias"), { ...tolerance, label: "grad_bias" });
+    const stats = await block.read();
+    assertClose(stats.get("running_mean")!, f.get("running_mean_after"), {
+      atol: 1e-6,
+      rtol: 1e-5,
+      label: "running_mean",
+    });
+    assertClose(stats.get("running_var")!, f.get("running_var_after"), {
+      atol: 1e-6,
+      rtol: 1e-5,
+      label: "running_var",
+    });
+    const evaluation = new Program(gpu, "batch norm eval");
+    const xe = evaluation.tensor(shape, "x");
+    const evalPass = layer.forward(evaluation, xe, { train: false, inputGrad: true });
+    evaluation.keep(evalPass.output);
+    gpu.write(xe, f.get("input").slice());
+    gpu.submit(evaluation);
+    assertClose(await gpu.readF32(evalPass.output), f.get("eval_output"), {
+      ...tolerance,
+      label: "eval_output",
+    });
+    train.destroy();
+    evaluation.destroy();
+    block.destroy();
   });
-  assertClose(stats.get("running_var")!, f.get("running_var_after"), {
-    atol: 1e-6,
-    rtol: 1e-5,
-    label: "running_var",
-  });
-  const evaluation = new Program(gpu, "batch norm eval");
-  const xe = evaluation.tensor(shape, "x");
-  const evalPass = layer.forward(evaluation, xe, { train: false, inputGrad: true });
-  evaluation.keep(evalPass.output);
-  gpu.write(xe, f.get("input").slice());
-  gpu.submit(evaluation);
-  assertClose(await gpu.readF32(evalPass.output), f.get("eval_output"), {
-    ...tolerance,
-    label: "eval_output",
-  });
-  train.destroy();
-  evaluation.destroy();
-  block.destroy();
-});
+}
 
 // Batch 1 and non-square planes; channel counts 3, 5, 7; 1×1 planes; planes wider than a
-// workgroup (65×61); and enough values per channel (21,000 and 19,825) for several chunks.
+// workgroup (65×61); and enough values per channel (21,000 and 19,825) for several chunks:
+// 2 of 16,384 values with the CPU family's tuning, 10 and 11 of 2,048 with the GPU family's,
+// whose elementwise kernels also run one invocation per value where the CPU family's loop
+// over images.
 const shapes = [[1, 3, 5, 7], [3, 7, 9, 2], [70, 5, 1, 1], [600, 3, 5, 7], [5, 3, 65, 61]];
-for (const shape of shapes) {
-  for (const train of [true, false]) {
-    Deno.test(`batch norm [${shape}] ${train ? "train" : "eval"} matches float64`, async () => {
-      const { program, run } = await batchNormCase(shape, train);
-      const inputs = randomInputs(shape, shape.reduce((a, b) => a * b, 1));
-      const [y, gx, gw, gb, rm, rv] = await run(inputs);
-      const ref = reference(inputs, shape, train);
-      assertClose(y, ref.y, { ...tolerance, label: "output" });
-      assertClose(gx, ref.gx, { ...tolerance, label: "input gradient" });
-      // Sums over up to 20k terms of size ~3: allow for their f32 rounding.
-      assertClose(gw, ref.gw, { atol: 1e-3, rtol: 1e-4, label: "weight gradient" });
-      assertClose(gb, ref.gb, { atol: 1e-3, rtol: 1e-4, label: "bias gradient" });
-      assertClose(rm, ref.rm, { atol: 1e-5, rtol: 1e-5, label: "running mean" });
-      assertClose(rv, ref.rv, { atol: 1e-5, rtol: 1e-5, label: "running var" });
-      program.destroy();
-    });
+for (const adapterClass of adapterClasses) {
+  for (const shape of shapes) {
+    for (const train of [true, false]) {
+      Deno.test(`batch norm [${shape}] ${train ? "train" : "eval"} (${adapterClass} kernels) matches float64`, async () => {
+        const { program, run } = await batchNormCase(shape, train, adapterClass);
+        const inputs = randomInputs(shape, shape.reduce((a, b) => a * b, 1));
+        const [y, gx, gw, gb, rm, rv] = await run(inputs);
+        const ref = reference(inputs, shape, train);
+        assertClose(y, ref.y, { ...tolerance, label: "output" });
+        assertClose(gx, ref.gx, { ...tolerance, label: "input gradient" });
+        // Sums over up to 20k terms of size ~3: allow for their f32 rounding.
+        assertClose(gw, ref.gw, { atol: 1e-3, rtol: 1e-4, label: "weight gradient" });
+        assertClose(gb, ref.gb, { atol: 1e-3, rtol: 1e-4, label: "bias gradient" });
+        assertClose(rm, ref.rm, { atol: 1e-5, rtol: 1e-5, label: "running mean" });
+        assertClose(rv, ref.rv, { atol: 1e-5, rtol: 1e-5, label: "running var" });
+        program.destroy();
+      });
+    }
   }
 }
 
-for (
-  const [shape, train] of [[[1, 3, 5, 7], true], [[2, 5, 3, 2], false], [
-    [3, 7, 1, 1],
-    true,
-  ]] as const
-) {
-  Deno.test(`batch norm [${shape}] ${train ? "train" : "eval"} gradients agree with finite differences`, async () => {
-    const { program, run, out } = await batchNormCase([...shape], train);
-    const inputs = randomInputs([...shape], 17);
-    // Unit-scale inputs: finite differences of f32 outputs need them.
-    inputs.x = randn(inputs.x.length, 18);
-    const [, gx, gw, gb] = await run(inputs);
-    const r = inputs.gy;
-    for (const [key, grad] of [["x", gx], ["weight", gw], ["bias", gb]] as const) {
-      await checkGradient(
-        `batch norm ${key}`,
-        async (v) => {
-          const [y] = await run({ ...inputs, [key]: v }, [out.y]);
-          return dot(r, y);
-        },
-        inputs[key].slice(),
-        grad,
-      );
-    }
-    program.destroy();
-  });
+for (const adapterClass of adapterClasses) {
+  for (
+    const [shape, train] of [[[1, 3, 5, 7], true], [[2, 5, 3, 2], false], [
+      [3, 7, 1, 1],
+      true,
+    ]] as const
+  ) {
+    Deno.test(`batch norm [${shape}] ${train ? "train" : "eval"} (${adapterClass} kernels) gradients agree with finite differences`, async () => {
+      const { program, run, out } = await batchNormCase([...shape], train, adapterClass);
+      const inputs = randomInputs([...shape], 17);
+      // Unit-scale inputs: finite differences of f32 outputs need them.
+      inputs.x = randn(inputs.x.length, 18);
+      const [, gx, gw, gb] = await run(inputs);
+      const r = inputs.gy;
+      for (const [key, grad] of [["x", gx], ["weight", gw], ["bias", gb]] as const) {
+        await checkGradient(
+          `batch norm ${key}`,
+          async (v) => {
+            const [y] = await run({ ...inputs, [key]: v }, [out.y]);
+            return dot(r, y);
+          },
+          inputs[key].slice(),
+          grad,
+        );
+      }
+      program.destroy();
+    });
+  }
 }
 
 Deno.test("BatchNorm2d: torchvision names and init, accumulating γ and β gradients", async () => {

@@ -82,7 +82,21 @@ Deno.test("a checkpoint has torchvision's names for the backbone, method. and op
 
   const decoded = decodeCheckpoint(bytes, "test");
   assertEquals(decoded.meta, checkpoint.meta, "metadata");
-  assertEquals(decoded.tensors.size, checkpoint.tensors.size, "tensor count");
+  // Every parameter and running statistic of the query encoder and its head (60 + 40 + 4
+  // at width 4), the key encoder's again, and the queue; Adam's two states of each of the 64
+  // trained parameters.
+  const names = (m: Map<string, unknown>) => [...m.keys()].sort();
+  assertEquals(checkpoint.tensors.size, 2 * 104 + 1, "tensors captured");
+  assertEquals(names(decoded.tensors), names(checkpoint.tensors), "tensors decoded");
+  assertEquals(names(decoded.optimizerState), ["exp_avg", "exp_avg_sq"], "optimizer states");
+  for (const [state, byName] of checkpoint.optimizerState) {
+    assertEquals(byName.size, 64, `${state} entries`);
+    const other = decoded.optimizerState.get(state)!;
+    assertEquals(names(other), names(byName), `${state} decoded`);
+    for (const [name, values] of byName) {
+      assertEquals(Array.from(other.get(name)!), Array.from(values), `${state} of ${name}`);
+    }
+  }
   for (const [name, values] of checkpoint.tensors) {
     assertEquals(Array.from(decoded.tensors.get(name)!), Array.from(values), name);
   }
@@ -90,7 +104,7 @@ Deno.test("a checkpoint has torchvision's names for the backbone, method. and op
   const other = await mocoRun(2);
   restoreContents(gpu, decoded, checkpointContents(other, optimizer), "test");
   const again = await captureCheckpoint(gpu, checkpointContents(other, optimizer), meta());
-  assertEquals(again.tensors.size, checkpoint.tensors.size, "restored tensor count");
+  assertEquals(names(again.tensors), names(checkpoint.tensors), "tensors restored");
   for (const [name, values] of checkpoint.tensors) {
     assertEquals(Array.from(again.tensors.get(name)!), Array.from(values), `restored ${name}`);
   }
@@ -131,13 +145,53 @@ Deno.test("the backbone loads alone from any method's checkpoint, and a fine-tun
   classifier.destroy();
 });
 
-Deno.test("saving is atomic: the file is whole or the previous one", async () => {
+Deno.test("saving is atomic: a write that fails halfway leaves the previous file whole", async () => {
   const gpu = await testGpu();
   const { block } = randomBackbone(gpu, backbone, 2);
   const contents = { blocks: new Map([["", block]]) };
   const dir = await Deno.makeTempDir();
   const path = `${dir}/checkpoint.safetensors`;
   await saveCheckpoint(path, await captureCheckpoint(gpu, contents, meta(1)));
+  const previous = await Deno.readFile(path);
+  // The disk fills up halfway through the next save: every file opened for writing takes
+  // half of what is written to it, then fails.
+  const open = Deno.open;
+  let failed = 0;
+  Deno.open = async (file, options) => {
+    const handle = await open(file, options);
+    if (!options?.write) return handle;
+    let left = Math.floor(previous.length / 2);
+    return Object.assign(Object.create(handle), {
+      write: async (bytes: Uint8Array) => {
+        if (left === 0) {
+          failed++;
+          throw new Deno.errors.WriteZero("No space left on device (os error 28)");
+        }
+        const written = await handle.write(bytes.subarray(0, left));
+        left -= written;
+        return written;
+      },
+      close: () => handle.close(),
+    });
+  };
+  try {
+    await assertRejects(
+      async () => saveCheckpoint(path, await captureCheckpoint(gpu, contents, meta(2))),
+      Error,
+      "No space left",
+    );
+  } finally {
+    Deno.open = open;
+  }
+  assertEquals(failed, 1, "injected failures");
+  assertEquals(
+    (await Deno.readFile(path)).every((b, i) => b === previous[i]),
+    true,
+    "previous file unchanged",
+  );
+  assertEquals((await loadCheckpoint(path)).meta.progress.step, 1, "previous step");
+  assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["checkpoint.safetensors"], "files");
+  // Without a failure the new checkpoint replaces it.
   await saveCheckpoint(path, await captureCheckpoint(gpu, contents, meta(2)));
   assertEquals((await loadCheckpoint(path)).meta.progress.step, 2, "latest step");
   assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["checkpoint.safetensors"], "files");

@@ -10,7 +10,8 @@ import {
 } from "../src/nn/conv2d.ts";
 import { ParameterBlock } from "../src/nn/parameters.ts";
 import { checkGradient, dot } from "./_gradcheck.ts";
-import { assertClose, loadFixture, randn, testGpu } from "./_util.ts";
+import { assertRejects } from "./_assert.ts";
+import { assertClose, loadFixture, norm, randn, testGpu } from "./_util.ts";
 
 const variants: Conv2dVariant[] = ["direct", "tiled"];
 
@@ -258,4 +259,48 @@ Deno.test("Conv2d layer: torchvision names and init, backward without input grad
   if (gx?.shape.join() !== "2,16,9,9") throw new Error(`input gradient [${gx?.shape}]`);
   program.destroy();
   block.destroy();
+});
+
+// The finite-difference check itself: a gradient 5% off — mis-scaled, off in a random
+// direction, or off in one output channel only, which the sampled coordinates may miss — must
+// fail it on the largest tensor it is used on here, the 7×7 weight (735 elements).
+Deno.test("finite differences catch a 5% error in the 7×7 convolution's weight gradient", async () => {
+  const gpu = await testGpu();
+  const s = odd.find((shape) => shape.k === 7)!;
+  const program = new Program(gpu, "conv2d gradcheck of a wrong gradient");
+  const t = record(program, s, "direct");
+  const x0 = randn(t.x.size, 45);
+  const w0 = randn(t.w.size, 55, 0.3);
+  const r = randn(t.gy.size, 65);
+  write(t.x, x0, program);
+  write(t.w, w0, program);
+  write(t.gy, r, program);
+  gpu.submit(program);
+  const gw = await gpu.readF32(t.gw);
+  const loss = async (values: Float32Array<ArrayBuffer>) => {
+    gpu.write(t.w, values);
+    gpu.submit(program);
+    return dot(r, await gpu.readF32(t.y));
+  };
+  await checkGradient("the true gradient", loss, w0, gw);
+  const noise = randn(gw.length, 75);
+  const noiseScale = (0.05 * norm(gw)) / norm(noise);
+  const perChannel = gw.length / s.cout;
+  const wrong: Record<string, Float32Array> = {
+    "scaled by 1.05": gw.map((g) => 1.05 * g),
+    "with noise of 5% of its norm": gw.map((g, i) => g + noiseScale * noise[i]),
+  };
+  for (let c = 0; c < s.cout; c++) {
+    const e = noise.map((v, i) => Math.floor(i / perChannel) === c ? v : 0);
+    const scale = (0.05 * norm(gw)) / norm(e);
+    wrong[`off by 5% in output channel ${c}`] = gw.map((g, i) => g + scale * e[i]);
+  }
+  for (const [what, grad] of Object.entries(wrong)) {
+    await assertRejects(
+      () => checkGradient(`a gradient ${what}`, loss, w0, grad),
+      Error,
+      "gradient check failed",
+    );
+  }
+  program.destroy();
 });

@@ -325,6 +325,24 @@ Deno.test("blur and solarize run inside a recipe", () => {
   };
   const out = new Float32Array(3072);
   new Augmenter(cfg, 32, 32).apply(image, rng, out, 0);
+  // The same draws by hand: no crop, flip, jitter or grayscale draw; the blur's coin and
+  // sigma, then the solarize coin. The planar [0, 1] image, blurred with that sigma's kernel,
+  // then solarized.
+  const twin = new Random(11);
+  randomBytes(twin, 3072);
+  twin.float();
+  const kernel = gaussianKernel(3, twin.uniform(0.1, 2));
+  const planar = Float32Array.from(
+    { length: 3072 },
+    (_, k) => image[(k % 1024) * 3 + (k >> 10)] / 255,
+  );
+  const unblurred = planar.slice();
+  gaussianBlur(planar, 32, 32, kernel);
+  solarize(planar, 0.5);
+  solarize(unblurred, 0.5);
+  assertClose(out, planar, 1e-6);
+  // The blur made a difference the comparison sees.
+  assert.ok(out.some((v, k) => Math.abs(v - unblurred[k]) > 0.05), "the view is blurred");
   assert.ok(out.every((v) => v >= 0 && v <= 0.5 + 1e-6), "solarized values stay at or below 0.5");
 });
 

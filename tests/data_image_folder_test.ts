@@ -189,3 +189,52 @@ Deno.test("train/ and test/ (or val/) with different classes are an error naming
     assert.deepEqual(test.classNames, ["ant", "bee", "cat"]);
   });
 });
+
+Deno.test("a folder without train/ holds out a fifth of its images, disjoint from training and fixed by the seed", async () => {
+  // 11 images of distinct colours: 6 of class "a", 5 of class "b".
+  const colour = (i: number) => [20 * i, 250 - 20 * i, 7 * i];
+  const files: Record<string, Uint8Array> = {};
+  for (let i = 0; i < 11; i++) {
+    files[`${i < 6 ? "a" : "b"}/${i}.png`] = await solid(8, 8, colour(i)).encode();
+  }
+  await withFolder(files, async (root, cacheDir) => {
+    // Decoded into the memory cache with the test's cache folder, which loadDataset then finds.
+    const all = await loadImageFolder(root, { height: 8, cacheDir });
+    // Which image each is, by the colour of its bottom-right pixel.
+    const identify = (image: Uint8Array) => {
+      const at = (7 * 8 + 7) * 3;
+      const i = [...Array(11).keys()].find((k) =>
+        colour(k).every((v, c) => Math.abs(image[at + c] - v) <= 1)
+      );
+      if (i === undefined) throw new Error(`unknown image ${image.subarray(at, at + 3)}`);
+      return i;
+    };
+    const every = [...Array(11).keys()];
+    const sorted = (indices: number[]) => [...indices].sort((x, y) => x - y);
+    assert.deepEqual(sorted(every.map((k) => identify(all.image(k)))), every, "decoded images");
+    const split = async (seed: number, limit?: number) => {
+      const config = { name: "folder", path: root, imageSize: 8, seed, limit } as const;
+      const [train, test] = [await loadDataset(config, "train"), await loadDataset(config, "test")];
+      const images = (ds: typeof train) =>
+        [...Array(ds.length).keys()].map((k) => {
+          const i = identify(ds.image(k));
+          assert.equal(ds.label(k), i < 6 ? 0 : 1, `label of image ${i}`);
+          return i;
+        });
+      assert.deepEqual([train.classNames, test.classNames], [["a", "b"], ["a", "b"]]);
+      return { train: images(train), test: images(test) };
+    };
+    const first = await split(0);
+    assert.equal(first.test.length, 2, "a fifth of 11, rounded down");
+    assert.deepEqual(sorted([...first.train, ...first.test]), every, "train and test: all, once");
+    assert.deepEqual(await split(0), first, "the same seed holds out the same images");
+    const others = [await split(1), await split(2)];
+    assert.ok(
+      others.some((o) => o.test.join() !== first.test.join()),
+      "seeds 1, 2 hold out others",
+    );
+    // --limit takes from the training images only.
+    const limited = await split(0, 4);
+    assert.deepEqual(limited, { train: first.train.slice(0, 4), test: first.test });
+  });
+});

@@ -1,26 +1,59 @@
-import { assertRejects, assertThrows } from "./_assert.ts";
-import { Program } from "../src/gpu/gpu.ts";
+import { assertEquals, assertRejects, assertThrows } from "./_assert.ts";
+import { Gpu, Program } from "../src/gpu/gpu.ts";
 import { f32, packParams } from "../src/gpu/kernel.ts";
 import { SelfsupError } from "../src/errors.ts";
 import { add } from "../src/nn/add.ts";
 import { testGpu } from "./_util.ts";
 
+// Each workgroup counts itself at its linear index, and the first records the grid it ran in.
+const gridProbe = {
+  name: "grid_probe",
+  code: `
+struct Params { n: u32 }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> seen: array<u32>;
+@group(0) @binding(2) var<storage, read_write> grid: array<u32>;
+@compute @workgroup_size(1)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  if (wid.x == 0u && wid.y == 0u && wid.z == 0u) { grid[0] = nwg.x; grid[1] = nwg.y; grid[2] = nwg.z; }
+  let i = wid.x + wid.y * nwg.x;
+  if (i < params.n) { seen[i] += 1u; }
+}`,
+};
+
 Deno.test("a dispatch over more than 65,535 workgroups is folded into 2-D and runs whole", async () => {
-  const gpu = await testGpu();
-  const n = 65_535 * 256 + 1_000; // one row of workgroups more than one dimension allows
+  // A device with WebGPU's default limits, whatever the adapter allows: 65,535 workgroups per
+  // dimension, so the fold happens on every adapter.
+  const adapter = await navigator.gpu.requestAdapter();
+  const gpu = new Gpu(await adapter!.requestDevice(), "default limits", "cpu");
+  const max = gpu.limits.maxComputeWorkgroupsPerDimension;
+  assertEquals(max, 65_535, "the default limit");
   const program = new Program(gpu, "fold test");
-  const a = program.tensor([n], "a");
-  const b = program.tensor([n], "b");
-  const ones = new Float32Array(n).fill(1);
+  // Two rows and a bit: the fold must take three rows of equal width.
+  const n = 2 * max + 1_000;
+  const seen = program.tensor([n], "seen", "u32");
+  const grid = program.tensor([3], "grid", "u32");
+  program.clear(seen);
+  program.dispatch(gridProbe, [seen, grid], n, [n]);
+  // And a real kernel over more elements than 65,535 workgroups of 256 cover.
+  const size = max * 256 + 1_000;
+  const a = program.tensor([size], "a");
+  const b = program.tensor([size], "b");
+  const ones = new Float32Array(size).fill(1);
   gpu.write(a, ones);
   gpu.write(b, ones);
   const y = add(program, a, b);
   program.keep(y);
   gpu.submit(program);
-  const values = await gpu.readF32(y);
+  const [counts, dims, values] = await gpu.read(seen, grid, y);
+  const rows = Math.ceil(n / max);
+  assertEquals([...dims], [Math.ceil(n / rows), rows, 1], "the folded grid");
+  const wrongCount = counts.findIndex((c) => c !== 1);
+  if (wrongCount >= 0) throw new Error(`workgroup ${wrongCount} ran ${counts[wrongCount]} times`);
   const wrong = values.findIndex((v) => v !== 2);
-  if (wrong >= 0) throw new Error(`element ${wrong} of ${n} is ${values[wrong]}, not 2`);
+  if (wrong >= 0) throw new Error(`element ${wrong} of ${size} is ${values[wrong]}, not 2`);
   program.destroy();
+  gpu.destroy();
 });
 
 Deno.test("a WGSL error names its kernel", async () => {
@@ -64,9 +97,14 @@ Deno.test("temporaries share memory only once their uses are over", async () => 
   const d = add(program, c, c);
   program.keep(d);
   assertThrows(() => gpu.write(a, ones), Error, "program.keep()");
+  const before = gpu.bytesInUse;
   gpu.submit(program);
   const values = await gpu.readF32(d);
   if (values.some((v) => v !== 10)) throw new Error(`d is ${values[0]}, not 10`);
+  // Planned on the first submit: c took a's buffer and b has its own (d, kept, has had its
+  // own since keep()).
+  assertEquals([c.buffer === a.buffer, b.buffer !== a.buffer], [true, true], "shared buffers");
+  assertEquals(gpu.bytesInUse - before, 2 * 4096, "bytes of a's buffer (c's too) and b's");
   assertThrows(() => add(program, d, d), Error, "has run");
   await assertRejects(() => gpu.read(c), Error, "program.keep()");
   const other = new Program(gpu, "other");

@@ -1,4 +1,4 @@
-import { Program } from "../src/gpu/gpu.ts";
+import { type AdapterClass, Program } from "../src/gpu/gpu.ts";
 import {
   LayerNorm,
   layerNormBackwardInput,
@@ -7,16 +7,26 @@ import {
 } from "../src/nn/layer_norm.ts";
 import { ParameterBlock } from "../src/nn/parameters.ts";
 import { checkGradient, dot } from "./_gradcheck.ts";
-import { assertClose, loadFixtureFile, randn, testGpu } from "./_util.ts";
+import {
+  adapterClasses,
+  assertClose,
+  familyGpu,
+  loadFixtureFile,
+  randn,
+  testGpu,
+} from "./_util.ts";
 
 const fixture = await loadFixtureFile(
   new URL("./fixtures/vit_kernels.safetensors", import.meta.url).pathname,
 );
 const eps = 1e-6;
 
-/** Records forward, input gradient and (accumulated) weight gradients of one layer norm. */
-async function layerNormCase(shape: number[]) {
-  const gpu = await testGpu();
+/**
+ * Records forward, input gradient and (accumulated) weight gradients of one layer norm, with
+ * the given kernel family's tuning (testGpu()'s by default).
+ */
+async function layerNormCase(shape: number[], adapterClass?: AdapterClass) {
+  const gpu = adapterClass ? await familyGpu(adapterClass) : await testGpu();
   const d = shape[shape.length - 1];
   const program = new Program(gpu, `layer norm [${shape}]`);
   const x = program.tensor(shape, "x");
@@ -85,14 +95,19 @@ Deno.test("layer norm matches the PyTorch fixture", async () => {
 });
 
 // One row; a width past 64 that is not a multiple of 4; more rows than one chunk of the
-// weight gradient on a CPU adapter (2,048), so partial sums and their reduction run; an
-// offset mean that a one-pass variance would lose.
-for (const [shape, shift] of [[[1, 5], 0], [[3, 7, 67], 0], [[3, 701, 6], 0], [[2, 9, 33], 100]]) {
-  Deno.test(`layer norm [${shape}] (mean ${shift}) matches a float64 reference`, async () => {
+// weight gradient (2,048 rows for the cpu kernel family, 64 for the gpu one), so partial sums
+// and their reduction run; an offset mean that a one-pass variance would lose.
+const cases = [[[1, 5], 0], [[3, 7, 67], 0], [[3, 701, 6], 0], [[2, 9, 33], 100]];
+for (
+  const [[shape, shift], adapterClass] of cases.flatMap((c) =>
+    adapterClasses.map((a) => [c, a] as const)
+  )
+) {
+  Deno.test(`layer norm [${shape}] (mean ${shift}, ${adapterClass} kernels) matches a float64 reference`, async () => {
     const size = (shape as number[]).reduce((a, b) => a + b);
     const count = (shape as number[]).reduce((a, b) => a * b);
     const d = (shape as number[]).at(-1)!;
-    const { program, run } = await layerNormCase(shape as number[]);
+    const { program, run } = await layerNormCase(shape as number[], adapterClass);
     const values = [
       randn(count, size).map((v) => v + (shift as number)),
       randn(d, size + 1, 0.5).map((v) => v + 1),

@@ -1,4 +1,4 @@
-import { Program } from "../src/gpu/gpu.ts";
+import { type AdapterClass, Program } from "../src/gpu/gpu.ts";
 import type { Tensor } from "../src/gpu/tensor.ts";
 import {
   Linear,
@@ -9,7 +9,7 @@ import {
 import { ParameterBlock } from "../src/nn/parameters.ts";
 import { assertEquals } from "./_assert.ts";
 import { checkGradient, dot } from "./_gradcheck.ts";
-import { assertClose, loadFixture, randn, testGpu } from "./_util.ts";
+import { adapterClasses, assertClose, familyGpu, loadFixture, randn, testGpu } from "./_util.ts";
 
 // Float64 references for x [m, k], W [n, k], b [n], gy [m, n].
 function reference(
@@ -39,10 +39,13 @@ function reference(
   return { y, gx, gw, gb };
 }
 
-/** Records the forward and both backward passes of one linear layer on its own tensors. */
-async function linearCase([m, k, n]: number[]) {
-  const gpu = await testGpu();
-  const program = new Program(gpu, `linear ${m}×${k}→${n}`);
+/**
+ * Records the forward and both backward passes of one linear layer on its own tensors, with
+ * the given kernel family's tuning.
+ */
+async function linearCase([m, k, n]: number[], adapterClass: AdapterClass) {
+  const gpu = await familyGpu(adapterClass);
+  const program = new Program(gpu, `linear ${m}×${k}→${n} (${adapterClass} kernels)`);
   const x = program.tensor([m, k], "x");
   const w = program.tensor([n, k], "weight");
   const b = program.tensor([n], "bias");
@@ -71,79 +74,96 @@ async function linearCase([m, k, n]: number[]) {
 // while still catching a wrong or missing term (errors of order 1).
 const tolerance = { atol: 1e-4, rtol: 1e-4 };
 
-Deno.test("linear matches the PyTorch fixture", async () => {
-  const f = await loadFixture("linear");
-  const [m, k] = f.shape("input");
-  const [n] = f.shape("weight");
-  const { program, run } = await linearCase([m, k, n]);
-  const [y, gx, gw, gb] = await run(
-    ["input", "weight", "bias", "grad_output"].map((name) => f.get(name).slice()),
-  );
-  assertClose(y, f.get("output"), { atol: 1e-5, rtol: 1e-5, label: "output" });
-  assertClose(gx, f.get("grad_input"), { atol: 1e-5, rtol: 1e-5, label: "grad_input" });
-  assertClose(gw, f.get("grad_weight"), { atol: 1e-5, rtol: 1e-5, label: "grad_weight" });
-  assertClose(gb, f.get("grad_bias"), { atol: 1e-5, rtol: 1e-5, label: "grad_bias" });
-  program.destroy();
-});
+for (const adapterClass of adapterClasses) {
+  const kernels = `${adapterClass} kernels`;
 
-// Shapes [batch, in, out]: batch 1; widths that are not multiples of 4 (padded) or 16
-// (partial blocks); more than one block each way; a batch long enough to split the weight
-// gradient into partial sums.
-for (const shape of [[1, 7, 3], [37, 13, 10], [70, 36, 20], [5, 512, 10], [1000, 6, 3]]) {
-  Deno.test(`linear ${shape.join("×")} matches a float64 reference`, async () => {
+  Deno.test(`linear (${kernels}) matches the PyTorch fixture`, async () => {
+    const f = await loadFixture("linear");
+    const [m, k] = f.shape("input");
+    const [n] = f.shape("weight");
+    const { program, run } = await linearCase([m, k, n], adapterClass);
+    const [y, gx, gw, gb] = await run(
+      ["input", "weight", "bias", "grad_output"].map((name) => f.get(name).slice()),
+    );
+    assertClose(y, f.get("output"), { atol: 1e-5, rtol: 1e-5, label: "output" });
+    assertClose(gx, f.get("grad_input"), { atol: 1e-5, rtol: 1e-5, label: "grad_input" });
+    assertClose(gw, f.get("grad_weight"), { atol: 1e-5, rtol: 1e-5, label: "grad_weight" });
+    assertClose(gb, f.get("grad_bias"), { atol: 1e-5, rtol: 1e-5, label: "grad_bias" });
+    program.destroy();
+  });
+
+  // Shapes [batch, in, out]: batch 1; widths that are not multiples of 4 (padded) or 16
+  // (partial blocks); more than one block each way; a batch long enough to split the weight
+  // gradient into partial sums.
+  for (const shape of [[1, 7, 3], [37, 13, 10], [70, 36, 20], [5, 512, 10], [1000, 6, 3]]) {
+    Deno.test(`linear ${shape.join("×")} (${kernels}) matches a float64 reference`, async () => {
+      const [m, k, n] = shape;
+      const { program, run } = await linearCase(shape, adapterClass);
+      const values = [randn(m * k, 1), randn(n * k, 2), randn(n, 3), randn(m * n, 4)];
+      const [y, gx, gw, gb] = await run(values);
+      const ref = reference(values[0], values[1], values[2], values[3], shape);
+      assertClose(y, ref.y, { ...tolerance, label: "output" });
+      assertClose(gx, ref.gx, { ...tolerance, label: "input gradient" });
+      assertClose(gw, ref.gw, { ...tolerance, label: "weight gradient" });
+      assertClose(gb, ref.gb, { ...tolerance, label: "bias gradient" });
+      program.destroy();
+    });
+  }
+
+  Deno.test(`linear (${kernels}) gradients agree with finite differences`, async () => {
+    const shape = [3, 5, 7];
     const [m, k, n] = shape;
-    const { program, run } = await linearCase(shape);
-    const values = [randn(m * k, 1), randn(n * k, 2), randn(n, 3), randn(m * n, 4)];
-    const [y, gx, gw, gb] = await run(values);
-    const ref = reference(values[0], values[1], values[2], values[3], shape);
-    assertClose(y, ref.y, { ...tolerance, label: "output" });
-    assertClose(gx, ref.gx, { ...tolerance, label: "input gradient" });
-    assertClose(gw, ref.gw, { ...tolerance, label: "weight gradient" });
-    assertClose(gb, ref.gb, { ...tolerance, label: "bias gradient" });
+    const { program, run, tensors } = await linearCase(shape, adapterClass);
+    const values = [randn(m * k, 5), randn(n * k, 6), randn(n, 7), randn(m * n, 8)];
+    const [, gx, gw, gb] = await run(values);
+    const r = values[3];
+    for (
+      const [index, label, grad] of [[0, "input", gx], [1, "weight", gw], [2, "bias", gb]] as const
+    ) {
+      await checkGradient(
+        `linear ${label}`,
+        async (v) => {
+          const inputs = values.slice();
+          inputs[index] = v;
+          const [y] = await run(inputs, [tensors.y]);
+          return dot(r, y);
+        },
+        values[index].slice(),
+        grad,
+      );
+    }
     program.destroy();
   });
 }
 
-Deno.test("linear splits a long batch into partial sums for the weight gradient", async () => {
-  const shape = [1000, 8, 4];
-  const [m, k, n] = shape;
-  const { program, run } = await linearCase(shape);
-  // Forward, backward input, weight gradient in partial sums, and their reduction.
-  if (program.dispatchCount !== 4) {
-    throw new Error(`expected a split weight gradient, got ${program.dispatchCount} dispatches`);
+// How many ways the weight gradient is split follows the family: llvmpipe wants a few
+// hundred invocations, a GPU thousands. [batch, in, out] with the dispatches each family
+// records (forward, input gradient, weight gradient, and the partial sums' reduction when
+// split): a long batch with a small weight is split by both; a wide layer over a batch of
+// 128 has 280 tiles, enough for llvmpipe but not for a GPU, whose split is checked here.
+const splits: { shape: number[]; dispatches: Record<AdapterClass, number> }[] = [
+  { shape: [1000, 8, 4], dispatches: { cpu: 4, gpu: 4 } },
+  { shape: [128, 320, 224], dispatches: { cpu: 3, gpu: 4 } },
+];
+for (const { shape, dispatches } of splits) {
+  for (const adapterClass of adapterClasses) {
+    const expected = dispatches[adapterClass];
+    const what = expected === 4 ? "splits" : "does not split";
+    Deno.test(`linear ${shape.join("×")} (${adapterClass} kernels) ${what} the weight gradient`, async () => {
+      const [m, k, n] = shape;
+      const { program, run } = await linearCase(shape, adapterClass);
+      if (program.dispatchCount !== expected) {
+        throw new Error(`expected ${expected} dispatches, got ${program.dispatchCount}`);
+      }
+      const values = [randn(m * k, 9), randn(n * k, 10), randn(n, 11), randn(m * n, 12)];
+      const [, , gw, gb] = await run(values);
+      const ref = reference(values[0], values[1], values[2], values[3], shape);
+      assertClose(gw, ref.gw, { ...tolerance, label: "weight gradient" });
+      assertClose(gb, ref.gb, { ...tolerance, label: "bias gradient" });
+      program.destroy();
+    });
   }
-  const values = [randn(m * k, 9), randn(n * k, 10), randn(n, 11), randn(m * n, 12)];
-  const [, , gw, gb] = await run(values);
-  const ref = reference(values[0], values[1], values[2], values[3], shape);
-  assertClose(gw, ref.gw, { ...tolerance, label: "weight gradient" });
-  assertClose(gb, ref.gb, { ...tolerance, label: "bias gradient" });
-  program.destroy();
-});
-
-Deno.test("linear gradients agree with finite differences", async () => {
-  const shape = [3, 5, 7];
-  const [m, k, n] = shape;
-  const { program, run, tensors } = await linearCase(shape);
-  const values = [randn(m * k, 5), randn(n * k, 6), randn(n, 7), randn(m * n, 8)];
-  const [, gx, gw, gb] = await run(values);
-  const r = values[3];
-  for (
-    const [index, label, grad] of [[0, "input", gx], [1, "weight", gw], [2, "bias", gb]] as const
-  ) {
-    await checkGradient(
-      `linear ${label}`,
-      async (v) => {
-        const inputs = values.slice();
-        inputs[index] = v;
-        const [y] = await run(inputs, [tensors.y]);
-        return dot(r, y);
-      },
-      values[index].slice(),
-      grad,
-    );
-  }
-  program.destroy();
-});
+}
 
 Deno.test("Linear layer: names, init, accumulating parameter gradients", async () => {
   const gpu = await testGpu();

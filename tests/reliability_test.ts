@@ -547,18 +547,3 @@ Deno.test("a single class, the other CIFAR and a --data path that does not exist
   const help = await task("pretrain", ["--help"]);
   assertEquals(help.stdout.includes("an existing folder"), true, `--help: ${help.stdout}`);
 });
-
-// 9. README
-
-Deno.test("the README names every flag that --help shows, in the task's own section", async () => {
-  const readme = await Deno.readTextFile(`${root}README.md`);
-  for (const name of ["pretrain", "probe", "finetune", "embed", "bench"]) {
-    const start = readme.indexOf(`### \`deno task ${name}\``);
-    const section = readme.slice(start, readme.indexOf("\n#", start + 1));
-    const help: Result = await task(name, ["--help"]);
-    const flags = new Set(help.stdout.match(/--[a-z][a-z-]*/g) ?? []);
-    flags.delete("--help");
-    const missing = [...flags].filter((flag) => !new RegExp(`${flag}(?![a-z-])`).test(section));
-    assertEquals(missing, [], `flags of ${name} missing from its README section`);
-  }
-});

@@ -2,24 +2,14 @@
 // own forward pass (global average pooling makes the network size-agnostic), must accumulate
 // exactly the parameter gradients of the two runs made separately, and leave the running
 // statistics where the two runs one after the other leave them.
-import { type AdapterClass, type Gpu, Program } from "../src/gpu/gpu.ts";
-import { createGpu } from "../src/gpu/device.ts";
+import { type Gpu, Program } from "../src/gpu/gpu.ts";
 import { Random } from "../src/data/random.ts";
 import { ParameterBlock } from "../src/nn/parameters.ts";
 import { ResNet18 } from "../src/nn/resnet.ts";
-import { assertClose, randn, testGpu } from "./_util.ts";
+import { adapterClasses, assertClose, familyGpu, randn } from "./_util.ts";
 
 /** The crop sizes: global crops of 32×32 and local crops of 16×16, odd batch sizes. */
 const crops = [{ images: 3, side: 32 }, { images: 5, side: 16 }] as const;
-
-// The kernels a discrete GPU gets (workgroup-memory tiles, GPU-sized reductions), run on
-// this machine's adapter: slower here, but the same arithmetic.
-let gpuClass: Promise<Gpu> | undefined;
-function gpuOf(adapterClass: AdapterClass): Promise<Gpu> {
-  if (adapterClass === "cpu") return testGpu();
-  gpuClass ??= createGpu({ adapterClass: "gpu" });
-  return gpuClass;
-}
 
 /**
  * Records, for the given crops, forward passes in order and then backward passes in reverse
@@ -45,12 +35,12 @@ function record(gpu: Gpu, net: ResNet18, block: ParameterBlock, which: readonly 
   return { program, features: runs.map((r) => r.forward.output) };
 }
 
-for (const adapterClass of ["cpu", "gpu"] as const) {
+for (const adapterClass of adapterClasses) {
   Deno.test(
     `ResNet-18 on 32×32 and 16×16 crops in one program sums both runs' gradients ` +
       `(${adapterClass} kernels)`,
     async () => {
-      const gpu = await gpuOf(adapterClass);
+      const gpu = await familyGpu(adapterClass);
       const net = new ResNet18({ stem: "cifar", width: 4 });
       const block = new ParameterBlock(gpu, net.entries());
       const reset = () => {

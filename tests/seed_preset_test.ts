@@ -1,8 +1,8 @@
 // `--preset seed` is the seed's recipe: every field checked against the seed's values, written
 // here as literals. The seed's own code is not in this repository; its values are the ones
-// README ("The seed's recipe") and issue 14 record, cited beside each. A tiny CLI run checks
-// that the recipe, its normalisation and the probe flags reach the run folder and checkpoint.
-import { loadCheckpoint } from "../src/checkpoint.ts";
+// README ("The seed's recipe") and issue 14 record, cited beside each. That the recipe, its
+// normalisation and the probe flags reach a run folder and checkpoint through the CLI is
+// checked in cli_test.ts, with every other flag.
 import { augmentPreset } from "../src/data/augment.ts";
 import { SimclrModel } from "../src/methods/simclr.ts";
 import { Parameter } from "../src/nn/module.ts";
@@ -127,51 +127,4 @@ Deno.test("a configuration with an unknown view recipe or a zero std is refused"
   await refused({ augmentation: "simclr" }, "augmentation must be one of simclr-seed, seed");
   await refused({ normalization: { mean: [0.5, 0.5, 0.5], std: [0.5, 0, 0.5] } }, "stds > 0");
   await refused({ normalization: { mean: [0.5, 0.5], std: [0.5, 0.5, 0.5] } }, "three finite");
-});
-
-/** Runs a task; its stdout, or a failure with its stderr. */
-async function task(name: string, args: string[]): Promise<string> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL(`../tasks/${name}.ts`, import.meta.url).pathname, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-  if (code !== 0) throw new Error(`${name} exited with ${code}: ${text(stderr)}`);
-  return text(stdout);
-}
-
-Deno.test("pretrain --preset seed trains with the seed's recipe and normalisation; probe flags reach the run", async () => {
-  const dir = await Deno.makeTempDir();
-  await task("pretrain", [
-    ...["--preset", "seed", "--dataset", "synthetic", "--limit", "64", "--width", "4"],
-    ...["--projection-dim", "8", "--batch-size", "16", "--epochs", "1", "--workers", "1"],
-    ...["--probe-epochs", "1", "--probe-batch-size", "32", "--probe-features", "standardized"],
-    ...["--no-baseline", "--out", `${dir}/run`],
-  ]);
-  const config = JSON.parse(await Deno.readTextFile(`${dir}/run/config.json`));
-  assertEquals(config.augmentation, "seed", "augmentation");
-  assertEquals(config.normalization, { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] }, "config");
-  assertEquals(
-    config.evaluation.probe,
-    { epochs: 1, learningRate: 1e-3, batchSize: 32, features: "standardized" },
-    "probe",
-  );
-  // What probe, embed and torchvision users read to normalise their images.
-  const { meta } = await loadCheckpoint(`${dir}/run/checkpoint.safetensors`);
-  assertEquals(
-    meta.normalization,
-    { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] },
-    "checkpoint metadata",
-  );
-  // deno task probe: --features reaches the probe (same seed and data, another loss).
-  const probe = async (features: string) =>
-    JSON.parse(
-      await task("probe", [
-        ...["--checkpoint", `${dir}/run/checkpoint.safetensors`, "--features", features],
-        ...["--epochs", "1", "--batch-size", "16", "--k", "5", "--json"],
-      ]),
-    ).probe.loss;
-  const [raw, standardized] = [await probe("raw"), await probe("standardized")];
-  if (raw === standardized) throw new Error(`--features changed nothing: loss ${raw} both times`);
 });

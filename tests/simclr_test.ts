@@ -1,14 +1,16 @@
 // The whole SimCLR step on a narrow ResNet-18 against PyTorch: features, projections, loss,
 // every parameter gradient, running statistics, five Adam steps, eval-mode features.
-import { type AdapterClass, type Gpu, Program } from "../src/gpu/gpu.ts";
-import { createGpu } from "../src/gpu/device.ts";
+import { type AdapterClass, Program } from "../src/gpu/gpu.ts";
 import { ntXent } from "../src/loss/nt_xent.ts";
 import { recordSimclrStep, SimclrModel } from "../src/methods/simclr.ts";
 import { initializeBlock } from "../src/methods/method.ts";
 import { ParameterBlock } from "../src/nn/parameters.ts";
 import { createOptimizer } from "../src/optim/optimizer.ts";
+import { assertEquals } from "./_assert.ts";
 import {
+  adapterClasses,
   assertClose,
+  familyGpu,
   type Fixture,
   loadFixture,
   loadFixtureFile,
@@ -17,8 +19,12 @@ import {
   testGpu,
 } from "./_util.ts";
 
-async function setup(stem: "cifar" | "imagenet", adapterClass: AdapterClass = "cpu") {
-  const gpu = adapterClass === "cpu" ? await testGpu() : await gpuClassGpu();
+/** The fixture's model on the given kernel family, or on the adapter's own when none is named. */
+async function setup(stem: "cifar" | "imagenet", adapterClass?: AdapterClass) {
+  const gpu = adapterClass ? await familyGpu(adapterClass) : await testGpu();
+  if (adapterClass && gpu.adapterClass !== adapterClass) {
+    throw new Error(`asked for the ${adapterClass} kernels, got the ${gpu.adapterClass} ones`);
+  }
   const fixture = await loadFixture(`simclr_resnet18w16_${stem}`);
   const width = fixture.shape("param.backbone.conv1.weight")[0];
   const projectionDim = fixture.shape("param.projector.2.weight")[0];
@@ -40,7 +46,7 @@ async function setup(stem: "cifar" | "imagenet", adapterClass: AdapterClass = "c
 async function firstStep(
   stem: "cifar" | "imagenet",
   fixture: Fixture,
-  adapterClass: AdapterClass = "cpu",
+  adapterClass?: AdapterClass,
 ) {
   const context = await setup(stem, adapterClass);
   const { gpu, model, block, initial, views, shape } = context;
@@ -52,14 +58,6 @@ async function firstStep(
   gpu.write(input, views);
   gpu.submit(program);
   return { ...context, program, input, step };
-}
-
-// The kernels a discrete GPU gets (workgroup-memory tiles, GPU-sized reductions), run on
-// this machine's adapter: slower here, but the same arithmetic.
-let gpuClass: Promise<Gpu> | undefined;
-function gpuClassGpu(): Promise<Gpu> {
-  gpuClass ??= createGpu({ adapterClass: "gpu" });
-  return gpuClass;
 }
 
 function temperatureOf(fixture: Fixture): number {
@@ -103,7 +101,10 @@ for (const stem of ["cifar", "imagenet"] as const) {
   const fixture = await loadFixture(`simclr_resnet18w16_${stem}`);
   const reference = referenceFor(stem, fixture);
 
-  for (const adapterClass of ["cpu", "gpu"] as const) {
+  // Each kernel family pinned, whatever this machine's adapter: the family a discrete GPU
+  // gets (workgroup-memory tiles, GPU-sized reductions) runs on llvmpipe too, slower but the
+  // same arithmetic.
+  for (const adapterClass of adapterClasses) {
     const kernels = `${adapterClass} kernels`;
     Deno.test(`SimCLR forward on ResNet-18 (${stem} stem, ${kernels}) matches PyTorch`, async () => {
       const { gpu, block, program, step } = await firstStep(stem, fixture, adapterClass);
@@ -130,7 +131,18 @@ for (const stem of ["cifar", "imagenet"] as const) {
     ignore: !reference,
     async fn() {
       const { block, program } = await firstStep(stem, fixture);
-      for (const [name, grad] of await block.readGrads()) {
+      const grads = await block.readGrads();
+      assertEquals(
+        [...grads.keys()].sort(),
+        namesAfter(reference!, `${stem}.grad_sample.`),
+        "parameters with a gradient",
+      );
+      assertEquals(
+        block.runningStats.map(([name]) => name).sort(),
+        namesAfter(reference!, `${stem}.stat_sample.`),
+        "running statistics",
+      );
+      for (const [name, grad] of grads) {
         const expected = reference!.get(`${stem}.grad_sample.${name}`);
         const scale = expected.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
         // Measured: within 2e-5 of each tensor's largest sampled element.
@@ -161,6 +173,7 @@ for (const stem of ["cifar", "imagenet"] as const) {
   Deno.test(`SimCLR gradients (${stem} stem) agree with finite differences of the loss`, async () => {
     const { gpu, model, block, initial, program, input } = await firstStep(stem, fixture);
     const grads = await block.readGrads();
+    assertEquals([...grads.keys()].sort(), namesAfter(fixture, "grad."), "parameters");
     // The loss alone: a training-mode forward pass, without the network's backward pass.
     const forward = new Program(gpu, "simclr loss");
     const features = model.backbone.forward(forward, input, { train: true, inputGrad: false });
@@ -178,11 +191,15 @@ for (const stem of ["cifar", "imagenet"] as const) {
     // Per tensor, along its own gradient: the derivative there is ‖g‖, the largest signal
     // float32 finite differences can measure, and a wrong, missing or mis-scaled gradient
     // moves either side. A small tensor (a batch-norm bias) is checked as closely as a big one.
+    // Every parameter of this network moves the loss, so an all-zero gradient is a missing one.
     const failures: string[] = [];
     for (const [name, grad] of grads) {
       const value = initial.get(name)!;
       const gradNorm = norm(grad);
-      if (gradNorm === 0) continue;
+      if (gradNorm === 0) {
+        failures.push(`${name}: the gradient is all zero`);
+        continue;
+      }
       const eps = 3e-4 * (norm(value) || 1);
       const at = (sign: number) =>
         new Map([...initial, [name, value.map((v, i) => v + (sign * eps * grad[i]) / gradNorm)]]);
@@ -216,6 +233,11 @@ for (const stem of ["cifar", "imagenet"] as const) {
     // Bounds: twice what PyTorch's own float32 run misses the float64 fixture by (above).
     assertClose(losses, fixture.get("adam_losses"), { atol: 0, rtol: 0.06, label: "losses" });
     const after = await block.read();
+    assertEquals(
+      block.runningStats.map(([name]) => name).sort(),
+      namesAfter(fixture, "after_step.").filter((name) => name.includes(".running_")),
+      "running statistics",
+    );
     for (const [name] of block.runningStats) {
       assertClose(after.get(name)!, fixture.get(`after_step.${name}`), {
         atol: 0.05,
@@ -252,7 +274,7 @@ for (const stem of ["cifar", "imagenet"] as const) {
 for (const stem of ["cifar", "imagenet"] as const) {
   Deno.test(`SimCLR gradients of the GPU kernels equal the CPU kernels' (${stem} stem)`, async () => {
     const grads: Map<string, Float32Array>[] = [];
-    for (const gpu of [await testGpu(), await gpuClassGpu()]) {
+    for (const gpu of [await familyGpu("cpu"), await familyGpu("gpu")]) {
       const model = new SimclrModel({
         backbone: { name: "resnet18", stem, width: 8 },
         projectionDim: 16,
@@ -269,11 +291,20 @@ for (const stem of ["cifar", "imagenet"] as const) {
       program.destroy();
       block.destroy();
     }
+    assertEquals([...grads[1].keys()], [...grads[0].keys()], "parameters of the two families");
+    // A ResNet-18 and a two-layer projection head: 60 + 4 parameter tensors.
+    assertEquals(grads[0].size, 64, "parameters with a gradient");
     for (const [name, expected] of grads[0]) {
       const scale = expected.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
       assertClose(grads[1].get(name)!, expected, { atol: 1e-4 * scale, rtol: 1e-3, label: name });
     }
   });
+}
+
+/** The sorted names of a fixture's tensors under `prefix`, without it. */
+function namesAfter(file: Fixture, prefix: string): string[] {
+  return file.names().filter((n) => n.startsWith(prefix)).map((n) => n.slice(prefix.length))
+    .sort();
 }
 
 /** The elements make_simclr_step1.py samples: all of a small tensor, else 64 spread out. */

@@ -2,7 +2,7 @@
 // and gives the same features as selfsup's own forward pass, whatever the method (its extras
 // are under method.); a fine-tuned classifier's checkpoint loads whole, fc included. Needs a
 // Python with torchvision (Debian: apt install python3-torchvision); without one the test is
-// skipped and says so.
+// skipped and says so, unless SELFSUP_REQUIRE_TORCH=1 (as .ci/run sets), where it fails.
 import { augmentPreset, CIFAR_MEAN, CIFAR_STD } from "../src/data/augment.ts";
 import { evalBatches } from "../src/data/batcher.ts";
 import { syntheticDataset } from "../src/data/synthetic.ts";
@@ -14,16 +14,9 @@ import type { BackboneConfig } from "../src/nn/backbone.ts";
 import { serializeSafetensors } from "../src/io/safetensors.ts";
 import type { MethodRun } from "../src/methods/method.ts";
 import { ParameterBlock } from "../src/nn/parameters.ts";
-import { testGpu } from "./_util.ts";
+import { pythonWith, testGpu } from "./_util.ts";
 
-const python = ["python3", "/usr/bin/python3"].find((exe) => {
-  try {
-    return new Deno.Command(exe, { args: ["-c", "import torchvision"], stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-});
+const torchvision = pythonWith("torchvision");
 
 const check = `
 import json, struct, sys, torch, torchvision
@@ -76,8 +69,9 @@ const cases = [
 for (const { stem, what } of cases) {
   Deno.test({
     name: `a ${stem}-stem ${what} loads into torchvision and gives selfsup's outputs`,
-    ignore: !python,
+    ignore: torchvision.ignore,
     async fn() {
+      const python = torchvision.python();
       const gpu = await testGpu();
       const backbone: BackboneConfig = { name: "resnet18", stem, width: 64 };
       const context = { gpu, backbone, batchSize: 4, totalSteps: 1, stepsPerEpoch: 1, seed: 5 };
@@ -138,7 +132,7 @@ for (const { stem, what } of cases) {
           new Map([["images", { dtype: "F32", shape: [3, 3, 32, 32], data: batch.images }]]),
         ),
       );
-      const result = await new Deno.Command(python!, {
+      const result = await new Deno.Command(python, {
         args: [
           "-c",
           check,

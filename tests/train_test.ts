@@ -1,10 +1,16 @@
-import { loadCheckpoint } from "../src/checkpoint.ts";
+import { type Checkpoint, loadCheckpoint } from "../src/checkpoint.ts";
+import { datasetNormalization, loadDataset } from "../src/data/load.ts";
 import { SelfsupError } from "../src/errors.ts";
+import { evaluateBackbone } from "../src/evaluate.ts";
+import type { Gpu } from "../src/gpu/gpu.ts";
+import { loadBackbone, randomBackbone } from "../src/model.ts";
+import { learningRate } from "../src/optim/schedule.ts";
 import { presetConfig } from "../src/presets.ts";
-import { pretrain, type PretrainConfig } from "../src/train.ts";
+import { pretrain, type PretrainConfig, type PretrainSummary } from "../src/train.ts";
 import { assertEquals, assertRejects } from "./_assert.ts";
-import { testGpu } from "./_util.ts";
+import { assertSameState, testGpu } from "./_util.ts";
 
+// 64 images in batches of 16: 4 steps an epoch.
 const tiny: PretrainConfig = {
   ...presetConfig("default"),
   method: { name: "simclr", temperature: 0.2, projectionDim: 8 },
@@ -16,54 +22,234 @@ const tiny: PretrainConfig = {
   evaluation: null,
   baseline: false,
 };
+const cosine: PretrainConfig = { ...tiny, schedule: "cosine", warmupEpochs: 1 };
 const quiet = () => {};
+
+/**
+ * Runs `config` in `out` with an interrupt arriving during its `step`-th training step, as a
+ * Ctrl-C would: the run stops after that step and saves a checkpoint there.
+ */
+async function interruptedRun(
+  gpu: Gpu,
+  config: PretrainConfig,
+  out: string,
+  step: number,
+): Promise<PretrainSummary> {
+  const interrupt = new AbortController();
+  let steps = 0;
+  const submit = gpu.submit;
+  gpu.submit = (...programs) => {
+    const training = programs.some((p) => p.label === "simclr training step");
+    if (training && ++steps === step) interrupt.abort();
+    submit.apply(gpu, programs);
+  };
+  try {
+    return await pretrain(config, { out, gpu, signal: interrupt.signal, log: quiet });
+  } finally {
+    gpu.submit = submit;
+  }
+}
+
+const checkpointOf = (run: string) => loadCheckpoint(`${run}/checkpoint.safetensors`);
+const resume = (gpu: Gpu, config: PretrainConfig, out: string) =>
+  pretrain(config, { out, gpu, resume: true, log: quiet });
+
+/** Runs `change`, which must reject with `message`, and asserts the checkpoint was kept. */
+async function assertRefusedKeepingCheckpoint(
+  run: string,
+  message: string,
+  change: () => Promise<unknown>,
+): Promise<void> {
+  const before = await Deno.readFile(`${run}/checkpoint.safetensors`);
+  await assertRejects(change, SelfsupError, message);
+  const after = await Deno.readFile(`${run}/checkpoint.safetensors`);
+  assertEquals(after.join(), before.join(), "the checkpoint");
+}
+
+// The uninterrupted runs the resumed ones must equal, made once.
+const wholeRuns = new Map<string, Promise<Checkpoint>>();
+function wholeRun(gpu: Gpu, config: PretrainConfig): Promise<Checkpoint> {
+  const key = JSON.stringify(config);
+  let run = wholeRuns.get(key);
+  if (!run) {
+    run = Deno.makeTempDir().then(async (dir) => {
+      await pretrain(config, { out: `${dir}/whole`, gpu, log: quiet });
+      return checkpointOf(`${dir}/whole`);
+    });
+    wholeRuns.set(key, run);
+  }
+  return run;
+}
+
+/** Interrupts `config` during `step`, checks where it stopped, resumes, and compares. */
+async function assertResumesBitIdentical(
+  config: PretrainConfig,
+  step: number,
+  stoppedAt: { epoch: number; batch: number },
+): Promise<void> {
+  const gpu = await testGpu();
+  const dir = await Deno.makeTempDir();
+  const first = await interruptedRun(gpu, config, `${dir}/split`, step);
+  assertEquals([first.status, first.steps], ["interrupted", step], "the interrupted run");
+  // A mid-epoch checkpoint carries the sum of its epoch's losses so far (reliability_test.ts
+  // checks the epoch's mean); one at an epoch's start has none.
+  const { lossSum, ...progress } = (await checkpointOf(`${dir}/split`)).meta.progress;
+  assertEquals(progress, { ...stoppedAt, step, done: false, images: 64 }, "where it stands");
+  const midEpoch = stoppedAt.batch > 0;
+  if (midEpoch ? !(Number.isFinite(lossSum) && lossSum! > 0) : lossSum !== undefined) {
+    throw new Error(`the loss sum of a checkpoint at batch ${stoppedAt.batch} is ${lossSum}`);
+  }
+  const summary = await resume(gpu, config, `${dir}/split`);
+  assertEquals([summary.status, summary.steps], ["done", 4 * config.epochs], "the resumed run");
+  assertSameState(await checkpointOf(`${dir}/split`), await wholeRun(gpu, config));
+}
 
 Deno.test("a run resumed from its epoch-1 checkpoint ends bit-identical to an uninterrupted one", async () => {
   const gpu = await testGpu();
   const dir = await Deno.makeTempDir();
-  await pretrain(tiny, { out: `${dir}/whole`, gpu, log: quiet });
   await pretrain({ ...tiny, epochs: 1 }, { out: `${dir}/split`, gpu, log: quiet });
-  const summary = await pretrain(tiny, { out: `${dir}/split`, gpu, resume: true, log: quiet });
+  const summary = await resume(gpu, tiny, `${dir}/split`);
   assertEquals([summary.status, summary.steps], ["done", 8], "resumed run");
-  const whole = await loadCheckpoint(`${dir}/whole/checkpoint.safetensors`);
-  const split = await loadCheckpoint(`${dir}/split/checkpoint.safetensors`);
-  for (const [name, values] of whole.tensors) {
-    assertEquals(Array.from(split.tensors.get(name)!).join(), Array.from(values).join(), name);
+  assertSameState(await checkpointOf(`${dir}/split`), await wholeRun(gpu, tiny));
+});
+
+Deno.test("a run interrupted mid-epoch resumes bit-identical to an uninterrupted one", async () => {
+  await assertResumesBitIdentical(tiny, 2, { epoch: 0, batch: 2 });
+});
+
+Deno.test("a run interrupted on an epoch's last batch resumes at the next epoch, bit-identical", async () => {
+  await assertResumesBitIdentical(tiny, 4, { epoch: 1, batch: 0 });
+});
+
+Deno.test("a cosine schedule with warm-up resumes where it stopped, bit-identical", async () => {
+  // Mid-epoch and mid-warm-up, and mid-epoch after it.
+  await assertResumesBitIdentical(cosine, 3, { epoch: 0, batch: 3 });
+  await assertResumesBitIdentical(cosine, 6, { epoch: 1, batch: 2 });
+});
+
+Deno.test("the learning rate logged follows the warm-up and cosine schedule", async () => {
+  const gpu = await testGpu();
+  const dir = await Deno.makeTempDir();
+  await interruptedRun(gpu, cosine, `${dir}/run`, 6);
+  await resume(gpu, cosine, `${dir}/run`);
+  const steps = (await Deno.readTextFile(`${dir}/run/metrics.jsonl`)).trim().split("\n")
+    .map((line) => JSON.parse(line)).filter((record) => record.type === "step");
+  // At least the last step of each epoch and the step of the interrupt are logged.
+  const logged = steps.map((record) => record.step);
+  for (const step of [4, 6, 8]) {
+    if (!logged.includes(step)) throw new Error(`step ${step} not logged: ${logged}`);
   }
-  for (const [state, byName] of whole.optimizerState) {
-    for (const [name, values] of byName) {
-      const other = split.optimizerState.get(state)!.get(name)!;
-      assertEquals(Array.from(other).join(), Array.from(values).join(), `${state} of ${name}`);
+  const schedule = { base: cosine.learningRate, warmupSteps: 4, totalSteps: 8 };
+  for (const { step, learning_rate } of steps) {
+    assertEquals(learning_rate, learningRate(step - 1, schedule), `learning rate of step ${step}`);
+  }
+});
+
+Deno.test("resuming on fewer images than the run was trained on is refused, keeping the checkpoint", async () => {
+  const gpu = await testGpu();
+  const dir = await Deno.makeTempDir();
+  await interruptedRun(gpu, tiny, `${dir}/run`, 3);
+  // 48 images make 3 batches an epoch, so batch 3 of epoch 1 would still exist; 32 make 2.
+  for (const limit of [48, 32]) {
+    const fewer = { ...tiny, dataset: { ...tiny.dataset, limit } };
+    await assertRefusedKeepingCheckpoint(
+      `${dir}/run`,
+      "was the dataset changed?",
+      () => resume(gpu, fewer, `${dir}/run`),
+    );
+  }
+});
+
+Deno.test("a finished run evaluates its trained backbone and a random-init baseline", async () => {
+  const gpu = await testGpu();
+  const dir = await Deno.makeTempDir();
+  const config: PretrainConfig = {
+    ...tiny,
+    epochs: 1,
+    evaluation: {
+      probe: { epochs: 2, learningRate: 1e-2, batchSize: 64, features: "standardized" },
+      knn: { k: 5, temperature: 0.1 },
+      batchSize: 256,
+      seed: 0,
+    },
+    baseline: true,
+  };
+  const summary = await pretrain(config, { out: `${dir}/run`, gpu, log: quiet });
+  // The evaluation of the saved, trained backbone and of the seed's initial one, redone here.
+  const { mean, std } = datasetNormalization(config.dataset);
+  const data = {
+    train: await loadDataset(config.dataset, "train"),
+    test: await loadDataset(config.dataset, "test"),
+    mean,
+    std,
+  };
+  const trained = await loadBackbone(gpu, `${dir}/run/checkpoint.safetensors`);
+  const expected = await evaluateBackbone(
+    gpu,
+    trained.backbone,
+    data,
+    config.evaluation!,
+    "x",
+  );
+  const initial = randomBackbone(gpu, trained.meta!.architecture.backbone, config.seed);
+  const baseline = await evaluateBackbone(
+    gpu,
+    initial.backbone,
+    data,
+    config.evaluation!,
+    "x",
+  );
+  assertEquals(
+    [summary.probe, summary.knn],
+    [{ top1: expected.probe!.top1, train_top1: expected.probe!.trainTop1 }, expected.knn],
+    "trained",
+  );
+  assertEquals(
+    summary.baseline,
+    { probe: { top1: baseline.probe!.top1 }, knn: baseline.knn },
+    "random init",
+  );
+  // Evaluated at all: a trained backbone's features differ from its initial ones.
+  if (JSON.stringify(expected) === JSON.stringify(baseline)) {
+    throw new Error(`trained and random init evaluate alike: ${JSON.stringify(expected)}`);
+  }
+  const records = (await Deno.readTextFile(`${dir}/run/metrics.jsonl`)).trim().split("\n")
+    .map((line) => JSON.parse(line)).filter((r) => r.type === "probe" || r.type === "knn");
+  assertEquals(
+    records.map((r) => [r.type, r.model, r.top1]),
+    [
+      ["probe", "trained", expected.probe!.top1],
+      ["knn", "trained", expected.knn!.top1],
+      ["probe", "random init", baseline.probe!.top1],
+      ["knn", "random init", baseline.knn!.top1],
+    ],
+    "metrics",
+  );
+  assertEquals(
+    JSON.parse(await Deno.readTextFile(`${dir}/run/summary.json`)),
+    JSON.parse(JSON.stringify(summary)),
+    "summary.json",
+  );
+  // plot.svg draws a bar per accuracy, labelled with its value.
+  const plot = await Deno.readTextFile(`${dir}/run/plot.svg`);
+  for (const value of records.map((r) => r.top1)) {
+    if (!plot.includes(`>${(100 * value).toFixed(1)}%<`)) {
+      throw new Error(`plot.svg lacks the accuracy ${value}`);
     }
   }
+  assertEquals(plot.split(">random init<").length - 1, 2, "bars of the random init");
+  for (const b of [trained.block, initial.block]) b.destroy();
 });
 
 Deno.test("a non-finite loss stops the run and keeps the last good checkpoint", async () => {
   const gpu = await testGpu();
   const dir = await Deno.makeTempDir();
   await pretrain({ ...tiny, epochs: 1 }, { out: `${dir}/run`, gpu, log: quiet });
-  const good = await Deno.readFile(`${dir}/run/checkpoint.safetensors`);
   // An absurd learning rate sends the parameters to infinity within a step or two.
-  await assertRejects(
-    () =>
-      pretrain({ ...tiny, learningRate: 1e38 }, {
-        out: `${dir}/run`,
-        gpu,
-        resume: true,
-        log: quiet,
-      }),
-    SelfsupError,
+  await assertRefusedKeepingCheckpoint(
+    `${dir}/run`,
     "keeps the last good state",
+    () => resume(gpu, { ...tiny, learningRate: 1e38 }, `${dir}/run`),
   );
-  const after = await Deno.readFile(`${dir}/run/checkpoint.safetensors`);
-  assertEquals(
-    after.length === good.length && after.every((b, i) => b === good[i]),
-    true,
-    "same file",
-  );
-  assertEquals(
-    (await loadCheckpoint(`${dir}/run/checkpoint.safetensors`)).meta.progress.epoch,
-    1,
-    "epoch",
-  );
+  assertEquals((await checkpointOf(`${dir}/run`)).meta.progress.epoch, 1, "epoch");
 });

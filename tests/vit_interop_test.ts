@@ -1,21 +1,15 @@
 // A ViT's parameters, written with their bare names, load into a PyTorch VisionTransformer
 // with timm's module names (tests/fixtures/timm_vit.py; timm itself is not packaged for
 // Debian) with strict=True and give selfsup's features. Needs a Python with torch
-// (Debian: apt install python3-torch); without one the test is skipped and says so.
+// (Debian: apt install python3-torch); without one the test is skipped and says so, unless
+// SELFSUP_REQUIRE_TORCH=1 (as .ci/run sets), where it fails.
 import { Program } from "../src/gpu/gpu.ts";
 import { serializeSafetensors, type StoredTensor } from "../src/io/safetensors.ts";
 import { ParameterBlock } from "../src/nn/parameters.ts";
 import { VisionTransformer, type VitConfig } from "../src/nn/vit.ts";
-import { randn, testGpu } from "./_util.ts";
+import { pythonWith, randn, testGpu } from "./_util.ts";
 
-const python = ["python3", "/usr/bin/python3"].find((exe) => {
-  try {
-    return new Deno.Command(exe, { args: ["-c", "import torch"], stderr: "null" }).outputSync()
-      .success;
-  } catch {
-    return false;
-  }
-});
+const torch = pythonWith("torch");
 
 const check = `
 import json, sys, torch
@@ -41,8 +35,9 @@ const configs: VitConfig[] = [
 
 Deno.test({
   name: "ViT parameters load into a timm-named PyTorch ViT (strict) and give the same features",
-  ignore: !python,
+  ignore: torch.ignore,
   async fn() {
+    const python = torch.python();
     const gpu = await testGpu();
     const dir = await Deno.makeTempDir();
     const files: string[] = [];
@@ -77,7 +72,7 @@ Deno.test({
       program.destroy();
       block.destroy();
     }
-    const result = await new Deno.Command(python!, {
+    const result = await new Deno.Command(python, {
       args: ["-c", check, new URL("./fixtures", import.meta.url).pathname, ...files],
     }).output();
     if (!result.success) {

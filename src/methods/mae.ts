@@ -1,3 +1,4 @@
+import { vitSmallDefault } from "../nn/vit.ts";
 import { Random } from "../data/random.ts";
 import { type Gpu, Program } from "../gpu/gpu.ts";
 import type { DType, Tensor } from "../gpu/tensor.ts";
@@ -298,6 +299,17 @@ export const mae: Method<MaeOptions> = {
     // warm-up as solo-learn's default); MAE's PRETRAIN.md: AdamW betas (0.9, 0.95), weight
     // decay 0.05 on weights only (1-D parameters excluded), warm-up then cosine.
     cifar: {
+      // timm's vit_small (384 wide, 12 blocks, 6 heads) on 32×32 images in 4×4 patches,
+      // with MAE's fixed sine-cosine positions.
+      backbone: {
+        name: "vit",
+        imageSize: 32,
+        patchSize: 4,
+        dim: 384,
+        depth: 12,
+        heads: 6,
+        positions: "sincos",
+      },
       maskRatio: 0.75,
       decoderDim: 512,
       decoderDepth: 8,
@@ -315,6 +327,7 @@ export const mae: Method<MaeOptions> = {
     // MAE's optimiser at a rate for a short run on the synthetic set: the default ViT's loss
     // fell from 1.90 to about 0.45 in 300 steps of 64 images, 30 of them warm-up.
     synthetic: {
+      backbone: { ...vitSmallDefault, name: "vit", positions: "sincos" },
       optimizer: "adamw",
       betas: [0.9, 0.95],
       learningRate: 1.5e-3,

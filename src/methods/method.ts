@@ -55,6 +55,8 @@ export interface BuildContext {
 
 /** Training settings a method's recipe may set, beside its own options. */
 export interface Recipe {
+  /** The encoder, where the method needs another than the preset's (MAE: a ViT). */
+  readonly backbone?: BackboneConfig;
   /** The training views' augmentation (the base recipe the method's views start from). */
   readonly augmentation?: TrainingRecipe;
   readonly optimizer?: OptimizerConfig["name"];
@@ -173,6 +175,7 @@ export interface MethodRun {
 
 /** The keys of {@link Recipe}: what a recipe sets beside the method's own options. */
 export const recipeKeys: readonly (keyof Recipe)[] = [
+  "backbone",
   "augmentation",
   "optimizer",
   "betas",
