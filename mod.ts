@@ -1,7 +1,7 @@
 /**
  * selfsup: self-supervised learning on any WebGPU adapter, from Deno — hand-written WGSL
- * kernels for every layer's forward and backward pass; SimCLR, MoCo v2 and BYOL on a
- * ResNet-18 or a Vision Transformer; linear-probe, kNN and fine-tuning evaluation; and
+ * kernels for every layer's forward and backward pass; SimCLR, MoCo v2, BYOL, DINO, SwAV,
+ * rotation prediction and MAE on a ResNet-18 or a Vision Transformer; linear-probe, kNN and fine-tuning evaluation; and
  * checkpoints that load into torchvision or timm.
  *
  * Pre-train on the built-in synthetic set and read the probe accuracy:
@@ -63,6 +63,12 @@ export {
   type PretrainOptions,
   type PretrainSummary,
 } from "./src/train.ts";
+export {
+  finetune,
+  type FinetuneConfig,
+  finetuneDefaults,
+  type FinetuneSummary,
+} from "./src/finetune.ts";
 export { presetConfig, type PresetName, presetNames } from "./src/presets.ts";
 export { evaluateBackbone, type Evaluation, type EvaluationConfig } from "./src/evaluate.ts";
 export {
@@ -125,7 +131,11 @@ export { methodNamed, methodNames, methods } from "./src/methods/registry.ts";
 export { recordSimclrStep, simclr, type SimclrConfig, SimclrModel } from "./src/methods/simclr.ts";
 export { moco, mocoKeyShuffles, type MocoOptions } from "./src/methods/moco.ts";
 export { byol, type ByolOptions } from "./src/methods/byol.ts";
-export { supervised, type SupervisedOptions } from "./src/methods/supervised.ts";
+export { dino } from "./src/methods/dino.ts";
+export { swav } from "./src/methods/swav.ts";
+export { rotation } from "./src/methods/rotation.ts";
+export { mae } from "./src/methods/mae.ts";
+export { buildClassifier, supervised, type SupervisedOptions } from "./src/methods/supervised.ts";
 export {
   type Backbone,
   type BackboneConfig,

@@ -106,3 +106,40 @@ export function datasetFor(
     ...(flags.limit !== undefined ? { limit: flags.limit } : {}),
   };
 }
+
+/**
+ * Runs a training call that stops cleanly: the first Ctrl-C or SIGTERM aborts `signal`, so
+ * training stops after its current step with a checkpoint saved there; a second one quits at
+ * once. Prints `<task>: run folder <out>` once the signals are caught (a test interrupting at
+ * that line relies on the order). Returns the call's result and the signal that stopped it.
+ */
+export async function stoppable<T>(
+  task: string,
+  out: string,
+  body: (signal: AbortSignal) => Promise<T>,
+): Promise<{ result: T; stoppedBy?: StopSignal }> {
+  const interrupt = new AbortController();
+  let stoppedBy: StopSignal | undefined;
+  using _ = onStopSignals((signal) => {
+    if (stoppedBy) Deno.exit(signal.exitCode);
+    stoppedBy = signal;
+    console.error(
+      `\n${signal.name === "SIGINT" ? "Interrupted" : "Terminated"}: stopping at the next ` +
+        `safe point (${signal.name === "SIGINT" ? "Ctrl-C" : "SIGTERM"} again to quit now)`,
+    );
+    interrupt.abort();
+  });
+  console.error(`${task}: run folder ${out}`);
+  const result = await body(interrupt.signal);
+  return { result, stoppedBy };
+}
+
+/** A flag's attribute name as it appears on the command line: `batchSize` → `batch-size`. */
+export function kebab(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** A sortable local time stamp for default run folder names, e.g. `20261130-014502`. */
+export function timestamp(): string {
+  return new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
+}

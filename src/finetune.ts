@@ -11,9 +11,7 @@ import {
   assertArchitecture,
   type CheckpointMeta,
   loadCheckpoint,
-  loadOptimizerState,
   restoreBackbone,
-  restoreContents,
 } from "./checkpoint.ts";
 import { augmentPreset } from "./data/augment.ts";
 import { MultiViewLoader } from "./data/batcher.ts";
@@ -28,20 +26,14 @@ import { backboneFeatures } from "./evaluate.ts";
 import { createGpu } from "./gpu/device.ts";
 import type { Gpu } from "./gpu/gpu.ts";
 import { buildClassifier, supervised } from "./methods/supervised.ts";
-import {
-  type BackboneConfig,
-  checkBackbone,
-  checkImageSize,
-  describeBackbone,
-} from "./nn/backbone.ts";
+import { type BackboneConfig, checkImageSize, describeBackbone } from "./nn/backbone.ts";
 import { prefixed } from "./nn/module.ts";
 import { vitLayerDecay } from "./optim/layer_decay.ts";
 import { createOptimizer, type OptimizerConfig } from "./optim/optimizer.ts";
-import { constantLearningRate, learningRate } from "./optim/schedule.ts";
 import { renderPlot } from "./plot.ts";
 import { classifierAccuracy } from "./probe.ts";
 import { RunFolder } from "./run_folder.ts";
-import { checkpointContents, type Progress, round, trainEpochs } from "./trainer.ts";
+import { checkTraining, round, trainRun } from "./trainer.ts";
 
 /** Everything that defines a fine-tuning run; saved as the run's `config.json`. */
 export interface FinetuneConfig {
@@ -193,61 +185,23 @@ export async function finetune(
       : {}),
   });
   try {
-    if (resumed) {
-      restoreContents(gpu, resumed, checkpointContents(classifier, optimizer), run.checkpointPath);
-      loadOptimizerState(
-        gpu,
-        classifier.trainable,
-        resumed,
-        config.optimizer,
-        optimizer.state,
-        run.checkpointPath,
-      );
-    } else if (initial) {
+    if (initial) {
       const names = prefixed("backbone", classifier.backbone).map(([name]) => name);
       restoreBackbone(initial, classifier.trainable, names, config.checkpoint!);
     }
-    const start: Progress = resumed?.meta.progress ??
-      { epoch: 0, batch: 0, step: 0, done: false };
-    // An epoch's batches are a permutation of all the training images: with another number
-    // of them, the run could not go on with the batches it would have had.
-    const trainedOn = resumed?.meta.progress.images;
-    if (trainedOn !== undefined && trainedOn !== train.length) {
-      throw new SelfsupError(
-        `${run.checkpointPath} was trained on ${trainedOn} images, but the data now has ` +
-          `${train.length}: was the dataset changed?`,
-      );
-    }
-    await run.start();
-    await run.writeJson("config.json", config);
     const started = performance.now();
-    const schedule = {
-      base: config.learningRate,
-      warmupSteps: Math.round(config.warmupEpochs * stepsPerEpoch),
-      totalSteps: config.epochs * stepsPerEpoch,
-    };
-    const outcome = await trainEpochs({
+    const outcome = await trainRun({
       gpu,
       run,
+      resumed,
       method: classifier,
       optimizer,
       loader,
       groups,
-      batchSize: config.batchSize,
-      epochs: config.epochs,
-      learningRate: (s) =>
-        config.schedule === "cosine"
-          ? learningRate(s, schedule)
-          : constantLearningRate(s, schedule),
-      meta: (progress) => ({
-        architecture,
-        normalization: { mean, std },
-        progress: { ...progress, images: train.length },
-        optimizer: config.optimizer,
-        config: config as unknown as Record<string, unknown>,
-      }),
-      start,
-      savedStep: resumed?.meta.progress.step,
+      config,
+      architecture,
+      normalization: { mean, std },
+      images: train.length,
       signal: options.signal,
       log,
     });
@@ -308,25 +262,7 @@ export async function finetune(
 }
 
 function validate(config: FinetuneConfig): void {
-  const positiveInteger = (value: number, flag: string) => {
-    if (!Number.isInteger(value) || value < 1) {
-      throw new SelfsupError(`--${flag} must be a whole number ≥ 1, got ${value}`);
-    }
-  };
-  positiveInteger(config.epochs, "epochs");
-  positiveInteger(config.batchSize, "batch-size");
-  checkBackbone(config.backbone, "the configuration");
-  if (!(config.learningRate > 0) || !Number.isFinite(config.learningRate)) {
-    throw new SelfsupError(`--lr must be a number > 0, got ${config.learningRate}`);
-  }
-  if (!(config.weightDecay >= 0)) {
-    throw new SelfsupError(`--weight-decay must be ≥ 0, got ${config.weightDecay}`);
-  }
-  if (!(config.warmupEpochs >= 0) || config.warmupEpochs > config.epochs) {
-    throw new SelfsupError(
-      `--warmup-epochs must be between 0 and --epochs, got ${config.warmupEpochs}`,
-    );
-  }
+  checkTraining(config);
   if (config.layerDecay !== undefined) {
     if (config.backbone.name !== "vit") {
       throw new SelfsupError(
@@ -340,8 +276,5 @@ function validate(config: FinetuneConfig): void {
   const [low, high] = config.cropScale;
   if (!(low > 0 && low <= high && high <= 1)) {
     throw new SelfsupError(`--crop-scale must be two numbers 0 < a ≤ b ≤ 1, got ${low}, ${high}`);
-  }
-  if (config.batchSize < 2) {
-    throw new SelfsupError("--batch-size must be at least 2: batch statistics need two images");
   }
 }

@@ -1,10 +1,4 @@
-import {
-  assertArchitecture,
-  type CheckpointMeta,
-  loadCheckpoint,
-  loadOptimizerState,
-  restoreContents,
-} from "./checkpoint.ts";
+import { assertArchitecture, type CheckpointMeta, loadCheckpoint } from "./checkpoint.ts";
 import { augmentPreset, type TrainingRecipe, trainingRecipes } from "./data/augment.ts";
 import { evalBatches, MultiViewLoader } from "./data/batcher.ts";
 import { limit } from "./data/dataset.ts";
@@ -26,24 +20,12 @@ import type { Gpu } from "./gpu/gpu.ts";
 import type { MethodConfig } from "./methods/method.ts";
 import { methodNamed } from "./methods/registry.ts";
 import { randomBackbone } from "./model.ts";
-import {
-  type BackboneConfig,
-  checkBackbone,
-  checkImageSize,
-  describeBackbone,
-} from "./nn/backbone.ts";
+import { type BackboneConfig, checkImageSize, describeBackbone } from "./nn/backbone.ts";
 import { createOptimizer, type OptimizerConfig } from "./optim/optimizer.ts";
-import { constantLearningRate, learningRate } from "./optim/schedule.ts";
 import { renderPlot } from "./plot.ts";
 import { reconstructionsPng } from "./plot_reconstructions.ts";
 import { RunFolder } from "./run_folder.ts";
-import {
-  checkpointContents,
-  type Progress,
-  round,
-  trainEpochs,
-  type TrainingOutcome,
-} from "./trainer.ts";
+import { checkTraining, round, type TrainingOutcome, trainRun } from "./trainer.ts";
 
 /** Everything that defines a pre-training run; saved as the run's `config.json`. */
 export interface PretrainConfig {
@@ -192,57 +174,19 @@ export async function pretrain(
     ...(config.optimizerMomentum !== undefined ? { momentum: config.optimizerMomentum } : {}),
   });
   try {
-    if (resumed) {
-      restoreContents(gpu, resumed, checkpointContents(methodRun, optimizer), run.checkpointPath);
-      loadOptimizerState(
-        gpu,
-        methodRun.trainable,
-        resumed,
-        config.optimizer,
-        optimizer.state,
-        run.checkpointPath,
-      );
-    }
-    const start: Progress = resumed?.meta.progress ??
-      { epoch: 0, batch: 0, step: 0, done: false };
-    // An epoch's batches are a permutation of all the training images: with another number
-    // of them, the run could not go on with the batches it would have had.
-    const trainedOn = resumed?.meta.progress.images;
-    if (trainedOn !== undefined && trainedOn !== train.length) {
-      throw new SelfsupError(
-        `${run.checkpointPath} was trained on ${trainedOn} images, but the data now has ` +
-          `${train.length}: was the dataset changed?`,
-      );
-    }
-    if (start.batch > stepsPerEpoch) {
-      throw new SelfsupError(
-        `${run.checkpointPath} stopped at batch ${start.batch} of epoch ${start.epoch + 1}, ` +
-          `but the data now makes ${stepsPerEpoch} batches an epoch: was the dataset changed?`,
-      );
-    }
-    await run.start();
-    // Rewritten on resume too: --epochs may have extended the run.
-    await run.writeJson("config.json", config);
     const started = performance.now();
-    const outcome = await trainEpochs({
+    const outcome = await trainRun({
       gpu,
       run,
+      resumed,
       method: methodRun,
       optimizer,
       loader,
       groups,
-      batchSize: config.batchSize,
-      epochs: config.epochs,
-      learningRate: learningRateSchedule(config, stepsPerEpoch),
-      meta: (progress) => ({
-        architecture,
-        normalization: { mean, std },
-        progress: { ...progress, images: train.length },
-        optimizer: config.optimizer,
-        config: config as unknown as Record<string, unknown>,
-      }),
-      start,
-      savedStep: resumed?.meta.progress.step,
+      config,
+      architecture,
+      normalization: { mean, std },
+      images: train.length,
       signal: options.signal,
       log,
     });
@@ -318,19 +262,6 @@ async function loadRunData(config: PretrainConfig, log: (line: string) => void) 
   }
   const { mean, std } = config.normalization ?? datasetNormalization(config.dataset);
   return { train, test, mean, std };
-}
-
-/** The learning rate of each step: linear warm-up, then cosine decay or constant. */
-function learningRateSchedule(config: PretrainConfig, stepsPerEpoch: number) {
-  const schedule = {
-    base: config.learningRate,
-    warmupSteps: Math.round(config.warmupEpochs * stepsPerEpoch),
-    totalSteps: config.epochs * stepsPerEpoch,
-  };
-  return (step: number) =>
-    config.schedule === "cosine"
-      ? learningRate(step, schedule)
-      : constantLearningRate(step, schedule);
 }
 
 /** Writes summary.json and plot.svg from the run's whole metrics log; returns the summary. */
@@ -413,25 +344,7 @@ async function logEvaluation(
 
 /** Refuses values no run can use, naming the flag. */
 function validateConfig(config: PretrainConfig): void {
-  const positiveInteger = (value: number, flag: string) => {
-    if (!Number.isInteger(value) || value < 1) {
-      throw new SelfsupError(`--${flag} must be a whole number ≥ 1, got ${value}`);
-    }
-  };
-  positiveInteger(config.epochs, "epochs");
-  positiveInteger(config.batchSize, "batch-size");
-  checkBackbone(config.backbone, "the configuration");
-  if (!(config.learningRate > 0) || !Number.isFinite(config.learningRate)) {
-    throw new SelfsupError(`--lr must be a number > 0, got ${config.learningRate}`);
-  }
-  if (!(config.weightDecay >= 0)) {
-    throw new SelfsupError(`--weight-decay must be ≥ 0, got ${config.weightDecay}`);
-  }
-  if (!(config.warmupEpochs >= 0) || config.warmupEpochs > config.epochs) {
-    throw new SelfsupError(
-      `--warmup-epochs must be between 0 and --epochs, got ${config.warmupEpochs}`,
-    );
-  }
+  checkTraining(config);
   if (!trainingRecipes.includes(config.augmentation)) {
     throw new SelfsupError(
       `augmentation must be one of ${trainingRecipes.join(", ")}, got ${
@@ -448,9 +361,6 @@ function validateConfig(config: PretrainConfig): void {
         JSON.stringify(config.normalization)
       }`,
     );
-  }
-  if (config.batchSize < 2) {
-    throw new SelfsupError("--batch-size must be at least 2: batch statistics need two images");
   }
 }
 

@@ -12,6 +12,8 @@ import {
   type Checkpoint,
   type CheckpointContents,
   type CheckpointMeta,
+  loadOptimizerState,
+  restoreContents,
   saveCheckpoint,
 } from "./checkpoint.ts";
 import type { MultiViewLoader } from "./data/batcher.ts";
@@ -24,6 +26,8 @@ import type { MethodRun } from "./methods/method.ts";
 import { isCollapsed, recordSpread } from "./monitor.ts";
 import { ParameterBlock } from "./nn/parameters.ts";
 import type { Optimizer } from "./optim/optimizer.ts";
+import { type BackboneConfig, checkBackbone } from "./nn/backbone.ts";
+import { constantLearningRate, learningRate } from "./optim/schedule.ts";
 import { progress } from "./progress.ts";
 import type { RunFolder } from "./run_folder.ts";
 
@@ -63,6 +67,72 @@ export interface TrainingOutcome {
   readonly lastLoss: number;
   readonly trainedImages: number;
   readonly trainingSeconds: number;
+}
+
+/** A run to train in its folder: {@link trainRun} restores, starts and trains it. */
+export interface RunSpec {
+  readonly gpu: Gpu;
+  readonly run: RunFolder;
+  /** The checkpoint being resumed, if any. */
+  readonly resumed?: Checkpoint;
+  readonly method: MethodRun;
+  readonly optimizer: Optimizer;
+  readonly loader: MultiViewLoader;
+  readonly groups: readonly ViewGroup[];
+  /** The run's configuration: its training settings, and the record for config.json. */
+  readonly config: TrainingSettings & { readonly optimizer: string };
+  readonly architecture: CheckpointMeta["architecture"];
+  readonly normalization: CheckpointMeta["normalization"];
+  /** Training images: checked against a resumed run's. */
+  readonly images: number;
+  readonly signal?: AbortSignal;
+  readonly log: (line: string) => void;
+}
+
+/**
+ * Restores a resumed run (every block, tensor and optimizer state) and checks that its data
+ * is unchanged, starts the run folder (writing config.json, again on resume: --epochs may
+ * have extended the run) and trains to the configured number of epochs.
+ */
+export async function trainRun(spec: RunSpec): Promise<TrainingOutcome> {
+  const { gpu, run, resumed, method, optimizer, config } = spec;
+  if (resumed) {
+    restoreContents(gpu, resumed, checkpointContents(method, optimizer), run.checkpointPath);
+    loadOptimizerState(
+      gpu,
+      method.trainable,
+      resumed,
+      config.optimizer,
+      optimizer.state,
+      run.checkpointPath,
+    );
+  }
+  const stepsPerEpoch = spec.loader.batchesPerEpoch;
+  const start = startingPosition(resumed, spec.images, stepsPerEpoch, run.checkpointPath);
+  await run.start();
+  await run.writeJson("config.json", config);
+  return await trainEpochs({
+    gpu,
+    run,
+    method,
+    optimizer,
+    loader: spec.loader,
+    groups: spec.groups,
+    batchSize: config.batchSize,
+    epochs: config.epochs,
+    learningRate: learningRateSchedule(config, stepsPerEpoch),
+    meta: (progress) => ({
+      architecture: spec.architecture,
+      normalization: spec.normalization,
+      progress: { ...progress, images: spec.images },
+      optimizer: config.optimizer,
+      config: config as unknown as Record<string, unknown>,
+    }),
+    start,
+    savedStep: resumed?.meta.progress.step,
+    signal: spec.signal,
+    log: spec.log,
+  });
 }
 
 /** Reads of a collapsed spread in a row that stop a run: one could be a passing dip. */
@@ -257,6 +327,89 @@ function assertFinite(
       );
     }
   }
+}
+
+/** The settings of the learning rate and the batches that every training run has. */
+export interface TrainingSettings {
+  readonly epochs: number;
+  /** Images per step. */
+  readonly batchSize: number;
+  readonly learningRate: number;
+  readonly weightDecay: number;
+  /** Epochs of linear warm-up (may be fractional); 0 for none. */
+  readonly warmupEpochs: number;
+  readonly schedule: "cosine" | "constant";
+  readonly backbone: BackboneConfig;
+}
+
+/** Refuses training settings no run can use, naming the flag. */
+export function checkTraining(config: TrainingSettings): void {
+  const positiveInteger = (value: number, flag: string) => {
+    if (!Number.isInteger(value) || value < 1) {
+      throw new SelfsupError(`--${flag} must be a whole number ≥ 1, got ${value}`);
+    }
+  };
+  positiveInteger(config.epochs, "epochs");
+  positiveInteger(config.batchSize, "batch-size");
+  checkBackbone(config.backbone, "the configuration");
+  if (!(config.learningRate > 0) || !Number.isFinite(config.learningRate)) {
+    throw new SelfsupError(`--lr must be a number > 0, got ${config.learningRate}`);
+  }
+  if (!(config.weightDecay >= 0)) {
+    throw new SelfsupError(`--weight-decay must be ≥ 0, got ${config.weightDecay}`);
+  }
+  if (!(config.warmupEpochs >= 0) || config.warmupEpochs > config.epochs) {
+    throw new SelfsupError(
+      `--warmup-epochs must be between 0 and --epochs, got ${config.warmupEpochs}`,
+    );
+  }
+  if (config.batchSize < 2) {
+    throw new SelfsupError("--batch-size must be at least 2: batch statistics need two images");
+  }
+}
+
+/** The learning rate of each step: linear warm-up, then cosine decay or constant. */
+export function learningRateSchedule(
+  config: TrainingSettings,
+  stepsPerEpoch: number,
+): (step: number) => number {
+  const schedule = {
+    base: config.learningRate,
+    warmupSteps: Math.round(config.warmupEpochs * stepsPerEpoch),
+    totalSteps: config.epochs * stepsPerEpoch,
+  };
+  return (step) =>
+    config.schedule === "cosine"
+      ? learningRate(step, schedule)
+      : constantLearningRate(step, schedule);
+}
+
+/**
+ * Where a run starts: the beginning, or a resumed checkpoint's position — refused when the
+ * data has changed under it, since an epoch's batches are a permutation of all the training
+ * images and the run could not go on with the batches it would have had.
+ */
+export function startingPosition(
+  resumed: Checkpoint | undefined,
+  images: number,
+  stepsPerEpoch: number,
+  checkpointPath: string,
+): Progress {
+  const start = resumed?.meta.progress ?? { epoch: 0, batch: 0, step: 0, done: false };
+  const trainedOn = resumed?.meta.progress.images;
+  if (trainedOn !== undefined && trainedOn !== images) {
+    throw new SelfsupError(
+      `${checkpointPath} was trained on ${trainedOn} images, but the data now has ` +
+        `${images}: was the dataset changed?`,
+    );
+  }
+  if (start.batch > stepsPerEpoch) {
+    throw new SelfsupError(
+      `${checkpointPath} stopped at batch ${start.batch} of epoch ${start.epoch + 1}, ` +
+        `but the data now makes ${stepsPerEpoch} batches an epoch: was the dataset changed?`,
+    );
+  }
+  return start;
 }
 
 /** Two decimals, for figures in logs and summaries. */

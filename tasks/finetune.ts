@@ -9,13 +9,14 @@ import {
   dataFlagHelp,
   datasetFor,
   fraction,
+  kebab,
   nonNegativeInteger,
   nonNegativeNumber,
-  onStopSignals,
   positiveInteger,
   positiveNumber,
   runTask,
-  type StopSignal,
+  stoppable,
+  timestamp,
 } from "../src/cli.ts";
 import type { DatasetConfig } from "../src/data/load.ts";
 import { Command, Option } from "../src/deps.ts";
@@ -127,22 +128,11 @@ await runTask("finetune", async () => {
     out = flags.out ?? `runs/finetune-${dataset.name}-${timestamp()}`;
   }
 
-  const interrupt = new AbortController();
-  let stoppedBy: StopSignal | undefined;
-  const summary = await (async () => {
-    using _ = onStopSignals((signal) => {
-      if (stoppedBy) Deno.exit(signal.exitCode);
-      stoppedBy = signal;
-      console.error(`\nStopping at the next safe point (${signal.name} again to quit now)`);
-      interrupt.abort();
-    });
-    console.error(`finetune: run folder ${out}`);
-    return await finetune(config, {
-      out,
-      resume: Boolean(flags.resume),
-      signal: interrupt.signal,
-    });
-  })();
+  const { result: summary, stoppedBy } = await stoppable(
+    "finetune",
+    out,
+    (signal) => finetune(config, { out, resume: Boolean(flags.resume), signal }),
+  );
   if (flags.json) {
     console.log(JSON.stringify(summary, null, 2));
   } else {
@@ -159,11 +149,3 @@ await runTask("finetune", async () => {
   }
   return stoppedBy?.exitCode ?? 0;
 });
-
-function kebab(name: string): string {
-  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-}
-
-function timestamp(): string {
-  return new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
-}

@@ -7,13 +7,14 @@
 import {
   dataFlagHelp,
   fraction,
+  kebab,
   nonNegativeInteger,
   nonNegativeNumber,
-  onStopSignals,
   positiveInteger,
   positiveNumber,
   runTask,
-  type StopSignal,
+  stoppable,
+  timestamp,
 } from "../src/cli.ts";
 import { Command, Option } from "../src/deps.ts";
 import { SelfsupError } from "../src/errors.ts";
@@ -229,25 +230,11 @@ await runTask("pretrain", async () => {
   const title = methodNamed(config.method.name).title;
 
   // Ctrl-C and SIGTERM stop training at the next step, with a checkpoint saved there.
-  const interrupt = new AbortController();
-  let stoppedBy: StopSignal | undefined;
-  const summary = await (async () => {
-    using _ = onStopSignals((signal) => {
-      if (stoppedBy) Deno.exit(signal.exitCode);
-      stoppedBy = signal;
-      console.error(
-        `\n${signal.name === "SIGINT" ? "Interrupted" : "Terminated"}: stopping at the next ` +
-          `safe point (${signal.name === "SIGINT" ? "Ctrl-C" : "SIGTERM"} again to quit now)`,
-      );
-      interrupt.abort();
-    });
-    console.error(`pretrain: run folder ${out}`);
-    return await pretrain(config, {
-      out,
-      resume: Boolean(flags.resume),
-      signal: interrupt.signal,
-    });
-  })();
+  const { result: summary, stoppedBy } = await stoppable(
+    "pretrain",
+    out,
+    (signal) => pretrain(config, { out, resume: Boolean(flags.resume), signal }),
+  );
 
   if (flags.json) {
     console.log(JSON.stringify(summary, null, 2));
@@ -358,14 +345,6 @@ function looser(a: OptionKind, b: OptionKind): OptionKind {
   return integers.includes(a) && integers.includes(b) ? "nonNegativeInteger" : "nonNegativeNumber";
 }
 
-function kebab(name: string): string {
-  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-}
-
 function camel(name: string): string {
   return name.replace(/-([a-z])/g, (_, c) => c.toUpperCase());
-}
-
-function timestamp(): string {
-  return new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
 }

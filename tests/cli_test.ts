@@ -443,7 +443,8 @@ Deno.test("pretrain's flags: --preset seed with its recipe and normalisation, --
 
 Deno.test("probe --random-init --features raw evaluates the seed's randomly initialised network", async () => {
   const result = await json("probe", [
-    ...["--random-init", "--stem", "imagenet", "--width", "4", "--dataset", "synthetic"],
+    ...["--random-init", "--backbone", "resnet18", "--stem", "imagenet", "--width", "4"],
+    ...["--dataset", "synthetic"],
     ...["--limit", "64", "--epochs", "2", "--lr", "0.01", "--batch-size", "32", "--k", "5"],
     ...["--seed", "2", "--features", "raw"],
   ]);
@@ -481,7 +482,7 @@ async function readmeFlags(): Promise<Map<string, string[]>> {
   }
   assertEquals(
     [...flags.keys()],
-    ["pretrain", "probe", "finetune", "embed", "bench"],
+    ["pretrain", "probe", "embed", "finetune", "bench"],
     "README's tasks",
   );
   return flags;
@@ -728,6 +729,18 @@ Deno.test("finetune trains a checkpoint's backbone or a random one on labels, re
   const resumed = await json("finetune", ["--resume", `${dir}/random`, "--epochs", "2"]);
   // 64 images at the default batch of 64: a step an epoch.
   assertEquals([resumed.status, resumed.epochs, resumed.steps], ["done", 2, 2], "resumed");
+  // A ViT from random init with layer-wise learning-rate decay.
+  const vit = await json("finetune", [
+    ...["--random-init", "--backbone", "vit", "--limit", "32", "--batch-size", "16"],
+    ...["--epochs", "1", "--layer-decay", "0.7", "--out", `${dir}/vit`],
+  ]);
+  assertEquals(vit.status, "done", "ViT");
+  const vitConfig = JSON.parse(await Deno.readTextFile(`${dir}/vit/config.json`));
+  assertEquals([vitConfig.backbone.name, vitConfig.layerDecay], ["vit", 0.7], "ViT config");
+  assertOneLineError(
+    await task("finetune", ["--random-init", "--layer-decay", "0.7", "--out", `${dir}/x`]),
+    "--layer-decay is for a ViT",
+  );
   assertOneLineError(
     await task("finetune", ["--limit", "8"]),
     "--checkpoint PATH or --random-init",

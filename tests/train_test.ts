@@ -39,7 +39,7 @@ async function interruptedRun(
   let steps = 0;
   const submit = gpu.submit;
   gpu.submit = (...programs) => {
-    const training = programs.some((p) => p.label === "simclr training step");
+    const training = programs.some((p) => p.label === "training step");
     if (training && ++steps === step) interrupt.abort();
     submit.apply(gpu, programs);
   };

@@ -14,6 +14,8 @@ import {
   checkOptions,
   initializeBlock,
   type Method,
+  momentumOptions,
+  soloLarsRecipe,
   type StepInputs,
 } from "./method.ts";
 
@@ -87,18 +89,7 @@ export const byol: Method<ByolOptions> = {
       kind: "positiveInteger",
       description: "hidden size of the predictor",
     },
-    {
-      key: "momentum",
-      flag: "--momentum",
-      kind: "fraction",
-      description: "moving-average rate of the target network at the start",
-    },
-    {
-      key: "finalMomentum",
-      flag: "--final-momentum",
-      kind: "fraction",
-      description: "moving-average rate at the end (cosine schedule)",
-    },
+    ...momentumOptions,
     {
       key: "solarize",
       flag: "--solarize",
@@ -116,13 +107,9 @@ export const byol: Method<ByolOptions> = {
       momentum: 0.99,
       finalMomentum: 1,
       solarize: 0.2,
-      optimizer: "lars",
+      ...soloLarsRecipe,
       learningRate: 1,
       weightDecay: 1e-5,
-      excludeBiasAndNorm: true,
-      batchSize: 256,
-      warmupEpochs: 10,
-      schedule: "cosine",
     },
     // A narrow network on the synthetic set: heads sized to its 128 features.
     synthetic: { hiddenDim: 512, predictorHiddenDim: 512, projectionDim: 128 },

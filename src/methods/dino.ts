@@ -17,6 +17,8 @@ import {
   checkOptions,
   initializeBlock,
   type Method,
+  momentumOptions,
+  soloLarsRecipe,
   type StepInputs,
 } from "./method.ts";
 
@@ -164,18 +166,7 @@ export const dino: Method<DinoOptions> = {
       kind: "fraction",
       description: "moving-average rate of the centre of the teacher's outputs",
     },
-    {
-      key: "momentum",
-      flag: "--momentum",
-      kind: "fraction",
-      description: "moving-average rate of the teacher at the start",
-    },
-    {
-      key: "finalMomentum",
-      flag: "--final-momentum",
-      kind: "fraction",
-      description: "moving-average rate at the end (cosine schedule)",
-    },
+    ...momentumOptions,
     {
       key: "clipGrad",
       flag: "--clip-grad",
@@ -203,13 +194,9 @@ export const dino: Method<DinoOptions> = {
       finalMomentum: 1,
       clipGrad: 0,
       localCrops: 0,
-      optimizer: "lars",
+      ...soloLarsRecipe,
       learningRate: 0.3,
       weightDecay: 1e-6,
-      excludeBiasAndNorm: true,
-      batchSize: 256,
-      warmupEpochs: 10,
-      schedule: "cosine",
     },
     // A narrow network on the synthetic set: a head sized to its 128 features.
     synthetic: { hiddenDim: 512, bottleneckDim: 128, outputDim: 1024 },

@@ -173,6 +173,57 @@ export interface MethodRun {
   destroy(): void;
 }
 
+/**
+ * The options of a projection head Linear–ReLU–Linear whose hidden size defaults to the
+ * backbone's feature size (SimCLR's and MoCo v2's heads).
+ */
+export const projectionHeadOptions: readonly MethodOption[] = [
+  {
+    key: "projectionDim",
+    flag: "--projection-dim",
+    kind: "positiveInteger",
+    description: "output size of the projection head",
+  },
+  {
+    key: "hiddenDim",
+    flag: "--hidden-dim",
+    kind: "positiveInteger",
+    description: "hidden size of the projection head (default: the backbone's feature size)",
+    optional: true,
+  },
+];
+
+/**
+ * The options of a moving average on a cosine schedule: MoCo's key encoder, BYOL's target
+ * network, DINO's teacher.
+ */
+export const momentumOptions: readonly MethodOption[] = [
+  {
+    key: "momentum",
+    flag: "--momentum",
+    kind: "fraction",
+    description: "moving-average rate of the key encoder, target or teacher at the start",
+  },
+  {
+    key: "finalMomentum",
+    flag: "--final-momentum",
+    kind: "fraction",
+    description: "moving-average rate at the end (cosine schedule)",
+  },
+];
+
+/**
+ * What solo-learn's CIFAR recipes with LARS share (scripts/pretrain/cifar/*.yaml): batch 256,
+ * biases and norms excluded from decay and adaptation, its default 10 warm-up epochs, cosine.
+ */
+export const soloLarsRecipe: Recipe = {
+  optimizer: "lars",
+  excludeBiasAndNorm: true,
+  batchSize: 256,
+  warmupEpochs: 10,
+  schedule: "cosine",
+};
+
 /** The keys of {@link Recipe}: what a recipe sets beside the method's own options. */
 export const recipeKeys: readonly (keyof Recipe)[] = [
   "backbone",

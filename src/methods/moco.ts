@@ -15,6 +15,8 @@ import {
   checkOptions,
   initializeBlock,
   type Method,
+  momentumOptions,
+  projectionHeadOptions,
   type StepInputs,
 } from "./method.ts";
 import { SimclrModel } from "./simclr.ts";
@@ -69,37 +71,14 @@ export const moco: Method<MocoOptions> = {
       kind: "positiveNumber",
       description: "InfoNCE temperature",
     },
-    {
-      key: "projectionDim",
-      flag: "--projection-dim",
-      kind: "positiveInteger",
-      description: "output size of the projection head",
-    },
-    {
-      key: "hiddenDim",
-      flag: "--hidden-dim",
-      kind: "positiveInteger",
-      description: "hidden size of the projection head (default: the backbone's feature size)",
-      optional: true,
-    },
+    ...projectionHeadOptions,
     {
       key: "queueSize",
       flag: "--queue-size",
       kind: "positiveInteger",
       description: "negative keys in the queue",
     },
-    {
-      key: "momentum",
-      flag: "--momentum",
-      kind: "fraction",
-      description: "moving-average rate of the target network at the start",
-    },
-    {
-      key: "finalMomentum",
-      flag: "--final-momentum",
-      kind: "fraction",
-      description: "moving-average rate at the end (cosine schedule)",
-    },
+    ...momentumOptions,
     {
       key: "bnSplits",
       flag: "--bn-splits",

@@ -6,7 +6,13 @@ import { type Entry, prefixed } from "../nn/module.ts";
 import { ParameterBlock } from "../nn/parameters.ts";
 import { projectionHead } from "../nn/projection_head.ts";
 import type { Sequential } from "../nn/sequential.ts";
-import { checkOptions, initializeBlock, type Method } from "./method.ts";
+import {
+  checkOptions,
+  initializeBlock,
+  type Method,
+  projectionHeadOptions,
+  soloLarsRecipe,
+} from "./method.ts";
 
 /** The architecture of a SimCLR model. */
 export interface SimclrConfig {
@@ -92,19 +98,7 @@ export const simclr: Method<SimclrOptions> = {
       kind: "positiveNumber",
       description: "NT-Xent temperature",
     },
-    {
-      key: "projectionDim",
-      flag: "--projection-dim",
-      kind: "positiveInteger",
-      description: "output size of the projection head",
-    },
-    {
-      key: "hiddenDim",
-      flag: "--hidden-dim",
-      kind: "positiveInteger",
-      description: "hidden size of the projection head (default: the backbone's feature size)",
-      optional: true,
-    },
+    ...projectionHeadOptions,
   ],
   recipes: {
     // solo-learn scripts/pretrain/cifar/simclr.yaml (symmetric augmentations).
@@ -113,13 +107,9 @@ export const simclr: Method<SimclrOptions> = {
       temperature: 0.2,
       projectionDim: 256,
       hiddenDim: 2048,
-      optimizer: "lars",
+      ...soloLarsRecipe,
       learningRate: 0.4,
       weightDecay: 1e-4,
-      excludeBiasAndNorm: true,
-      batchSize: 256,
-      warmupEpochs: 10,
-      schedule: "cosine",
     },
   },
   validate(options) {

@@ -16,7 +16,13 @@ import { projectionHead } from "../nn/projection_head.ts";
 import type { Sequential } from "../nn/sequential.ts";
 import { SelfsupError } from "../errors.ts";
 import { assertLocalCropsFit, localCropOptions, multicropPasses } from "./_multicrop.ts";
-import { checkOptions, initializeBlock, type Method, type StepInputs } from "./method.ts";
+import {
+  checkOptions,
+  initializeBlock,
+  type Method,
+  soloLarsRecipe,
+  type StepInputs,
+} from "./method.ts";
 
 /** SwAV's options. */
 export interface SwavOptions {
@@ -192,13 +198,9 @@ export const swav: Method<SwavOptions> = {
       queueStartEpoch: 50,
       freezePrototypesEpochs: 2,
       localCrops: 0,
-      optimizer: "lars",
+      ...soloLarsRecipe,
       learningRate: 0.6,
       weightDecay: 1e-6,
-      excludeBiasAndNorm: true,
-      batchSize: 256,
-      warmupEpochs: 10,
-      schedule: "cosine",
     },
     // A narrow network on the synthetic set: a projector sized to its 128 features.
     synthetic: { hiddenDim: 512, prototypes: 1000 },
