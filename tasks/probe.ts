@@ -16,7 +16,7 @@ import {
   type DatasetConfig,
   datasetLabel,
   datasetNormalization,
-  loadDataset,
+  loadImages,
 } from "../src/data/load.ts";
 import { Command, Option } from "../src/deps.ts";
 import { SelfsupError } from "../src/errors.ts";
@@ -79,8 +79,8 @@ await runTask("probe", async () => {
     }
   }
   const dataset = datasetFor(loaded?.meta?.config.dataset as DatasetConfig | undefined, flags);
-  const train = await loadDataset(dataset, "train");
-  const test = await loadDataset(dataset, "test");
+  const train = await loadImages(dataset, "train");
+  const test = await loadImages(dataset, "test");
   const evaluation: EvaluationConfig = {
     probe: {
       epochs: flags.epochs,

@@ -7,7 +7,7 @@ import { loadCheckpoint } from "../src/checkpoint.ts";
 import { type ImageDataset, limit } from "../src/data/dataset.ts";
 import { defaultCacheDir } from "../src/data/download.ts";
 import type { RGB } from "../src/checkpoint.ts";
-import { type DatasetConfig, datasetNormalization, loadDataset } from "../src/data/load.ts";
+import { type DatasetConfig, datasetNormalization, loadImages } from "../src/data/load.ts";
 import { backboneFeatures, evaluateBackbone } from "../src/evaluate.ts";
 import { parseSafetensors } from "../src/io/safetensors.ts";
 import { loadBackbone, randomBackbone } from "../src/model.ts";
@@ -165,8 +165,8 @@ async function libraryProbe(
     & { features?: ProbeFeatures },
 ) {
   const result = await evaluateBackbone(await testGpu(), backbone, {
-    train: await loadDataset(dataset, "train"),
-    test: await loadDataset(dataset, "test"),
+    train: await loadImages(dataset, "train"),
+    test: await loadImages(dataset, "test"),
     ...normalization,
   }, {
     probe: { epochs, learningRate: lr, batchSize, features },
@@ -208,7 +208,7 @@ async function assertProbeAndEmbed(checkpoint: string, dir: string): Promise<voi
   // --force replaces an earlier output.
   const out = `${dir}/features.safetensors`;
   await Deno.writeTextFile(out, "an earlier output");
-  const firstTen = limit(await loadDataset(dataset, "train"), 10);
+  const firstTen = limit(await loadImages(dataset, "train"), 10);
   await assertEmbeds(checkpoint, out, ["--limit", "10", "--force"], "train", firstTen);
   block.destroy();
 }
@@ -353,7 +353,7 @@ Deno.test("Ctrl-C saves a checkpoint mid-epoch; --resume with moved --data and o
     );
     // So does embed, with --dataset given, in batches that leave a partial one.
     const trainedOn = (await loadCheckpoint(checkpoint)).meta.config.dataset as DatasetConfig;
-    const test = await loadDataset({ ...trainedOn, path: `${dir}/moved-again` }, "test");
+    const test = await loadImages({ ...trainedOn, path: `${dir}/moved-again` }, "test");
     await assertEmbeds(
       checkpoint,
       `${dir}/test.safetensors`,

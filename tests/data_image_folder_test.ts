@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { Image } from "npm:imagescript@1.3.1";
 import { SelfsupError } from "../src/errors.ts";
 import { loadImageFolder } from "../src/data/image_folder.ts";
-import { loadDataset } from "../src/data/load.ts";
+import { loadImages } from "../src/data/load.ts";
 
 /** A solid image of (r, g, b), with a white top-left quarter so orientation is visible. */
 function solid(width: number, height: number, [r, g, b]: number[]): Image {
@@ -162,7 +162,7 @@ Deno.test("train/ and test/ (or val/) with different classes are an error naming
     // Either split: training must not start on a folder whose test labels would be shifted.
     for (const split of ["train", "test"] as const) {
       await assert.rejects(
-        loadDataset(config, split),
+        loadImages(config, split),
         (e) =>
           e instanceof SelfsupError &&
           e.message.includes("train/ has ant, bee, cat; val/ has ant, cat"),
@@ -171,7 +171,7 @@ Deno.test("train/ and test/ (or val/) with different classes are an error naming
     await Deno.mkdir(join(root, "test/ant"), { recursive: true });
     await Deno.writeFile(join(root, "test/ant/6.png"), png);
     await assert.rejects(
-      loadDataset(config, "test"),
+      loadImages(config, "test"),
       (e) =>
         e instanceof SelfsupError &&
         e.message.includes("train/ has ant, bee, cat; test/ has ant"),
@@ -184,7 +184,7 @@ Deno.test("train/ and test/ (or val/) with different classes are an error naming
     await Deno.writeTextFile(join(root, "train/bee/broken.png"), "not a png");
     // Decoded here with the test's cache folder, then found in the memory cache.
     const expected = await loadImageFolder(join(root, "test"), { height: 8, cacheDir });
-    const test = await loadDataset(config, "test");
+    const test = await loadImages(config, "test");
     assert.equal(test, expected);
     assert.deepEqual(test.classNames, ["ant", "bee", "cat"]);
   });
@@ -198,7 +198,7 @@ Deno.test("a folder without train/ holds out a fifth of its images, disjoint fro
     files[`${i < 6 ? "a" : "b"}/${i}.png`] = await solid(8, 8, colour(i)).encode();
   }
   await withFolder(files, async (root, cacheDir) => {
-    // Decoded into the memory cache with the test's cache folder, which loadDataset then finds.
+    // Decoded into the memory cache with the test's cache folder, which loadImages then finds.
     const all = await loadImageFolder(root, { height: 8, cacheDir });
     // Which image each is, by the colour of its bottom-right pixel.
     const identify = (image: Uint8Array) => {
@@ -214,7 +214,7 @@ Deno.test("a folder without train/ holds out a fifth of its images, disjoint fro
     assert.deepEqual(sorted(every.map((k) => identify(all.image(k)))), every, "decoded images");
     const split = async (seed: number, limit?: number) => {
       const config = { name: "folder", path: root, imageSize: 8, seed, limit } as const;
-      const [train, test] = [await loadDataset(config, "train"), await loadDataset(config, "test")];
+      const [train, test] = [await loadImages(config, "train"), await loadImages(config, "test")];
       const images = (ds: typeof train) =>
         [...Array(ds.length).keys()].map((k) => {
           const i = identify(ds.image(k));

@@ -1,5 +1,5 @@
 import { type Checkpoint, loadCheckpoint } from "../src/checkpoint.ts";
-import { datasetNormalization, loadDataset } from "../src/data/load.ts";
+import { datasetNormalization, loadImages } from "../src/data/load.ts";
 import { SelfsupError } from "../src/errors.ts";
 import { evaluateBackbone } from "../src/evaluate.ts";
 import type { Gpu } from "../src/gpu/gpu.ts";
@@ -178,8 +178,8 @@ Deno.test("a finished run evaluates its trained backbone and a random-init basel
   // The evaluation of the saved, trained backbone and of the seed's initial one, redone here.
   const { mean, std } = datasetNormalization(config.dataset);
   const data = {
-    train: await loadDataset(config.dataset, "train"),
-    test: await loadDataset(config.dataset, "test"),
+    train: await loadImages(config.dataset, "train"),
+    test: await loadImages(config.dataset, "test"),
     mean,
     std,
   };

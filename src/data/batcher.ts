@@ -13,6 +13,7 @@ import { type AugmentConfig, Augmenter, augmentPreset } from "./augment.ts";
 import type { WorkerReply, WorkerRequest } from "./augment_worker.ts";
 import { type ImageDataset, packDataset, type PackedImageDataset } from "./dataset.ts";
 import { Random } from "./random.ts";
+import type { TokenBatch } from "./text_batcher.ts";
 import { assertViewGroups, type ViewGroup, ViewWriter } from "./views.ts";
 
 /**
@@ -35,18 +36,39 @@ export function epochPermutation(n: number, seed: number, epoch: number): Int32A
  * groups lie back to back in one buffer, so consecutive groups of one size also form one
  * array (`new Float32Array(a.buffer, a.byteOffset, a.length + b.length)`).
  */
-export interface MultiViewBatch {
+export interface TrainingBatch {
   /** Normalised views, one array per view group, in the order of the loader's groups. */
   readonly groups: readonly Float32Array[];
-  /** Label of each image (B). */
+  /** Label of each item (B). */
   readonly labels: Int32Array;
-  /** Dataset index of each image (B). */
+  /** Dataset index of each item (B). */
   readonly indices: Int32Array;
-  /** Images in the batch (B). */
+  /** Items in the batch (B). */
   readonly size: number;
   readonly epoch: number;
   /** Position of the batch in its epoch. */
   readonly step: number;
+  /** Token sequences of the items, for methods that read text (text_batcher.ts). */
+  readonly text?: TokenBatch;
+}
+
+/** A batch of image views. */
+export type MultiViewBatch = TrainingBatch;
+
+/**
+ * What the training loop draws batches from: images in groups of views
+ * ({@linkcode MultiViewLoader}), token sequences (`TokenLoader`), or both.
+ */
+export interface TrainingLoader {
+  /** Batches in each epoch. */
+  readonly batchesPerEpoch: number;
+  /**
+   * The batches of one epoch, in order, each valid until the next is requested; `first`
+   * skips the batches before it.
+   */
+  epoch(epoch: number, first?: number): AsyncGenerator<TrainingBatch>;
+  /** Stops whatever makes batches. Safe to call twice. */
+  close(): void;
 }
 
 /** Options of {@linkcode MultiViewLoader}. */
@@ -97,7 +119,7 @@ interface Pending {
  * }
  * ```
  */
-export class MultiViewLoader {
+export class MultiViewLoader implements TrainingLoader {
   /** Batches in each epoch: ⌊length / batchSize⌋. */
   readonly batchesPerEpoch: number;
   readonly #dataset: PackedImageDataset;
