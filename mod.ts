@@ -1,7 +1,8 @@
 /**
  * selfsup: self-supervised learning on any WebGPU adapter, from Deno — hand-written WGSL
  * kernels for every layer's forward and backward pass; SimCLR, MoCo v2, BYOL, DINO, SwAV,
- * rotation prediction and MAE on a ResNet-18 or a Vision Transformer; linear-probe, kNN and fine-tuning evaluation; and
+ * rotation prediction and MAE on a ResNet-18 or a Vision Transformer, masked language
+ * modelling (BERT, RoBERTa) on a text transformer; linear-probe, kNN and fine-tuning evaluation; and
  * checkpoints that load into torchvision or timm.
  *
  * Pre-train on the built-in synthetic set and read the probe accuracy:
@@ -96,7 +97,31 @@ export { SelfsupError } from "./src/errors.ts";
 // Data.
 export type { ImageDataset, Split } from "./src/data/dataset.ts";
 export { limit, subset } from "./src/data/dataset.ts";
-export { type DatasetConfig, loadDataset } from "./src/data/load.ts";
+export {
+  type Dataset,
+  type DatasetConfig,
+  type DatasetName,
+  datasetNames,
+  loadDataset,
+} from "./src/data/load.ts";
+export {
+  isTextDataset,
+  ListTextDataset,
+  loadTextFolder,
+  type TextDataset,
+} from "./src/data/text.ts";
+export { SYNTHETIC_TOPICS, syntheticText } from "./src/data/synthetic_text.ts";
+export { type Tokenizer, type TokenizerName, tokenizerNamed } from "./src/data/tokenizer.ts";
+export {
+  documentBlocks,
+  type MaskingConfig,
+  packCorpus,
+  type TextViews,
+  type TokenBatch,
+  type TokenBlocks,
+  TokenLoader,
+  TokenWriter,
+} from "./src/data/text_batcher.ts";
 export { loadCifar } from "./src/data/cifar.ts";
 export { loadImageFolder } from "./src/data/image_folder.ts";
 export { syntheticDataset } from "./src/data/synthetic.ts";
@@ -113,6 +138,8 @@ export {
   type MultiViewBatch,
   MultiViewLoader,
   type MultiViewLoaderOptions,
+  type TrainingBatch,
+  type TrainingLoader,
 } from "./src/data/batcher.ts";
 export { multiCropGroups, type MultiCropOptions, type ViewGroup } from "./src/data/views.ts";
 export { Random } from "./src/data/random.ts";
@@ -126,6 +153,7 @@ export {
   type MethodRun,
   type Recipe,
   type StepInputs,
+  type TextInputs,
 } from "./src/methods/method.ts";
 export { methodNamed, methodNames, methods } from "./src/methods/registry.ts";
 export { recordSimclrStep, simclr, type SimclrConfig, SimclrModel } from "./src/methods/simclr.ts";
@@ -135,6 +163,8 @@ export { dino } from "./src/methods/dino.ts";
 export { swav } from "./src/methods/swav.ts";
 export { rotation } from "./src/methods/rotation.ts";
 export { mae } from "./src/methods/mae.ts";
+export { mlm, type MlmOptions } from "./src/methods/mlm.ts";
+export { textEncoderConfig, textSmallDefault } from "./src/methods/_text.ts";
 export { buildClassifier, supervised, type SupervisedOptions } from "./src/methods/supervised.ts";
 export {
   type Backbone,
@@ -151,6 +181,9 @@ export {
   vitSmallDefault,
   vitTiny,
 } from "./src/nn/vit.ts";
+export { TextEncoder, type TextEncoderConfig } from "./src/nn/text_encoder.ts";
+export { Embedding } from "./src/nn/embedding.ts";
+export { type Pooling, sequencePool } from "./src/nn/sequence_pool.ts";
 export { Attention } from "./src/nn/attention.ts";
 export { Mlp } from "./src/nn/mlp.ts";
 export { LayerNorm } from "./src/nn/layer_norm.ts";
@@ -172,6 +205,7 @@ export { ParameterBlock } from "./src/nn/parameters.ts";
 // Losses and optimizers.
 export { ntXent } from "./src/loss/nt_xent.ts";
 export { crossEntropy } from "./src/loss/cross_entropy.ts";
+export { maskedCrossEntropy } from "./src/loss/masked_cross_entropy.ts";
 export { infoNceWithQueue } from "./src/loss/info_nce.ts";
 export { normalizedRegression } from "./src/loss/cosine.ts";
 export { createOptimizer, type Optimizer, type OptimizerConfig } from "./src/optim/optimizer.ts";

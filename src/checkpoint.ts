@@ -24,7 +24,8 @@ export interface CheckpointMeta {
   readonly architecture: {
     readonly method: string;
     readonly backbone: BackboneConfig;
-    readonly imageSize: number;
+    /** Side of the training images (absent for a text encoder). */
+    readonly imageSize?: number;
   };
   /** The per-channel normalisation the backbone was trained with, to apply at inference. */
   readonly normalization: { readonly mean: RGB; readonly std: RGB };

@@ -1,5 +1,6 @@
 import { augmentPreset } from "./data/augment.ts";
-import type { ImageDataset } from "./data/dataset.ts";
+import type { Dataset } from "./data/load.ts";
+import { isTextDataset } from "./data/text.ts";
 import type { Gpu } from "./gpu/gpu.ts";
 import type { Backbone } from "./nn/backbone.ts";
 import type { RGB } from "./checkpoint.ts";
@@ -42,8 +43,8 @@ export interface Evaluation {
 
 /** The splits to evaluate on and the normalisation the backbone expects. */
 export interface EvaluationData {
-  readonly train: ImageDataset;
-  readonly test: ImageDataset;
+  readonly train: Dataset;
+  readonly test: Dataset;
   readonly mean: RGB;
   readonly std: RGB;
 }
@@ -59,7 +60,7 @@ export async function evaluateBackbone(
   config: EvaluationConfig,
   name: string,
 ): Promise<Evaluation> {
-  const features = (dataset: ImageDataset, split: string) =>
+  const features = (dataset: Dataset, split: string) =>
     backboneFeatures(gpu, backbone, dataset, data, config.batchSize, `${name} features (${split})`);
   const train = await features(data.train, "train");
   const test = await features(data.test, "test");
@@ -110,21 +111,24 @@ export function checkEvaluationData(
 
 /**
  * The backbone's eval-mode features of a dataset's un-augmented images, normalised with
- * `mean` and `std`, with a progress display labelled `label`.
+ * `mean` and `std` (or of its documents, for a text encoder), with a progress display
+ * labelled `label`.
  */
 export async function backboneFeatures(
   gpu: Gpu,
   backbone: Backbone,
-  dataset: ImageDataset,
+  dataset: Dataset,
   { mean, std }: { readonly mean: RGB; readonly std: RGB },
   batchSize: number,
   label: string,
 ): Promise<Features> {
-  const bar = progress({ label, total: dataset.length, unit: "images" });
+  const text = isTextDataset(dataset);
+  const bar = progress({ label, total: dataset.length, unit: text ? "documents" : "images" });
   try {
+    const [height, width] = text ? [1, 1] : [dataset.height, dataset.width];
     return await extractFeatures(gpu, backbone, dataset, {
       batchSize,
-      transform: { ...augmentPreset("eval", dataset.height, dataset.width), mean, std },
+      transform: { ...augmentPreset("eval", height, width), mean, std },
       onProgress: (done) => bar.update(done),
     });
   } finally {

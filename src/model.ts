@@ -23,9 +23,16 @@ export interface LoadedBackbone {
   readonly meta?: CheckpointMeta;
 }
 
-/** Reads a checkpoint file of any method and loads its backbone on the GPU. */
-export async function loadBackbone(gpu: Gpu, path: string): Promise<LoadedBackbone> {
-  return backboneFromCheckpoint(gpu, await loadCheckpoint(path), `checkpoint ${path}`);
+/**
+ * Reads a checkpoint file of any method and loads its backbone on the GPU; `adjust` may
+ * change what is no parameter of it (a text encoder's pooling).
+ */
+export async function loadBackbone(
+  gpu: Gpu,
+  path: string,
+  adjust?: (config: BackboneConfig) => BackboneConfig,
+): Promise<LoadedBackbone> {
+  return backboneFromCheckpoint(gpu, await loadCheckpoint(path), `checkpoint ${path}`, adjust);
 }
 
 /**
@@ -37,9 +44,10 @@ export function backboneFromCheckpoint(
   gpu: Gpu,
   checkpoint: Checkpoint,
   source: string,
+  adjust: (config: BackboneConfig) => BackboneConfig = (config) => config,
 ): LoadedBackbone {
-  const config = checkpoint.meta.architecture.backbone;
-  checkBackbone(config, source);
+  checkBackbone(checkpoint.meta.architecture.backbone, source);
+  const config = adjust(checkpoint.meta.architecture.backbone);
   const backbone = createBackbone(config);
   const entries = prefixed("backbone", backbone);
   const block = new ParameterBlock(gpu, entries);

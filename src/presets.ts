@@ -87,6 +87,11 @@ export function presetConfig(name: PresetName, methodName = "simclr"): PretrainC
       }
       return seedPreset;
     case "cifar":
+      if (!method.recipes.cifar) {
+        throw new SelfsupError(
+          `--preset cifar is a CIFAR-10 recipe: ${method.title} trains on ${method.modality}, use --preset default`,
+        );
+      }
       return withRecipe(cifarPreset, method, method.recipes.cifar);
   }
 }

@@ -1,11 +1,16 @@
 import type { AugmentConfig } from "./data/augment.ts";
 import { evalBatches } from "./data/batcher.ts";
 import type { ImageDataset } from "./data/dataset.ts";
+import type { Dataset } from "./data/load.ts";
+import { isTextDataset, type TextDataset } from "./data/text.ts";
+import { documentBlocks, evalTokenBatches } from "./data/text_batcher.ts";
+import { tokenizerNamed } from "./data/tokenizer.ts";
+import { SelfsupError } from "./errors.ts";
 import { Random } from "./data/random.ts";
 import { type Gpu, Program } from "./gpu/gpu.ts";
 import { crossEntropy } from "./loss/cross_entropy.ts";
 import { Linear, linearForward } from "./nn/linear.ts";
-import type { Layer } from "./nn/module.ts";
+import type { Backbone } from "./nn/backbone.ts";
 import { ParameterBlock } from "./nn/parameters.ts";
 import { createOptimizer } from "./optim/optimizer.ts";
 
@@ -19,7 +24,7 @@ export interface Features {
 /** Options of {@link extractFeatures}. */
 export interface ExtractOptions {
   readonly batchSize: number;
-  /** The un-augmented view: normalisation with the backbone's mean and std. */
+  /** The un-augmented view of images: normalisation with the backbone's mean and std. */
   readonly transform: AugmentConfig;
   /** Called after each batch with the number of images done. */
   readonly onProgress?: (done: number) => void;
@@ -27,28 +32,43 @@ export interface ExtractOptions {
 
 /**
  * Runs the backbone in eval mode (running statistics, no gradients) over a dataset in order
- * and returns its features. The last partial batch is padded: in eval mode every image is
- * computed independently, so padding changes nothing.
+ * and returns its features: of un-augmented images, or of each document of a text dataset
+ * ([CLS] its text [SEP], cut to the encoder's length) for a text encoder. The last partial
+ * batch is padded: in eval mode every item is computed independently, so padding changes
+ * nothing.
  */
 export async function extractFeatures(
   gpu: Gpu,
-  backbone: Layer & { readonly featureDim: number },
-  dataset: ImageDataset,
+  backbone: Backbone,
+  dataset: Dataset,
   options: ExtractOptions,
 ): Promise<Features> {
+  const config = backbone.config;
+  if (isTextDataset(dataset) !== (config.name === "text")) {
+    throw new SelfsupError(
+      `Cannot take features of ${isTextDataset(dataset) ? "text" : "images"} with a ${
+        config.name === "text" ? "text" : "image"
+      } encoder`,
+    );
+  }
   const batchSize = Math.min(options.batchSize, dataset.length);
   const dim = backbone.featureDim;
   const program = new Program(gpu, "feature extraction");
   try {
-    const input = program.tensor([batchSize, 3, dataset.height, dataset.width], "images");
+    const input = isTextDataset(dataset)
+      ? program.tensor(
+        [batchSize, (config as { contextLength: number }).contextLength],
+        "tokens",
+        "u32",
+      )
+      : program.tensor([batchSize, 3, dataset.height, dataset.width], "images");
     const { output } = backbone.forward(program, input, { train: false, inputGrad: false });
     program.keep(output);
     const features = new Float32Array(dataset.length * dim);
     const labels = new Int32Array(dataset.length);
-    const padded = new Float32Array(input.size);
     let done = 0;
-    for (const batch of evalBatches(dataset, { batchSize, augment: options.transform })) {
-      gpu.write(input, padTo(padded, batch.images));
+    for (const batch of inputBatches(dataset, backbone, batchSize, options.transform)) {
+      gpu.write(input, batch.input);
       gpu.submit(program);
       const values = await gpu.readF32(output);
       features.set(values.subarray(0, batch.size * dim), done * dim);
@@ -59,6 +79,34 @@ export async function extractFeatures(
     return { features, labels, dim };
   } finally {
     program.destroy();
+  }
+}
+
+/** A dataset's items in order as whole batches of the backbone's input, and their labels. */
+function* inputBatches(
+  dataset: Dataset,
+  backbone: Backbone,
+  batchSize: number,
+  transform: AugmentConfig,
+): Generator<{ input: Float32Array | Uint32Array; labels: Int32Array; size: number }> {
+  const config = backbone.config;
+  if (isTextDataset(dataset) && config.name === "text") {
+    const views = {
+      tokenizer: config.tokenizer,
+      sequenceLength: config.contextLength,
+      masking: null,
+      pairs: false,
+    };
+    const source = documentBlocks(dataset as TextDataset, tokenizerNamed(config.tokenizer));
+    for (const batch of evalTokenBatches(source, views, batchSize)) {
+      yield { input: batch.text.tokens, labels: batch.labels, size: batch.size };
+    }
+    return;
+  }
+  const images = dataset as ImageDataset;
+  const padded = new Float32Array(batchSize * 3 * images.height * images.width);
+  for (const batch of evalBatches(images, { batchSize, augment: transform })) {
+    yield { input: padTo(padded, batch.images), labels: batch.labels, size: batch.size };
   }
 }
 

@@ -1,8 +1,19 @@
 import { assertArchitecture, type CheckpointMeta, loadCheckpoint } from "./checkpoint.ts";
 import { augmentPreset, type TrainingRecipe, trainingRecipes } from "./data/augment.ts";
-import { evalBatches, MultiViewLoader } from "./data/batcher.ts";
-import { limit } from "./data/dataset.ts";
-import { type DatasetConfig, datasetLabel, datasetNormalization, loadImages } from "./data/load.ts";
+import { evalBatches, MultiViewLoader, type TrainingLoader } from "./data/batcher.ts";
+import { type ImageDataset, limit } from "./data/dataset.ts";
+import {
+  type Dataset,
+  type DatasetConfig,
+  datasetLabel,
+  datasetNormalization,
+  isTextDatasetName,
+  loadDataset,
+} from "./data/load.ts";
+import { isTextDataset } from "./data/text.ts";
+import { packCorpus, type TextViews, TokenLoader } from "./data/text_batcher.ts";
+import { tokenizerNamed } from "./data/tokenizer.ts";
+import type { ViewGroup } from "./data/views.ts";
 import { SelfsupError } from "./errors.ts";
 import {
   checkEvaluationData,
@@ -12,7 +23,7 @@ import {
 } from "./evaluate.ts";
 import { createGpu } from "./gpu/device.ts";
 import type { Gpu } from "./gpu/gpu.ts";
-import type { MethodConfig } from "./methods/method.ts";
+import type { Method, MethodConfig } from "./methods/method.ts";
 import { methodNamed } from "./methods/registry.ts";
 import { randomBackbone } from "./model.ts";
 import { type BackboneConfig, checkImageSize, describeBackbone } from "./nn/backbone.ts";
@@ -98,9 +109,12 @@ export interface PretrainSummary {
   readonly checkpoint: string;
   readonly probe?: { readonly top1: number; readonly train_top1: number };
   readonly knn?: { readonly top1: number; readonly k: number };
+  /** What the method itself predicts on held-out data (MLM: masked-token accuracy). */
+  readonly method_metrics?: Record<string, number>;
   readonly baseline?: {
     readonly probe?: { readonly top1: number };
     readonly knn?: { readonly top1: number; readonly k: number };
+    readonly method_metrics?: Record<string, number>;
   };
 }
 
@@ -119,7 +133,7 @@ export async function pretrain(
 ): Promise<PretrainSummary> {
   const method = methodNamed(config.method.name);
   const methodOptions = method.validate(withoutName(config.method), config.batchSize);
-  validateConfig(config);
+  validateConfig(config, method);
   const log = options.log ?? ((line: string) => console.error(line));
   await using run = await RunFolder.open(options.out, { resume: options.resume ?? false, log });
   const resumed = options.resume ? await loadCheckpoint(run.checkpointPath) : undefined;
@@ -132,35 +146,31 @@ export async function pretrain(
   const gpu = options.gpu ?? await createGpu();
   const data = await loadRunData(config, log);
   const { train, mean, std } = data;
-  checkImageSize(config.backbone, train.height, train.width);
+  const backbone = method.backbone?.(methodOptions, config.backbone) ?? config.backbone;
   const architecture: CheckpointMeta["architecture"] = {
     method: method.name,
-    backbone: config.backbone,
-    imageSize: train.height,
+    backbone,
+    ...(isTextDataset(train) ? {} : { imageSize: train.height }),
   };
   if (resumed) assertArchitecture(resumed, architecture, run.checkpointPath);
-
-  const base = { ...augmentPreset(config.augmentation, train.height, train.width), mean, std };
-  const groups = method.views(methodOptions, base);
-  const loader = new MultiViewLoader(train, {
-    batchSize: config.batchSize,
-    seed: config.seed,
-    groups,
-    workers: config.workers,
-  });
+  const { loader, groups, text, items } = trainingLoader(
+    method,
+    methodOptions,
+    config,
+    backbone,
+    data,
+  );
   const stepsPerEpoch = loader.batchesPerEpoch;
   const totalSteps = config.epochs * stepsPerEpoch;
-  const methodRun = method.build(
-    {
-      gpu,
-      backbone: config.backbone,
-      batchSize: config.batchSize,
-      totalSteps,
-      stepsPerEpoch,
-      seed: config.seed,
-    },
-    methodOptions,
-  );
+  const context = {
+    gpu,
+    backbone,
+    batchSize: config.batchSize,
+    totalSteps,
+    stepsPerEpoch,
+    seed: config.seed,
+  };
+  const methodRun = method.build(context, methodOptions);
   const optimizer = createOptimizer(gpu, methodRun.trainable, {
     name: config.optimizer,
     weightDecay: config.weightDecay,
@@ -168,6 +178,14 @@ export async function pretrain(
     ...(config.betas ? { betas: [...config.betas] as [number, number] } : {}),
     ...(config.optimizerMomentum !== undefined ? { momentum: config.optimizerMomentum } : {}),
   });
+  // Freed after training, to give evaluation the memory, or on the way out: once.
+  let trainingFreed = false;
+  const freeTraining = () => {
+    if (trainingFreed) return;
+    trainingFreed = true;
+    loader.close();
+    optimizer.destroy();
+  };
   try {
     const started = performance.now();
     const outcome = await trainRun({
@@ -178,18 +196,20 @@ export async function pretrain(
       optimizer,
       loader,
       groups,
+      text,
       config,
       architecture,
       normalization: { mean, std },
-      images: train.length,
+      images: items,
       signal: options.signal,
       log,
     });
-    loader.close();
-    optimizer.destroy();
+    freeTraining();
 
     let evaluation: Evaluation = {};
     let baseline: Evaluation | undefined;
+    let methodMetrics: Record<string, number> | undefined;
+    let baselineMetrics: Record<string, number> | undefined;
     // Training is saved; an interrupt now only cuts the evaluation short.
     const stopped = () => {
       if (options.signal?.aborted) {
@@ -207,8 +227,11 @@ export async function pretrain(
         "trained",
       );
       await logEvaluation(run, "trained", evaluation, log);
+      const held = { train, test: data.test, seed: config.evaluation.seed };
+      methodMetrics = await methodRun.evaluate?.(held);
+      await logMetrics(run, "trained", methodMetrics, log);
       if (config.baseline && !stopped()) {
-        const initial = randomBackbone(gpu, config.backbone, config.seed);
+        const initial = randomBackbone(gpu, backbone, config.seed);
         baseline = await evaluateBackbone(
           gpu,
           initial.backbone,
@@ -218,12 +241,22 @@ export async function pretrain(
         );
         initial.block.destroy();
         await logEvaluation(run, "random init", baseline, log);
+        if (methodRun.evaluate) {
+          // The method as it starts from this seed: its random initialisation.
+          const fresh = method.build(context, methodOptions);
+          try {
+            baselineMetrics = await fresh.evaluate!(held);
+          } finally {
+            fresh.destroy();
+          }
+          await logMetrics(run, "random init", baselineMetrics, log);
+        }
       }
     }
     // A method that reconstructs its input (MAE) shows a few test images, masked and
     // reconstructed, for people to look at.
     if (!outcome.interrupted && methodRun.preview && !options.signal?.aborted) {
-      const images = data.test ?? train;
+      const images = (data.test ?? train) as ImageDataset;
       const count = Math.min(8, images.length);
       const [batch] = evalBatches(limit(images, count), {
         batchSize: count,
@@ -235,22 +268,56 @@ export async function pretrain(
     const summary = await report(run, outcome, {
       adapter: gpu.adapterName,
       started,
-      title: `${method.title}, ${describeBackbone(config.backbone)} on ${config.dataset.name}`,
+      title: `${method.title}, ${describeBackbone(backbone)} on ${config.dataset.name}`,
       evaluation,
       baseline,
+      methodMetrics,
+      baselineMetrics,
     });
     return summary;
   } finally {
-    loader.close();
-    optimizer.destroy();
+    freeTraining();
     methodRun.destroy();
   }
 }
 
+/**
+ * The loader of a run's training data and the shape of a step's inputs: groups of augmented
+ * views of images, or token sequences of text packed into blocks. `items` is what an epoch
+ * draws its batches from: the images, or the blocks of text.
+ */
+function trainingLoader(
+  // deno-lint-ignore no-explicit-any
+  method: Method<any>,
+  options: unknown,
+  config: PretrainConfig,
+  backbone: PretrainConfig["backbone"],
+  { train, mean, std }: { train: Dataset } & CheckpointMeta["normalization"],
+): { loader: TrainingLoader; groups: ViewGroup[]; text?: TextViews; items: number } {
+  const batching = { batchSize: config.batchSize, seed: config.seed };
+  if (isTextDataset(train)) {
+    if (!method.text) throw new SelfsupError(`${method.title} does not train on text`);
+    if (backbone.name !== "text") {
+      throw new SelfsupError(
+        `${method.title} needs a text encoder (--backbone text), not ${describeBackbone(backbone)}`,
+      );
+    }
+    const text = method.text(options, backbone);
+    const blocks = packCorpus(train, tokenizerNamed(text.tokenizer), text);
+    const loader = new TokenLoader(blocks, { ...batching, views: text });
+    return { loader, groups: [], text, items: blocks.blocks.length };
+  }
+  checkImageSize(backbone, train.height, train.width);
+  const base = { ...augmentPreset(config.augmentation, train.height, train.width), mean, std };
+  const groups = method.views(options, base);
+  const loader = new MultiViewLoader(train, { ...batching, groups, workers: config.workers });
+  return { loader, groups, items: train.length };
+}
+
 /** The training split, the evaluation's test split (checked before training) and the normalisation. */
 async function loadRunData(config: PretrainConfig, log: (line: string) => void) {
-  const train = await loadImages(config.dataset, "train");
-  const test = config.evaluation ? await loadImages(config.dataset, "test") : undefined;
+  const train = await loadDataset(config.dataset, "train");
+  const test = config.evaluation ? await loadDataset(config.dataset, "test") : undefined;
   if (config.evaluation && test) {
     const label = datasetLabel(config.dataset);
     for (const note of checkEvaluationData({ train, test }, config.evaluation, label)) log(note);
@@ -263,12 +330,14 @@ async function loadRunData(config: PretrainConfig, log: (line: string) => void) 
 async function report(
   run: RunFolder,
   outcome: TrainingOutcome,
-  { adapter, started, title, evaluation, baseline }: {
+  { adapter, started, title, evaluation, baseline, methodMetrics, baselineMetrics }: {
     adapter: string;
     started: number;
     title: string;
     evaluation: Evaluation;
     baseline?: Evaluation;
+    methodMetrics?: Record<string, number>;
+    baselineMetrics?: Record<string, number>;
   },
 ): Promise<PretrainSummary> {
   const records = await run.readMetrics();
@@ -291,8 +360,12 @@ async function report(
     probe: evaluation.probe &&
       { top1: evaluation.probe.top1, train_top1: evaluation.probe.trainTop1 },
     knn: evaluation.knn,
-    baseline: baseline &&
-      { probe: baseline.probe && { top1: baseline.probe.top1 }, knn: baseline.knn },
+    method_metrics: methodMetrics,
+    baseline: baseline && {
+      probe: baseline.probe && { top1: baseline.probe.top1 },
+      knn: baseline.knn,
+      method_metrics: baselineMetrics,
+    },
   };
   await run.writeJson("summary.json", summary);
   await run.writeText(
@@ -337,9 +410,35 @@ async function logEvaluation(
   }
 }
 
+/** Records and logs a method's own measures, if it has any. */
+async function logMetrics(
+  run: RunFolder,
+  name: string,
+  metrics: Record<string, number> | undefined,
+  log: (line: string) => void,
+): Promise<void> {
+  if (!metrics) return;
+  await run.appendMetrics({ type: "method", model: name, ...metrics });
+  for (const [key, value] of Object.entries(metrics)) {
+    log(`${name}: ${key.replaceAll("_", " ")} ${(100 * value).toFixed(2)}%`);
+  }
+}
+
 /** Refuses values no run can use, naming the flag. */
-function validateConfig(config: PretrainConfig): void {
+// deno-lint-ignore no-explicit-any
+function validateConfig(config: PretrainConfig, method: Method<any>): void {
   checkTraining(config);
+  const text = isTextDatasetName(config.dataset.name);
+  if (text !== (method.modality === "text")) {
+    throw new SelfsupError(
+      `${method.title} trains on ${method.modality ?? "images"}, and --dataset ` +
+        `${config.dataset.name} holds ${text ? "text" : "images"}: use --dataset ${
+          method.modality === "text"
+            ? "text or synthetic-text"
+            : "synthetic, cifar10, cifar100 or folder"
+        }`,
+    );
+  }
   if (!trainingRecipes.includes(config.augmentation)) {
     throw new SelfsupError(
       `augmentation must be one of ${trainingRecipes.join(", ")}, got ${

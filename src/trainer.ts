@@ -16,13 +16,14 @@ import {
   restoreContents,
   saveCheckpoint,
 } from "./checkpoint.ts";
-import type { MultiViewLoader } from "./data/batcher.ts";
+import type { TrainingLoader } from "./data/batcher.ts";
+import type { TextViews } from "./data/text_batcher.ts";
 import type { ViewGroup } from "./data/views.ts";
 import { SelfsupError } from "./errors.ts";
 import { type Gpu, Program } from "./gpu/gpu.ts";
 import type { Tensor } from "./gpu/tensor.ts";
 import { recordLossSum } from "./loss/loss_sum.ts";
-import type { MethodRun } from "./methods/method.ts";
+import { createStepInputs, type MethodRun, writeStepInputs } from "./methods/method.ts";
 import { isCollapsed, recordSpread } from "./monitor.ts";
 import { ParameterBlock } from "./nn/parameters.ts";
 import type { Optimizer } from "./optim/optimizer.ts";
@@ -40,8 +41,10 @@ export interface TrainingSetup {
   readonly run: RunFolder;
   readonly method: MethodRun;
   readonly optimizer: Optimizer;
-  readonly loader: MultiViewLoader;
+  readonly loader: TrainingLoader;
   readonly groups: readonly ViewGroup[];
+  /** The token sequences of each item, for a method that reads text. */
+  readonly text?: TextViews;
   readonly batchSize: number;
   readonly epochs: number;
   /** The learning rate of the step after `step` updates. */
@@ -77,8 +80,9 @@ export interface RunSpec {
   readonly resumed?: Checkpoint;
   readonly method: MethodRun;
   readonly optimizer: Optimizer;
-  readonly loader: MultiViewLoader;
+  readonly loader: TrainingLoader;
   readonly groups: readonly ViewGroup[];
+  readonly text?: TextViews;
   /** The run's configuration: its training settings, and the record for config.json. */
   readonly config: TrainingSettings & { readonly optimizer: string };
   readonly architecture: CheckpointMeta["architecture"];
@@ -118,6 +122,7 @@ export async function trainRun(spec: RunSpec): Promise<TrainingOutcome> {
     optimizer,
     loader: spec.loader,
     groups: spec.groups,
+    text: spec.text,
     batchSize: config.batchSize,
     epochs: config.epochs,
     learningRate: learningRateSchedule(config, stepsPerEpoch),
@@ -145,12 +150,13 @@ const collapsedReads = 2;
 export async function trainEpochs(setup: TrainingSetup): Promise<TrainingOutcome> {
   const { gpu, run, method, optimizer, loader, log } = setup;
   const program = new Program(gpu, "training step");
-  const views = setup.groups.map(({ count, augment }, i) =>
-    program.tensor([count * setup.batchSize, 3, augment.height, augment.width], `views ${i + 1}`)
-  );
-  const labels = program.tensor([setup.batchSize], "labels", "i32");
+  const inputs = createStepInputs(program, {
+    groups: setup.groups,
+    text: setup.text,
+    batchSize: setup.batchSize,
+  });
   program.clear(method.trainable.grads);
-  const step = method.record(program, { views, labels });
+  const step = method.record(program, inputs);
   optimizer.record(program);
   method.recordAfterUpdate?.(program);
   const lossSum = recordLossSum(program, step.loss);
@@ -194,8 +200,7 @@ export async function trainEpochs(setup: TrainingSetup): Promise<TrainingOutcome
       let epochLossSum = NaN;
       try {
         for await (const batch of loader.epoch(epoch, first)) {
-          batch.groups.forEach((values, g) => gpu.write(views[g], values));
-          gpu.write(labels, batch.labels);
+          writeStepInputs(gpu, inputs, batch);
           method.prepare(position.step);
           optimizer.freeze(method.frozen?.(position.step) ?? []);
           optimizer.prepare(position.step + 1, setup.learningRate(position.step));

@@ -13,7 +13,9 @@ import { positiveInteger, positiveNumber, runTask } from "../src/cli.ts";
 import { benchAugment, type BenchAugmentResult } from "../src/data/bench.ts";
 import { Command, Option } from "../src/deps.ts";
 import { createGpu } from "../src/gpu/device.ts";
-import { methodNames } from "../src/methods/registry.ts";
+import { textEncoderConfig } from "../src/methods/_text.ts";
+import { methodNamed, methodNames } from "../src/methods/registry.ts";
+import { describeBackbone } from "../src/nn/backbone.ts";
 import { vitSmallDefault } from "../src/nn/vit.ts";
 
 const command = new Command()
@@ -31,8 +33,11 @@ const command = new Command()
   )
   .option("--width <n>", "channels of ResNet layer1", positiveInteger, 64)
   .addOption(
-    new Option("--backbone <name>", "the step's encoder: a ResNet-18, or a ViT of --vit-* shape")
-      .choices(["resnet18", "vit"] as const).default("resnet18" as const),
+    new Option(
+      "--backbone <name>",
+      "the step's encoder: a ResNet-18, a ViT of --vit-* shape, or the default text encoder " +
+        "(default: text for mlm, else resnet18)",
+    ).choices(["resnet18", "vit", "text"] as const),
   )
   .option("--vit-dim <n>", "ViT token width", positiveInteger, vitSmallDefault.dim)
   .option("--vit-depth <n>", "ViT blocks", positiveInteger, vitSmallDefault.depth)
@@ -52,20 +57,26 @@ await runTask("bench", async () => {
   command.parse(Deno.args, { from: "user" });
   const flags = command.opts();
   const gpu = await createGpu();
+  const backbone = flags.backbone ??
+    (methodNamed(flags.method).modality === "text" ? "text" : "resnet18");
   // The ViT is timed only on request until it is a backbone of the tasks.
   const want = (part: string) => flags.only === part || (!flags.only && part !== "vit");
   const shape = { stem: flags.stem, width: flags.width, batch: flags.batchSize };
   const say = (line: string) => !flags.json && console.log(line);
   say(`adapter: ${gpu.adapterName} (${gpu.adapterClass} kernels)`);
   say(
-    flags.backbone === "vit"
+    backbone === "vit"
       ? `ViT ${flags.vitDim}/${flags.vitDepth}/${flags.vitHeads}, patch ${flags.patchSize}, batch ${flags.batchSize}\n`
+      : backbone === "text"
+      ? `text transformer ${
+        describeBackbone(textEncoderConfig("bytes"))
+      }, batch ${flags.batchSize}\n`
       : `ResNet-18, ${flags.stem} stem, width ${flags.width}, batch ${flags.batchSize}\n`,
   );
 
   let conv: ConvBenchRow[] | undefined;
   // The convolutions are the ResNet's: a ViT step has none.
-  if (want("conv") && flags.backbone === "resnet18") {
+  if (want("conv") && backbone === "resnet18") {
     conv = await benchConv(gpu, {
       ...shape,
       batch: 2 * flags.batchSize,
@@ -82,7 +93,7 @@ await runTask("bench", async () => {
   if (want("step")) {
     step = await benchStep(gpu, {
       method: flags.method,
-      backbone: flags.backbone === "vit"
+      backbone: backbone === "text" ? textEncoderConfig("bytes") : backbone === "vit"
         ? {
           name: "vit",
           imageSize: 32,
@@ -95,10 +106,12 @@ await runTask("bench", async () => {
       batch: flags.batchSize,
       seconds: flags.seconds,
     });
-    say(table([`${flags.method} step (${step.views} views an image)`, "value"], [
+    const items = backbone === "text" ? "sequences" : "images";
+    const what = backbone === "text" ? "one sequence an item" : `${step.views} views an image`;
+    say(table([`${flags.method} step (${what})`, "value"], [
       ["GFLOP per step (conv, linear, attention)", step.gflopPerStep.toFixed(2)],
       ["ms per step", step.milliseconds.toFixed(1)],
-      ["images/s", step.imagesPerSecond.toFixed(1)],
+      [`${items}/s`, step.imagesPerSecond.toFixed(1)],
       ["effective GFLOP/s", step.gflops.toFixed(1)],
       ["GPU memory, MiB", step.megabytes.toFixed(0)],
       ["dispatches per step", String(step.dispatches)],

@@ -7,8 +7,7 @@
 import { dirname, resolve } from "node:path";
 import { dataFlagHelp, datasetFor, onStopSignals, positiveInteger, runTask } from "../src/cli.ts";
 import { statOrNull } from "../src/data/_fs.ts";
-import { limit } from "../src/data/dataset.ts";
-import { type DatasetConfig, loadImages } from "../src/data/load.ts";
+import { type DatasetConfig, datasetNames, limitItems, loadDataset } from "../src/data/load.ts";
 import { Command, Option } from "../src/deps.ts";
 import { SelfsupError } from "../src/errors.ts";
 import { backboneFeatures } from "../src/evaluate.ts";
@@ -30,10 +29,10 @@ const command = new Command()
   )
   .addOption(
     new Option("--dataset <name>", "data (default: the checkpoint's training data)")
-      .choices(["synthetic", "cifar10", "cifar100", "folder"] as const),
+      .choices(datasetNames),
   )
   .option("--data <path>", dataFlagHelp)
-  .option("--limit <n>", "only the first N images of the split", positiveInteger)
+  .option("--limit <n>", "only the first N images (or documents) of the split", positiveInteger)
   .option("--batch-size <n>", "images per forward pass", positiveInteger, 256);
 
 await runTask("embed", async () => {
@@ -58,13 +57,13 @@ await runTask("embed", async () => {
     ...datasetFor(meta?.config.dataset as DatasetConfig | undefined, flags),
     limit: undefined,
   };
-  const whole = await loadImages(dataset, flags.split);
+  const whole = await loadDataset(dataset, flags.split);
   if (flags.limit !== undefined && flags.limit > whole.length) {
     throw new SelfsupError(
-      `--limit ${flags.limit} exceeds the ${whole.length} images of the ${flags.split} split`,
+      `--limit ${flags.limit} exceeds the ${whole.length} items of the ${flags.split} split`,
     );
   }
-  const images = flags.limit === undefined ? whole : limit(whole, flags.limit);
+  const images = flags.limit === undefined ? whole : limitItems(whole, flags.limit);
   const { features, labels, dim } = await backboneFeatures(
     gpu,
     model.backbone,

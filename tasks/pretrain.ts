@@ -19,9 +19,13 @@ import {
 import { Command, Option } from "../src/deps.ts";
 import { SelfsupError } from "../src/errors.ts";
 import type { EvaluationConfig } from "../src/evaluate.ts";
+import { datasetNames } from "../src/data/load.ts";
+import { tokenizerNames } from "../src/data/tokenizer.ts";
+import { textEncoderConfig, textSmallDefault } from "../src/methods/_text.ts";
 import type { MethodOption, OptionKind } from "../src/methods/method.ts";
 import { methodNamed, methodNames, methods } from "../src/methods/registry.ts";
 import type { BackboneConfig } from "../src/nn/backbone.ts";
+import { poolings } from "../src/nn/sequence_pool.ts";
 import { vitSmallDefault } from "../src/nn/vit.ts";
 import { presetConfig, presetNames } from "../src/presets.ts";
 import { RunFolder } from "../src/run_folder.ts";
@@ -40,16 +44,13 @@ const command = new Command()
   .addOption(
     new Option("--method <name>", "self-supervised method (default: simclr)").choices(methodNames),
   )
-  .addOption(
-    new Option("--dataset <name>", "training data")
-      .choices(["synthetic", "cifar10", "cifar100", "folder"] as const),
-  )
+  .addOption(new Option("--dataset <name>", "training data").choices(datasetNames))
   .option("--data <path>", dataFlagHelp)
   .option("--limit <n>", "use the first N training images", positiveInteger)
   .option("--image-size <n>", "side of the square images for --dataset folder", positiveInteger)
   .addOption(
-    new Option("--backbone <name>", "the encoder (default: resnet18)").choices(
-      ["resnet18", "vit"] as const,
+    new Option("--backbone <name>", "the encoder (default: resnet18; mlm: text)").choices(
+      ["resnet18", "vit", "text"] as const,
     ),
   )
   .addOption(new Option("--stem <stem>", "ResNet stem").choices(["imagenet", "cifar"] as const))
@@ -65,6 +66,18 @@ const command = new Command()
   .addOption(
     new Option("--vit-positions <kind>", "ViT position embeddings (default learned)")
       .choices(["learned", "sincos"] as const),
+  )
+  .addOption(
+    new Option("--tokenizer <name>", "text: bytes (256 + 4 special) or BERT's WordPiece (bert)")
+      .choices(tokenizerNames),
+  )
+  .option("--context-length <n>", "text: tokens per sequence (default 128)", positiveInteger)
+  .option("--text-dim <n>", "text encoder width (default 64)", positiveInteger)
+  .option("--text-depth <n>", "text encoder blocks (default 2)", positiveInteger)
+  .option("--text-heads <n>", "text encoder attention heads (default 2)", positiveInteger)
+  .addOption(
+    new Option("--pooling <kind>", "text features: mean of the tokens, first ([CLS]) or last")
+      .choices(poolings),
   )
   .option("--epochs <n>", "training epochs", positiveInteger)
   .option("--batch-size <n>", "images per step (each with the method's views)", positiveInteger)
@@ -139,6 +152,8 @@ for (const [flag, { option, keys }] of methodFlags) {
   if (option.kind === "boolean") {
     command.option(flag, description);
     command.option(`--no-${flag.slice(2)}`, `not: ${option.description}`);
+  } else if (option.kind === "choice") {
+    command.addOption(new Option(`${flag} <x>`, description).choices(option.choices ?? []));
   } else {
     command.option(`${flag} <x>`, description, parsers[option.kind]);
   }
@@ -146,6 +161,16 @@ for (const [flag, { option, keys }] of methodFlags) {
 
 const resnetFlags = ["stem", "width"] as const;
 const vitFlags = ["vitDim", "vitDepth", "vitHeads", "patchSize", "vitPositions"] as const;
+const textFlags = [
+  "tokenizer",
+  "contextLength",
+  "textDim",
+  "textDepth",
+  "textHeads",
+  "pooling",
+] as const;
+/** The flags of each backbone, which the others refuse. */
+const backboneFlagsOf = { resnet18: resnetFlags, vit: vitFlags, text: textFlags } as const;
 
 // Flags that define the run: a resumed run keeps its own, so they may not be given again.
 // Where the data lives (--data), how many workers make batches, how long to train and how to
@@ -159,6 +184,7 @@ const runDefining = [
   "backbone",
   ...resnetFlags,
   ...vitFlags,
+  ...textFlags,
   "batchSize",
   "optimizer",
   "lr",
@@ -248,7 +274,7 @@ await runTask("pretrain", async () => {
         `loss ${summary.loss.toFixed(4)}, ${summary.images_per_second.toFixed(1)} images/s` +
         (summary.probe || summary.knn ? `; evaluation ${evaluationSeconds.toFixed(0)} s` : ""),
     );
-    if (summary.probe || summary.knn) {
+    if (summary.probe || summary.knn || summary.method_metrics) {
       console.log(`                 trained   random init`);
       console.log(
         `linear probe    ${pct(summary.probe?.top1).padStart(8)}   ${
@@ -260,6 +286,14 @@ await runTask("pretrain", async () => {
           pct(summary.knn?.top1).padStart(8)
         }   ${pct(summary.baseline?.knn?.top1).padStart(8)}`,
       );
+      for (const [key, value] of Object.entries(summary.method_metrics ?? {})) {
+        const label = key.replace("_accuracy", "").replaceAll("_", " ");
+        console.log(
+          `${label.padEnd(16)}${pct(value).padStart(8)}   ${
+            pct(summary.baseline?.method_metrics?.[key]).padStart(8)
+          }`,
+        );
+      }
     }
     console.log(`run folder: ${out}`);
   }
@@ -291,21 +325,29 @@ function methodFlagValues(preset: PretrainConfig["method"]): PretrainConfig["met
   return out as PretrainConfig["method"];
 }
 
-/** The backbone the flags ask for, starting from the preset's; flags of the other are refused. */
+/** The backbone the flags ask for, starting from the preset's; flags of the others are refused. */
 function backboneFlags(preset: BackboneConfig): BackboneConfig {
   const flags = command.opts();
   const name = flags.backbone ?? preset.name;
-  const given = (names: readonly string[]) =>
-    names.find((n) => command.getOptionValueSource(n) === "cli");
-  const stray = given(name === "vit" ? resnetFlags : vitFlags);
-  if (stray) {
-    throw new SelfsupError(
-      `--${kebab(stray)} is for --backbone ${name === "vit" ? "resnet18" : "vit"}`,
-    );
+  for (const [other, names] of Object.entries(backboneFlagsOf)) {
+    if (other === name) continue;
+    const stray = names.find((n) => command.getOptionValueSource(n) === "cli");
+    if (stray) throw new SelfsupError(`--${kebab(stray)} is for --backbone ${other}`);
   }
   if (name === "resnet18") {
     const base = preset.name === "resnet18" ? preset : { stem: "cifar" as const, width: 64 };
     return { name, stem: flags.stem ?? base.stem, width: flags.width ?? base.width };
+  }
+  if (name === "text") {
+    const base = preset.name === "text" ? preset : textEncoderConfig("bytes", textSmallDefault);
+    return textEncoderConfig(flags.tokenizer ?? base.tokenizer, {
+      contextLength: flags.contextLength ?? base.contextLength,
+      dim: flags.textDim ?? base.dim,
+      depth: flags.textDepth ?? base.depth,
+      heads: flags.textHeads ?? base.heads,
+      causal: base.causal,
+      pooling: flags.pooling ?? base.pooling,
+    });
   }
   const base = preset.name === "vit"
     ? preset

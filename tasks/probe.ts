@@ -15,15 +15,18 @@ import {
 import {
   type DatasetConfig,
   datasetLabel,
+  datasetNames,
   datasetNormalization,
-  loadImages,
+  loadDataset,
 } from "../src/data/load.ts";
 import { Command, Option } from "../src/deps.ts";
 import { SelfsupError } from "../src/errors.ts";
 import { checkEvaluationData, evaluateBackbone, type EvaluationConfig } from "../src/evaluate.ts";
 import { createGpu } from "../src/gpu/device.ts";
+import { textEncoderConfig, textSmallDefault } from "../src/methods/_text.ts";
 import { loadBackbone, randomBackbone } from "../src/model.ts";
 import type { BackboneConfig } from "../src/nn/backbone.ts";
+import { poolings } from "../src/nn/sequence_pool.ts";
 import { vitSmallDefault } from "../src/nn/vit.ts";
 
 const command = new Command()
@@ -36,19 +39,27 @@ const command = new Command()
   .option("--random-init", "probe a randomly initialised network instead (the baseline)")
   .addOption(
     new Option("--dataset <name>", "data (default: the checkpoint's training data)")
-      .choices(["synthetic", "cifar10", "cifar100", "folder"] as const),
+      .choices(datasetNames),
   )
   .option("--data <path>", dataFlagHelp)
   .option("--limit <n>", "use the first N training images", positiveInteger)
   .addOption(
-    new Option("--backbone <name>", "with --random-init: a ResNet-18, or the small default ViT")
-      .choices(["resnet18", "vit"] as const).default("resnet18" as const),
+    new Option(
+      "--backbone <name>",
+      "with --random-init: a ResNet-18, the small default ViT, or the default text encoder",
+    ).choices(["resnet18", "vit", "text"] as const).default("resnet18" as const),
   )
   .addOption(
     new Option("--stem <stem>", "with --random-init (a checkpoint has its own)")
       .choices(["imagenet", "cifar"] as const).default("cifar" as const),
   )
   .option("--width <n>", "with --random-init (a checkpoint has its own)", positiveInteger, 64)
+  .addOption(
+    new Option(
+      "--pooling <kind>",
+      "text: features by the mean, first or last token (default: the checkpoint's; mean)",
+    ).choices(poolings),
+  )
   .option("--epochs <n>", "epochs of the linear probe", positiveInteger, 5)
   .option("--lr <x>", "learning rate of the linear probe (Adam)", positiveNumber, 1e-3)
   .option("--batch-size <n>", "images per forward pass and probe step", positiveInteger, 256)
@@ -67,7 +78,13 @@ await runTask("probe", async () => {
     throw new SelfsupError("Give either --checkpoint PATH or --random-init");
   }
   const gpu = await createGpu();
-  const loaded = flags.checkpoint ? await loadBackbone(gpu, flags.checkpoint) : undefined;
+  // Pooling is no parameter: a text encoder may be probed with another than it trained with.
+  const pooled = (config: BackboneConfig): BackboneConfig => {
+    if (!flags.pooling) return config;
+    if (config.name !== "text") throw new SelfsupError("--pooling is for a text encoder");
+    return { ...config, pooling: flags.pooling };
+  };
+  const loaded = flags.checkpoint ? await loadBackbone(gpu, flags.checkpoint, pooled) : undefined;
   const trained = loaded?.meta?.architecture.backbone;
   for (const key of ["backbone", "stem", "width"] as const) {
     const value = key === "backbone" ? trained?.name : (trained as Record<string, unknown>)?.[key];
@@ -78,9 +95,13 @@ await runTask("probe", async () => {
       );
     }
   }
-  const dataset = datasetFor(loaded?.meta?.config.dataset as DatasetConfig | undefined, flags);
-  const train = await loadImages(dataset, "train");
-  const test = await loadImages(dataset, "test");
+  const text = (trained?.name ?? flags.backbone) === "text";
+  const dataset = datasetFor(loaded?.meta?.config.dataset as DatasetConfig | undefined, {
+    ...flags,
+    dataset: flags.dataset ?? (text && !loaded ? "synthetic-text" : undefined),
+  });
+  const train = await loadDataset(dataset, "train");
+  const test = await loadDataset(dataset, "test");
   const evaluation: EvaluationConfig = {
     probe: {
       epochs: flags.epochs,
@@ -95,10 +116,15 @@ await runTask("probe", async () => {
   for (const note of checkEvaluationData({ train, test }, evaluation, datasetLabel(dataset))) {
     console.error(note);
   }
-  const randomConfig: BackboneConfig = flags.backbone === "vit"
-    ? { ...vitSmallDefault, name: "vit", imageSize: train.height }
-    : { name: "resnet18", stem: flags.stem, width: flags.width };
-  const model = loaded ?? randomBackbone(gpu, randomConfig, flags.seed);
+  const randomConfig = (): BackboneConfig =>
+    pooled(
+      flags.backbone === "text"
+        ? textEncoderConfig("bytes", textSmallDefault)
+        : flags.backbone === "vit"
+        ? { ...vitSmallDefault, name: "vit", imageSize: "height" in train ? train.height : 32 }
+        : { name: "resnet18", stem: flags.stem, width: flags.width },
+    );
+  const model = loaded ?? randomBackbone(gpu, randomConfig(), flags.seed);
   const normalization = loaded?.meta?.normalization ?? datasetNormalization(dataset);
   const result = await evaluateBackbone(
     gpu,

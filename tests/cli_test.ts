@@ -82,6 +82,15 @@ Deno.test("missing or corrupt data and checkpoints are one-line errors", async (
     await task("probe", ["--checkpoint", `${dir}/absent.safetensors`]),
     "no such file",
   );
+  // Text that is not text: one line each, naming the file.
+  await Deno.writeFile(`${dir}/binary.txt`, Uint8Array.of(0x7f, 0x45, 0x4c, 0x46, 0, 1));
+  assertOneLineError(
+    await task("pretrain", [
+      ...["--method", "mlm", "--dataset", "text", "--data", `${dir}/binary.txt`],
+      ...["--out", `${dir}/run`],
+    ]),
+    "binary.txt as text: it holds NUL bytes",
+  );
   // A failed start leaves no run behind to block the next one.
   assertEquals(await exists(`${dir}/run/checkpoint.safetensors`), false, "no checkpoint");
 });
@@ -578,6 +587,12 @@ Deno.test("bench --json at tiny sizes reports every measurement, with finite fig
     undefined,
   ], "ViT step");
   for (const key of ["gflopPerStep", "gflops", "imagesPerSecond"]) positive(vit.step[key], key);
+  // Masked language modelling's step, on the default text encoder.
+  const mlm = await json("bench", [
+    ...["--only", "step", "--method", "mlm", "--batch-size", "2", "--seconds", "0.05"],
+  ]);
+  assertEquals([mlm.step.method, mlm.step.views, mlm.conv], ["mlm", 0, undefined], "MLM step");
+  for (const key of ["gflopPerStep", "gflops", "imagesPerSecond"]) positive(mlm.step[key], key);
 });
 
 /** Each method's flags, with values unlike its defaults, and what config.json must hold. */
@@ -638,13 +653,22 @@ const methodFlags: [string, string[], Record<string, unknown>][] = [
     ],
     { maskRatio: 0.5, decoderDim: 16, decoderDepth: 1, decoderHeads: 2, normPixLoss: false },
   ],
+  [
+    "mlm",
+    [
+      ...["--dataset", "synthetic-text", "--backbone", "text", "--tokenizer", "bytes"],
+      ...["--context-length", "32", "--text-dim", "16", "--text-depth", "1", "--text-heads", "2"],
+      ...["--pooling", "first", "--mask-ratio", "0.2", "--masking", "static", "--nsp"],
+    ],
+    { maskRatio: 0.2, masking: "static", nsp: true },
+  ],
 ];
 
 Deno.test("every method trains through the CLI, its flags reaching the run's configuration", async () => {
   const dir = await Deno.makeTempDir();
   const small = ["--limit", "64", "--batch-size", "16", "--workers", "1", "--epochs", "1"];
   for (const [method, flags, expected] of methodFlags) {
-    const resnet = method === "mae" ? [] : ["--stem", "imagenet", "--width", "4"];
+    const resnet = ["mae", "mlm"].includes(method) ? [] : ["--stem", "imagenet", "--width", "4"];
     const run = await task("pretrain", [
       ...["--method", method, ...small, ...resnet, ...flags, "--no-probe"],
       ...["--out", `${dir}/${method}`],
@@ -688,6 +712,27 @@ Deno.test("every method trains through the CLI, its flags reaching the run's con
   assertOneLineError(
     await task("pretrain", ["--method", "mae", "--backbone", "resnet18", "--out", `${dir}/x`]),
     "MAE needs a Vision Transformer",
+  );
+  // MLM's text encoder: its backbone and its pooling, which probe may change; text flags
+  // for another backbone and text for an image method are refused.
+  const mlm = JSON.parse(await Deno.readTextFile(`${dir}/mlm/config.json`));
+  assertEquals(
+    [mlm.dataset.name, mlm.backbone.name, mlm.backbone.dim, mlm.backbone.pooling],
+    ["synthetic-text", "text", 16, "first"],
+    "mlm's data and encoder",
+  );
+  const probe = await json("probe", [
+    ...["--checkpoint", `${dir}/mlm/checkpoint.safetensors`, "--pooling", "mean"],
+    ...["--limit", "50", "--epochs", "1", "--k", "5"],
+  ]);
+  assertEquals([probe.dataset, probe.train_images], ["synthetic-text", 50], "probe of text");
+  assertOneLineError(
+    await task("pretrain", ["--method", "mlm", "--no-nsp", "--width", "8", "--out", `${dir}/x`]),
+    "--width is for --backbone resnet18",
+  );
+  assertOneLineError(
+    await task("pretrain", ["--dataset", "synthetic-text", "--out", `${dir}/x`]),
+    "SimCLR trains on images",
   );
 });
 

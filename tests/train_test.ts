@@ -6,8 +6,9 @@ import type { Gpu } from "../src/gpu/gpu.ts";
 import { loadBackbone, randomBackbone } from "../src/model.ts";
 import { learningRate } from "../src/optim/schedule.ts";
 import { presetConfig } from "../src/presets.ts";
-import { pretrain, type PretrainConfig, type PretrainSummary } from "../src/train.ts";
+import { pretrain, type PretrainConfig } from "../src/train.ts";
 import { assertEquals, assertRejects } from "./_assert.ts";
+import { interruptedRun } from "./_cli.ts";
 import { assertSameState, testGpu } from "./_util.ts";
 
 // 64 images in batches of 16: 4 steps an epoch.
@@ -24,31 +25,6 @@ const tiny: PretrainConfig = {
 };
 const cosine: PretrainConfig = { ...tiny, schedule: "cosine", warmupEpochs: 1 };
 const quiet = () => {};
-
-/**
- * Runs `config` in `out` with an interrupt arriving during its `step`-th training step, as a
- * Ctrl-C would: the run stops after that step and saves a checkpoint there.
- */
-async function interruptedRun(
-  gpu: Gpu,
-  config: PretrainConfig,
-  out: string,
-  step: number,
-): Promise<PretrainSummary> {
-  const interrupt = new AbortController();
-  let steps = 0;
-  const submit = gpu.submit;
-  gpu.submit = (...programs) => {
-    const training = programs.some((p) => p.label === "training step");
-    if (training && ++steps === step) interrupt.abort();
-    submit.apply(gpu, programs);
-  };
-  try {
-    return await pretrain(config, { out, gpu, signal: interrupt.signal, log: quiet });
-  } finally {
-    gpu.submit = submit;
-  }
-}
 
 const checkpointOf = (run: string) => loadCheckpoint(`${run}/checkpoint.safetensors`);
 const resume = (gpu: Gpu, config: PretrainConfig, out: string) =>

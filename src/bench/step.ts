@@ -1,13 +1,17 @@
 import { augmentPreset } from "../data/augment.ts";
+import { syntheticText } from "../data/synthetic_text.ts";
+import { packCorpus, TokenWriter } from "../data/text_batcher.ts";
+import { tokenizerNamed } from "../data/tokenizer.ts";
 import type { Gpu } from "../gpu/gpu.ts";
 import { Program } from "../gpu/gpu.ts";
 import type { Tensor } from "../gpu/tensor.ts";
+import { createStepInputs, writeStepInputs } from "../methods/method.ts";
 import { methodNamed } from "../methods/registry.ts";
 import type { BackboneConfig } from "../nn/backbone.ts";
 import { createOptimizer } from "../optim/optimizer.ts";
 import { noise } from "./conv.ts";
 
-/** The training step to time: a method on a backbone. */
+/** The training step to time: a method on a backbone (its text encoder, for text). */
 export interface StepBenchOptions {
   readonly method: string;
   /** The method's options beside its defaults. */
@@ -53,12 +57,16 @@ export async function benchStep(gpu: Gpu, options: StepBenchOptions): Promise<St
   const size = options.imageSize ?? 32;
   const method = methodNamed(options.method);
   const methodOptions = method.validate(options.options ?? {}, batch);
+  const backbone = method.backbone?.(methodOptions, options.backbone) ?? options.backbone;
   const groups = method.views(methodOptions, augmentPreset("simclr-seed", size));
+  const text = method.text && backbone.name === "text"
+    ? method.text(methodOptions, backbone)
+    : undefined;
   const before = gpu.bytesInUse;
   const run = method.build(
     {
       gpu,
-      backbone: options.backbone,
+      backbone,
       batchSize: batch,
       totalSteps: 1_000_000,
       stepsPerEpoch: 1_000,
@@ -69,15 +77,32 @@ export async function benchStep(gpu: Gpu, options: StepBenchOptions): Promise<St
   const optimizer = createOptimizer(gpu, run.trainable, { name: "adam" });
   const program = new Program(gpu, `bench ${method.name} step`);
   try {
-    const views = groups.map(({ count, augment }, i) =>
-      program.tensor([count * batch, 3, augment.height, augment.width], `views ${i + 1}`)
-    );
-    const labels = program.tensor([batch], "labels", "i32");
+    const inputs = createStepInputs(program, { groups, text, batchSize: batch });
     program.clear(run.trainable.grads);
-    const { loss } = run.record(program, { views, labels });
+    const { loss } = run.record(program, inputs);
     optimizer.record(program);
     run.recordAfterUpdate?.(program);
-    for (const v of views) gpu.write(v, noise(v.size));
+    for (const v of inputs.views) gpu.write(v, noise(v.size));
+    if (text) {
+      // Sequences of the synthetic corpus, masked and paired as the method asks.
+      const corpus = packCorpus(
+        syntheticText({ count: 4 * batch }),
+        tokenizerNamed(text.tokenizer),
+        text,
+      );
+      const writer = new TokenWriter(corpus, text, 0);
+      const tokens = writer.allocate(batch);
+      writer.write(Array.from({ length: batch }, (_, k) => k), 0, tokens);
+      writeStepInputs(gpu, inputs, {
+        groups: [],
+        labels: new Int32Array(batch),
+        indices: new Int32Array(batch),
+        size: batch,
+        epoch: 0,
+        step: 0,
+        text: tokens,
+      });
+    }
     const figures = await timeStep(
       gpu,
       program,

@@ -93,11 +93,15 @@ export async function loadDataset(config: DatasetConfig, split: Split): Promise<
         } of ${config.name}`,
       );
     }
-    return isTextDataset(dataset)
-      ? textSubset(dataset, Array.from({ length: config.limit }, (_, i) => i))
-      : limit(dataset, config.limit);
+    return limitItems(dataset, config.limit);
   }
   return dataset;
+}
+
+/** The first `n` items of a dataset of either kind (all of them when n ≥ length). */
+export function limitItems(dataset: Dataset, n: number): Dataset {
+  if (!isTextDataset(dataset)) return limit(dataset, n);
+  return textSubset(dataset, Array.from({ length: Math.min(n, dataset.length) }, (_, i) => i));
 }
 
 /** Loads one split of an image dataset; text is refused, naming what the data holds. */

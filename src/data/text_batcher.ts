@@ -15,7 +15,7 @@ import { SelfsupError } from "../errors.ts";
 import { epochPermutation, type TrainingBatch, type TrainingLoader } from "./batcher.ts";
 import { Random } from "./random.ts";
 import type { TextDataset } from "./text.ts";
-import { type Tokenizer, type TokenizerName, tokenizerNamed } from "./tokenizer.ts";
+import { type Tokenizer, tokenizerNamed } from "./tokenizer.ts";
 
 /** BERT's corruption of training sequences. */
 export interface MaskingConfig {
@@ -27,7 +27,7 @@ export interface MaskingConfig {
 
 /** The token sequences a training step takes: the text analogue of a view group. */
 export interface TextViews {
-  readonly tokenizer: TokenizerName;
+  readonly tokenizer: string;
   /** Tokens per sequence (T), special tokens included. */
   readonly sequenceLength: number;
   /** Masked language modelling's corruption and targets; null for clean sequences. */

@@ -91,11 +91,13 @@ export class Gpu {
     return buffer;
   }
 
-  /** Returns a buffer from {@link acquire} to the pool. */
+  /** Returns a buffer from {@link acquire} to the pool; a buffer released twice is a bug. */
   release(buffer: GPUBuffer): void {
-    this.#bytesInUse -= buffer.size;
     const key = String(buffer.size);
     const list = this.#free.get(key) ?? [];
+    // Two later acquires would share it, each overwriting what the other holds.
+    if (list.includes(buffer)) throw new Error(`Buffer ${buffer.label} was released twice`);
+    this.#bytesInUse -= buffer.size;
     list.push(buffer);
     this.#free.set(key, list);
   }

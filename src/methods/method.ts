@@ -6,11 +6,15 @@
  * @module
  */
 import type { AugmentConfig, TrainingRecipe } from "../data/augment.ts";
+import type { TrainingBatch } from "../data/batcher.ts";
+import type { Dataset, DatasetConfig } from "../data/load.ts";
+import { predictionsPerSequence, type TextViews } from "../data/text_batcher.ts";
 import type { ViewGroup } from "../data/views.ts";
 import type { Gpu, Program } from "../gpu/gpu.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import type { OptimizerConfig } from "../optim/optimizer.ts";
 import type { Backbone, BackboneConfig } from "../nn/backbone.ts";
+import type { TextEncoderConfig } from "../nn/text_encoder.ts";
 import type { ParameterBlock } from "../nn/parameters.ts";
 import type { Initializer, Parameter } from "../nn/module.ts";
 import { SelfsupError } from "../errors.ts";
@@ -26,7 +30,8 @@ export type OptionKind =
   | "positiveNumber"
   | "nonNegativeNumber"
   | "fraction"
-  | "boolean";
+  | "boolean"
+  | "choice";
 
 /** One option of a method, and the flag that sets it. */
 export interface MethodOption {
@@ -38,6 +43,8 @@ export interface MethodOption {
   readonly description: string;
   /** May be left unset (the method then derives it, e.g. from the backbone's width). */
   readonly optional?: boolean;
+  /** The values a `choice` option takes. */
+  readonly choices?: readonly string[];
 }
 
 /** What a method needs to know of the run to build its networks and schedules. */
@@ -55,6 +62,8 @@ export interface BuildContext {
 
 /** Training settings a method's recipe may set, beside its own options. */
 export interface Recipe {
+  /** The data, where the method needs another than the preset's (MLM: text). */
+  readonly dataset?: DatasetConfig;
   /** The encoder, where the method needs another than the preset's (MAE: a ViT). */
   readonly backbone?: BackboneConfig;
   /** The training views' augmentation (the base recipe the method's views start from). */
@@ -85,13 +94,23 @@ export interface Method<O extends object = Record<string, unknown>> {
    * where one exists, `synthetic` what the built-in default preset needs beyond the defaults.
    */
   readonly recipes: {
-    readonly cifar: Recipe & Partial<O>;
+    /** Absent for a method that does not train on images. */
+    readonly cifar?: Recipe & Partial<O>;
     readonly synthetic?: Recipe & Partial<O>;
   };
+  /** What it trains on: images (the default), or text. */
+  readonly modality?: "images" | "text";
   /** Refuses options no run can use (a `SelfsupError` naming the flag); returns them typed. */
   validate(options: Readonly<Record<string, unknown>>, batchSize: number): O;
-  /** The views of each image a step needs, made from the run's base recipe. */
+  /** The views of each image a step needs, made from the run's base recipe (none for text). */
   views(options: O, base: AugmentConfig): ViewGroup[];
+  /** The token sequences of each item a step needs, for an encoder of text; absent: none. */
+  text?(options: O, encoder: TextEncoderConfig): TextViews;
+  /**
+   * The backbone the method trains, from the run's: a method may need more of it than the
+   * run asked for (MLM's next-sentence pairs: segment embeddings). Absent: the run's.
+   */
+  backbone?(options: O, backbone: BackboneConfig): BackboneConfig;
   /** Builds the networks and extra state on the GPU, randomly initialised from the seed. */
   build(context: BuildContext, options: O): MethodRun;
 }
@@ -100,8 +119,76 @@ export interface Method<O extends object = Record<string, unknown>> {
 export interface StepInputs {
   /** One tensor per view group: [count·N, 3, h, w], view v of image k at row v·N + k. */
   readonly views: readonly Tensor[];
-  /** The images' class labels, i32 [N]: unused by self-supervised methods. */
+  /** The items' class labels, i32 [N]: unused by self-supervised methods. */
   readonly labels: Tensor;
+  /** The items' token sequences, for methods with {@link Method.text} (text_batcher.ts). */
+  readonly text?: TextInputs;
+}
+
+/** A batch of token sequences on the GPU: the tensors of a `TokenBatch`. */
+export interface TextInputs {
+  /** u32 [N, T]. */
+  readonly tokens: Tensor;
+  /** With masking: u32 [N, P] chosen positions and i32 [N, P] their original tokens (−1: none). */
+  readonly positions?: Tensor;
+  readonly targets?: Tensor;
+  /** With pairs: u32 [N, T] segment of each token, i32 [N] whether B follows A. */
+  readonly segments?: Tensor;
+  readonly isNext?: Tensor;
+}
+
+/** What a step's inputs are made of: groups of image views, token sequences, or both. */
+export interface InputSpec {
+  readonly groups: readonly ViewGroup[];
+  readonly text?: TextViews;
+  /** Items per step (N). */
+  readonly batchSize: number;
+}
+
+/** Records the input tensors of a training step of `spec`'s shape. */
+export function createStepInputs(program: Program, spec: InputSpec): StepInputs {
+  const n = spec.batchSize;
+  const views = spec.groups.map(({ count, augment }, i) =>
+    program.tensor([count * n, 3, augment.height, augment.width], `views ${i + 1}`)
+  );
+  const labels = program.tensor([n], "labels", "i32");
+  const text = spec.text;
+  if (!text) return { views, labels };
+  const t = text.sequenceLength, p = predictionsPerSequence(text);
+  return {
+    views,
+    labels,
+    text: {
+      tokens: program.tensor([n, t], "tokens", "u32"),
+      ...(text.masking
+        ? {
+          positions: program.tensor([n, p], "chosen positions", "u32"),
+          targets: program.tensor([n, p], "chosen tokens", "i32"),
+        }
+        : {}),
+      ...(text.pairs
+        ? {
+          segments: program.tensor([n, t], "segments", "u32"),
+          isNext: program.tensor([n], "next-sentence labels", "i32"),
+        }
+        : {}),
+    },
+  };
+}
+
+/** Writes a batch into a step's inputs (made by {@link createStepInputs} for its shape). */
+export function writeStepInputs(gpu: Gpu, inputs: StepInputs, batch: TrainingBatch): void {
+  batch.groups.forEach((values, g) => gpu.write(inputs.views[g], values));
+  gpu.write(inputs.labels, batch.labels);
+  const text = inputs.text;
+  if (!text) return;
+  const given = batch.text;
+  if (!given) throw new Error("The step reads text, the batch has none");
+  gpu.write(text.tokens, given.tokens);
+  if (text.positions) gpu.write(text.positions, given.positions!);
+  if (text.targets) gpu.write(text.targets, given.targets!);
+  if (text.segments) gpu.write(text.segments, given.segments!);
+  if (text.isNext) gpu.write(text.isNext, given.isNext!);
 }
 
 /**
@@ -169,8 +256,21 @@ export interface MethodRun {
    * call it between steps.
    */
   preview?(images: Float32Array, count: number): Promise<Reconstructions>;
+  /**
+   * Measures what the method itself predicts on held-out data, by name (MLM: the accuracy of
+   * its predictions of masked tokens, and of the unigram baseline). Records and runs
+   * programs of its own, so call it between steps.
+   */
+  evaluate?(data: MethodEvaluationData): Promise<Record<string, number>>;
   /** Frees the GPU memory of every block and tensor. */
   destroy(): void;
+}
+
+/** The data a method's own evaluation reads: the run's training and held-out splits. */
+export interface MethodEvaluationData {
+  readonly train: Dataset;
+  readonly test: Dataset;
+  readonly seed: number;
 }
 
 /**
@@ -226,6 +326,7 @@ export const soloLarsRecipe: Recipe = {
 
 /** The keys of {@link Recipe}: what a recipe sets beside the method's own options. */
 export const recipeKeys: readonly (keyof Recipe)[] = [
+  "dataset",
   "backbone",
   "augmentation",
   "optimizer",
@@ -275,6 +376,12 @@ export const check = {
     if (typeof value !== "boolean") throw new SelfsupError(`${flag} must be true or false`);
     return value;
   },
+  choice(value: unknown, flag: string, choices: readonly string[] = []): string {
+    if (typeof value !== "string" || !choices.includes(value)) {
+      throw new SelfsupError(`${flag} must be one of ${choices.join(", ")}, got ${value}`);
+    }
+    return value;
+  },
 };
 
 /**
@@ -308,7 +415,7 @@ export function checkOptions<O extends object>(
   for (const option of method.options) {
     const value = options[option.key] ?? (method.defaults as Record<string, unknown>)[option.key];
     if (value === undefined && option.optional) continue;
-    out[option.key] = check[option.kind](value, option.flag);
+    out[option.key] = check[option.kind](value, option.flag, option.choices);
   }
   return out as O;
 }

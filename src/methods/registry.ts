@@ -2,6 +2,7 @@ import { SelfsupError } from "../errors.ts";
 import { byol } from "./byol.ts";
 import { dino } from "./dino.ts";
 import { mae } from "./mae.ts";
+import { mlm } from "./mlm.ts";
 import type { Method } from "./method.ts";
 import { moco } from "./moco.ts";
 import { rotation } from "./rotation.ts";
@@ -18,6 +19,7 @@ export const methods: Readonly<Record<string, Method<any>>> = {
   swav,
   rotation,
   mae,
+  mlm,
 };
 
 /** The names `--method` takes. */

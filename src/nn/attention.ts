@@ -4,8 +4,15 @@ import type { Tensor } from "../gpu/tensor.ts";
 import { batchedMatmul, type StridedMatrices, up4 } from "./batched_matmul.ts";
 import { constant, truncatedNormal } from "./init.ts";
 import { Linear, type LinearInit } from "./linear.ts";
-import { type Entry, type Forward, type ForwardOptions, type Layer, prefixed } from "./module.ts";
-import { softmaxBackward, softmaxForward } from "./softmax.ts";
+import {
+  type AttentionMask,
+  type Entry,
+  type Forward,
+  type ForwardOptions,
+  type Layer,
+  prefixed,
+} from "./module.ts";
+import { softmaxBackward, softmaxForward, softmaxMaskedForward } from "./softmax.ts";
 
 /** The sizes of multi-head attention over tokens [N, T, D] with `heads` heads. */
 interface AttentionShape {
@@ -101,12 +108,14 @@ export interface AttentionSaved {
 /**
  * Records the core of multi-head self-attention on the fused projection qkv [N, T, 3·D]
  * (timm's layout: q, k, v, each split into heads): softmax(q·kᵀ/√dh)·v per head, returned as
- * [N, T, D] with the heads interleaved, ready for the output projection.
+ * [N, T, D] with the heads interleaved, ready for the output projection. With a `mask`, the
+ * keys it excludes get no attention.
  */
 export function attentionForward(
   program: Program,
   qkv: Tensor,
   heads: number,
+  mask?: AttentionMask,
 ): { output: Tensor; saved: AttentionSaved } {
   const s = attentionShape(qkv, heads);
   const { t, headDim: dh } = s;
@@ -115,7 +124,9 @@ export function attentionForward(
   const k = qkvPart(qkv, s, 1);
   const v = qkvPart(qkv, s, 2);
   product(program, s, "scores", "nt", [q, transposed(k), scoreMatrices(scores, s)], [t, t, dh]);
-  const probs = softmaxForward(program, scores, 1 / Math.sqrt(dh), t);
+  const probs = mask
+    ? softmaxMaskedForward(program, scores, 1 / Math.sqrt(dh), mask)
+    : softmaxForward(program, scores, 1 / Math.sqrt(dh), t);
   const output = program.temp([s.n, t, s.d], "attention output");
   product(program, s, "values", "nn", [scoreMatrices(probs, s), v, headOutputs(output, s)], [
     t,
@@ -184,7 +195,7 @@ export class Attention implements Layer {
 
   forward(program: Program, input: Tensor, options: ForwardOptions): Forward {
     const qkv = this.qkv.forward(program, input, options);
-    const core = attentionForward(program, qkv.output, this.heads);
+    const core = attentionForward(program, qkv.output, this.heads, options.attentionMask);
     const proj = this.proj.forward(program, core.output, { ...options, inputGrad: true });
     return {
       output: proj.output,

@@ -1,6 +1,7 @@
 import { SelfsupError } from "../errors.ts";
 import type { Layer } from "./module.ts";
 import { ResNet18, type Stem } from "./resnet.ts";
+import { checkTextEncoder, TextEncoder, type TextEncoderConfig } from "./text_encoder.ts";
 import { VisionTransformer, type VitConfig } from "./vit.ts";
 
 /** The encoder a method trains and evaluation uses, as saved in a checkpoint's metadata. */
@@ -11,9 +12,13 @@ export type BackboneConfig =
     /** Channels of layer1; torchvision's ResNet-18 has 64. */
     readonly width: number;
   }
-  | (VitConfig & { readonly name: "vit" });
+  | (VitConfig & { readonly name: "vit" })
+  | (TextEncoderConfig & { readonly name: "text" });
 
-/** An encoder: images [N, 3, H, W] → features [N, featureDim]. */
+/**
+ * An encoder: images [N, 3, H, W] → features [N, featureDim], or, for a text encoder, token
+ * ids u32 [N, T] → features [N, featureDim].
+ */
 export interface Backbone extends Layer {
   readonly featureDim: number;
   readonly config: BackboneConfig;
@@ -27,6 +32,7 @@ export interface Backbone extends Layer {
 /** Builds the backbone a config describes; a config from a file is checked first. */
 export function createBackbone(config: BackboneConfig): Backbone {
   checkBackbone(config, "backbone");
+  if (config.name === "text") return new TextEncoder(config);
   return config.name === "vit" ? new VisionTransformer(config) : new ResNet18(config);
 }
 
@@ -36,6 +42,12 @@ export function createBackbone(config: BackboneConfig): Backbone {
  */
 export function checkBackbone(config: BackboneConfig, source: string): void {
   const whole = (n: unknown) => Number.isInteger(n) && (n as number) > 0;
+  if (config?.name === "text") {
+    if (typeof config.tokenizer !== "string" || !Number.isInteger(config.pad)) {
+      throw new SelfsupError(`${source} describes an unknown backbone ${JSON.stringify(config)}`);
+    }
+    return checkTextEncoder(config);
+  }
   const valid = config?.name === "resnet18"
     ? (config.stem === "cifar" || config.stem === "imagenet") && whole(config.width)
     : config?.name === "vit" &&
@@ -47,6 +59,10 @@ export function checkBackbone(config: BackboneConfig, source: string): void {
 
 /** A short human-readable name, e.g. "ResNet-18 (cifar stem, width 16)". */
 export function describeBackbone(config: BackboneConfig): string {
+  if (config.name === "text") {
+    return `text transformer ${config.dim}/${config.depth}/${config.heads} (${config.tokenizer}, ` +
+      `${config.contextLength} tokens${config.causal ? ", causal" : ""})`;
+  }
   return config.name === "vit"
     ? `ViT ${config.dim}/${config.depth}/${config.heads} (patch ${config.patchSize})`
     : `ResNet-18 (${config.stem} stem, width ${config.width})`;

@@ -76,6 +76,19 @@ export interface ForwardOptions {
    * of shuffle-BN does; 1 or absent for ordinary batch norm.
    */
   readonly batchNormSplits?: number;
+  /** The keys attention may look at, for sequences of text; absent: every key (images). */
+  readonly attentionMask?: AttentionMask;
+}
+
+/**
+ * Attention's keys in sequences of tokens: not the padding (tokens equal to `pad`) and, when
+ * `causal`, not after the query (a left-to-right text encoder, CLIP's).
+ */
+export interface AttentionMask {
+  /** The sequences' tokens, u32 [N, T]. */
+  readonly tokens: Tensor;
+  readonly pad: number;
+  readonly causal: boolean;
 }
 
 /** The recorded forward pass of a layer, and how to record its backward pass. */

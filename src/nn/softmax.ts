@@ -1,8 +1,10 @@
 import type { Program } from "../gpu/gpu.ts";
 import { f32 } from "../gpu/kernel.ts";
+import { softmaxMaskedForwardKernel } from "../gpu/kernels/text.ts";
 import { softmaxBackwardKernel, softmaxForwardKernel } from "../gpu/kernels/transformer.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { up4 } from "./batched_matmul.ts";
+import type { AttentionMask } from "./module.ts";
 
 // The rows and their width of a softmax input [..., width]; the kernels read vec4s.
 function softmaxRows(x: Tensor, cols: number): [number, number] {
@@ -27,6 +29,35 @@ export function softmaxForward(program: Program, x: Tensor, scale: number, cols:
     cols,
     width,
     f32(scale),
+  ]);
+  return y;
+}
+
+/**
+ * Records {@link softmaxForward} of attention scores x [N, H, T, width] with the keys that
+ * `mask` excludes (padding; later tokens when causal) given zero probability; the ordinary
+ * {@link softmaxBackward} then gives them zero gradient.
+ */
+export function softmaxMaskedForward(
+  program: Program,
+  x: Tensor,
+  scale: number,
+  mask: AttentionMask,
+): Tensor {
+  const [n, heads, t] = x.shape;
+  const [rows, width] = softmaxRows(x, t);
+  if (x.shape.length !== 4 || mask.tokens.dtype !== "u32" || mask.tokens.size !== n * t) {
+    throw new Error(`Masked softmax of scores [${x.shape}] by tokens [${mask.tokens.shape}]`);
+  }
+  const y = program.temp(x.shape, "masked softmax output");
+  program.dispatch(softmaxMaskedForwardKernel, [x, mask.tokens, y], Math.ceil(rows / 64), [
+    rows,
+    t,
+    width,
+    f32(scale),
+    heads,
+    mask.pad,
+    mask.causal ? 1 : 0,
   ]);
   return y;
 }

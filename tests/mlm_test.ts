@@ -1,0 +1,171 @@
+// Masked language modelling: a whole first step (with next-sentence prediction) against
+// PyTorch (tests/fixtures/make_text_fixtures.py), a run resumed mid-epoch ending bit-identical
+// to an uninterrupted one, and what a run refuses.
+import { loadCheckpoint } from "../src/checkpoint.ts";
+import { ListTextDataset } from "../src/data/text.ts";
+import { packCorpus, type TextViews, TokenWriter } from "../src/data/text_batcher.ts";
+import { tokenizerNamed } from "../src/data/tokenizer.ts";
+import { SelfsupError } from "../src/errors.ts";
+import { Program } from "../src/gpu/gpu.ts";
+import { textEncoderConfig } from "../src/methods/_text.ts";
+import { createStepInputs, writeStepInputs } from "../src/methods/method.ts";
+import { mlm } from "../src/methods/mlm.ts";
+import { createOptimizer } from "../src/optim/optimizer.ts";
+import { presetConfig } from "../src/presets.ts";
+import { pretrain, type PretrainConfig } from "../src/train.ts";
+import { assertEquals, assertRejects } from "./_assert.ts";
+import { interruptedRun } from "./_cli.ts";
+import { compare, compareLoss, initialize, load } from "./_method_step.ts";
+import { assertSameState, testGpu } from "./_util.ts";
+
+Deno.test("MLM first step with next-sentence prediction matches PyTorch", async () => {
+  const gpu = await testGpu();
+  const fixture = await load("mlm_step1");
+  const meta = fixture.meta as Record<string, number> & { sgd: Record<string, number> };
+  // The batch the fixture was made from, as selfsup's writer makes it.
+  const views: TextViews = {
+    tokenizer: "bytes",
+    sequenceLength: meta.length,
+    masking: { ratio: 0.3, mode: "static" },
+    pairs: true,
+  };
+  const corpus = new ListTextDataset(
+    [["Ada.", "Bo ran.", "Cy.", "Di hid."], ["Ed.", "Flo.", "Gus sat.", "Hal."]],
+    Int32Array.of(0, 1),
+    ["a", "b"],
+  );
+  const writer = new TokenWriter(packCorpus(corpus, tokenizerNamed("bytes"), views), views, 0);
+  const batch = writer.allocate(4);
+  writer.write([0, 1, 2, 3], 0, batch);
+  const same = (name: string, values: ArrayLike<number>) =>
+    assertEquals(Array.from(values), Array.from(fixture.get(name)), `the fixture's ${name}`);
+  same("tokens", batch.tokens);
+  same("segments", batch.segments);
+  same("positions", batch.positions);
+  same("targets", batch.targets);
+  same("is_next", batch.isNext);
+
+  const options = mlm.validate({ maskRatio: 0.3, masking: "static", nsp: true }, 4);
+  const encoder = textEncoderConfig("bytes", {
+    contextLength: meta.length,
+    dim: meta.dim,
+    depth: meta.depth,
+    heads: meta.heads,
+    causal: false,
+    pooling: "mean",
+  });
+  const backbone = mlm.backbone!(options, encoder);
+  const run = mlm.build(
+    { gpu, backbone, batchSize: 4, totalSteps: 10, stepsPerEpoch: 10, seed: 0 },
+    options,
+  );
+  initialize(run.trainable, [
+    { strip: "backbone.", take: (n) => n.startsWith("backbone.") },
+    { strip: "", take: (n) => !n.startsWith("backbone.") },
+  ]);
+  const optimizer = createOptimizer(gpu, run.trainable, {
+    name: "sgd",
+    momentum: meta.sgd.momentum,
+    weightDecay: meta.sgd.weightDecay,
+  });
+  const program = new Program(gpu, "MLM first step");
+  const inputs = createStepInputs(program, {
+    groups: [],
+    text: mlm.text!(options, encoder),
+    batchSize: 4,
+  });
+  program.clear(run.trainable.grads);
+  const { loss } = run.record(program, inputs);
+  optimizer.record(program);
+  writeStepInputs(gpu, inputs, {
+    groups: [],
+    labels: new Int32Array(4),
+    indices: Int32Array.of(0, 1, 2, 3),
+    size: 4,
+    epoch: 0,
+    step: 0,
+    text: batch,
+  });
+  optimizer.prepare(1, meta.sgd.lr);
+  gpu.submit(program);
+  compareLoss(fixture, (await gpu.readF32(loss))[0]);
+  compare(fixture, "grad", await run.trainable.readGrads());
+  compare(fixture, "after", await run.trainable.read());
+  program.destroy();
+  optimizer.destroy();
+  run.destroy();
+});
+
+const tinyEncoder = textEncoderConfig("bytes", {
+  contextLength: 32,
+  dim: 16,
+  depth: 1,
+  heads: 2,
+  causal: false,
+  pooling: "mean",
+});
+
+/** A small MLM run on the synthetic corpus: 40 documents, a width-16 encoder of 32 tokens. */
+const tiny: PretrainConfig = {
+  ...presetConfig("default", "mlm"),
+  method: { name: "mlm", maskRatio: 0.15, masking: "dynamic", nsp: true },
+  dataset: { name: "synthetic-text", limit: 40 },
+  backbone: tinyEncoder,
+  batchSize: 8,
+  epochs: 2,
+  evaluation: null,
+  baseline: false,
+};
+
+Deno.test("an MLM run resumed mid-epoch ends bit-identical to an uninterrupted one", async () => {
+  const gpu = await testGpu();
+  const dir = await Deno.makeTempDir();
+  const whole = await pretrain(tiny, { out: `${dir}/whole`, gpu, log: () => {} });
+  const steps = whole.steps;
+  if (steps < 8) throw new Error(`only ${steps} steps`);
+  const first = await interruptedRun(gpu, tiny, `${dir}/split`, steps / 2 + 1);
+  assertEquals([first.status, first.steps], ["interrupted", steps / 2 + 1], "interrupted");
+  const resumed = await pretrain(tiny, { out: `${dir}/split`, gpu, resume: true, log: () => {} });
+  assertEquals(resumed.steps, steps, "resumed");
+  const checkpoint = await loadCheckpoint(`${dir}/split/checkpoint.safetensors`);
+  assertSameState(checkpoint, await loadCheckpoint(`${dir}/whole/checkpoint.safetensors`));
+  // The encoder under bare names, the heads under method.
+  for (
+    const name of [
+      "token_embed.weight",
+      "segment_embed.weight",
+      "method.head.bias",
+      "method.nsp.weight",
+    ]
+  ) {
+    if (!checkpoint.tensors.has(name)) throw new Error(`the checkpoint lacks ${name}`);
+  }
+  assertEquals(checkpoint.meta.architecture.backbone, { ...tinyEncoder, segments: 2 }, "backbone");
+});
+
+Deno.test("MLM refuses images and an image encoder; image methods refuse text, in one line", async () => {
+  const gpu = await testGpu();
+  const dir = await Deno.makeTempDir();
+  const out = { out: `${dir}/run`, gpu, log: () => {} };
+  await assertRejects(
+    () => pretrain({ ...tiny, dataset: { name: "synthetic" } }, out),
+    SelfsupError,
+    "MLM trains on text, and --dataset synthetic holds images",
+  );
+  await assertRejects(
+    () => pretrain({ ...tiny, backbone: { name: "resnet18", stem: "cifar", width: 4 } }, out),
+    SelfsupError,
+    "MLM needs a text encoder",
+  );
+  await assertRejects(
+    () =>
+      pretrain({ ...presetConfig("default", "simclr"), dataset: { name: "synthetic-text" } }, out),
+    SelfsupError,
+    "SimCLR trains on images",
+  );
+  await assertRejects(
+    () => Promise.resolve().then(() => presetConfig("cifar", "mlm")),
+    SelfsupError,
+    "--preset cifar is a CIFAR-10 recipe",
+  );
+});
