@@ -2,7 +2,8 @@
  * selfsup: self-supervised learning on any WebGPU adapter, from Deno — hand-written WGSL
  * kernels for every layer's forward and backward pass; SimCLR, MoCo v2, BYOL, DINO, SwAV,
  * rotation prediction and MAE on a ResNet-18 or a Vision Transformer, masked language
- * modelling (BERT, RoBERTa) on a text transformer; linear-probe, kNN and fine-tuning evaluation; and
+ * modelling (BERT, RoBERTa) on a text transformer, CLIP on images with captions;
+ * linear-probe, kNN and fine-tuning evaluation; and
  * checkpoints that load into torchvision or timm.
  *
  * Pre-train on the built-in synthetic set and read the probe accuracy:
@@ -124,7 +125,14 @@ export {
 } from "./src/data/text_batcher.ts";
 export { loadCifar } from "./src/data/cifar.ts";
 export { loadImageFolder } from "./src/data/image_folder.ts";
-export { syntheticDataset } from "./src/data/synthetic.ts";
+export { type CaptionedImages, syntheticCaptions, syntheticDataset } from "./src/data/synthetic.ts";
+export {
+  type CaptionedDataset,
+  CaptionedLoader,
+  hasCaptions,
+  loadCaptionedFolder,
+  withCaptions,
+} from "./src/data/captions.ts";
 export {
   type AugmentConfig,
   Augmenter,
@@ -164,6 +172,7 @@ export { swav } from "./src/methods/swav.ts";
 export { rotation } from "./src/methods/rotation.ts";
 export { mae } from "./src/methods/mae.ts";
 export { mlm, type MlmOptions } from "./src/methods/mlm.ts";
+export { clip, type ClipOptions, clipPrompt } from "./src/methods/clip.ts";
 export { textEncoderConfig, textSmallDefault } from "./src/methods/_text.ts";
 export { buildClassifier, supervised, type SupervisedOptions } from "./src/methods/supervised.ts";
 export {
@@ -206,6 +215,7 @@ export { ParameterBlock } from "./src/nn/parameters.ts";
 export { ntXent } from "./src/loss/nt_xent.ts";
 export { crossEntropy } from "./src/loss/cross_entropy.ts";
 export { maskedCrossEntropy } from "./src/loss/masked_cross_entropy.ts";
+export { clipInitialLogitScale, clipLoss } from "./src/loss/clip.ts";
 export { infoNceWithQueue } from "./src/loss/info_nce.ts";
 export { normalizedRegression } from "./src/loss/cosine.ts";
 export { createOptimizer, type Optimizer, type OptimizerConfig } from "./src/optim/optimizer.ts";

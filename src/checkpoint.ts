@@ -10,6 +10,7 @@ import {
   type StoredTensor,
 } from "./io/safetensors.ts";
 import type { BackboneConfig } from "./nn/backbone.ts";
+import type { TextEncoderConfig } from "./nn/text_encoder.ts";
 import type { ParameterBlock } from "./nn/parameters.ts";
 
 /**
@@ -26,6 +27,8 @@ export interface CheckpointMeta {
     readonly backbone: BackboneConfig;
     /** Side of the training images (absent for a text encoder). */
     readonly imageSize?: number;
+    /** The text encoder beside the backbone (CLIP's). */
+    readonly text?: TextEncoderConfig;
   };
   /** The per-channel normalisation the backbone was trained with, to apply at inference. */
   readonly normalization: { readonly mean: RGB; readonly std: RGB };

@@ -9,6 +9,7 @@ import { SelfsupError } from "./errors.ts";
 import { Random } from "./data/random.ts";
 import { type Gpu, Program } from "./gpu/gpu.ts";
 import { crossEntropy } from "./loss/cross_entropy.ts";
+import { unitRows } from "./nn/l2_normalize.ts";
 import { Linear, linearForward } from "./nn/linear.ts";
 import type { Backbone } from "./nn/backbone.ts";
 import { ParameterBlock } from "./nn/parameters.ts";
@@ -278,11 +279,11 @@ export async function knnAccuracy(
     const bank = program.tensor([n, dim], "knn bank");
     const zeros = program.tensor([n], "knn zero bias");
     const queries = program.tensor([chunk, dim], "knn queries");
-    gpu.write(bank, l2Normalize(train.features, dim));
+    gpu.write(bank, unitRows(train.features, dim));
     gpu.write(zeros, new Float32Array(n));
     const similarities = linearForward(program, queries, bank, zeros);
     program.keep(similarities);
-    const normalized = l2Normalize(test.features, dim);
+    const normalized = unitRows(test.features, dim);
     const batch = new Float32Array(chunk * dim);
     const votes = new Float64Array(options.numClasses);
     const heap = new TopK(k);
@@ -405,16 +406,5 @@ function standardize(
 ): Float32Array {
   const out = new Float32Array(x.length);
   for (let i = 0; i < x.length; i++) out[i] = (x[i] - mean[i % dim]) / std[i % dim];
-  return out;
-}
-
-function l2Normalize(x: Float32Array, dim: number): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let r = 0; r < x.length / dim; r++) {
-    let sum = 0;
-    for (let c = 0; c < dim; c++) sum += x[r * dim + c] ** 2;
-    const scale = 1 / Math.max(Math.sqrt(sum), 1e-12);
-    for (let c = 0; c < dim; c++) out[r * dim + c] = x[r * dim + c] * scale;
-  }
   return out;
 }

@@ -7,6 +7,7 @@ import {
   type DatasetConfig,
   datasetLabel,
   datasetNormalization,
+  isCaptionedDatasetName,
   isTextDatasetName,
   loadDataset,
 } from "./data/load.ts";
@@ -16,6 +17,7 @@ import { tokenizerNamed } from "./data/tokenizer.ts";
 import type { ViewGroup } from "./data/views.ts";
 import { SelfsupError } from "./errors.ts";
 import {
+  backboneFeatures,
   checkEvaluationData,
   evaluateBackbone,
   type Evaluation,
@@ -26,7 +28,14 @@ import type { Gpu } from "./gpu/gpu.ts";
 import type { Method, MethodConfig } from "./methods/method.ts";
 import { methodNamed } from "./methods/registry.ts";
 import { randomBackbone } from "./model.ts";
-import { type BackboneConfig, checkImageSize, describeBackbone } from "./nn/backbone.ts";
+import {
+  type Backbone,
+  type BackboneConfig,
+  checkImageSize,
+  describeBackbone,
+} from "./nn/backbone.ts";
+import type { TextEncoderConfig } from "./nn/text_encoder.ts";
+import { CaptionedLoader, hasCaptions } from "./data/captions.ts";
 import { createOptimizer, type OptimizerConfig } from "./optim/optimizer.ts";
 import { renderPlot } from "./plot.ts";
 import { reconstructionsPng } from "./plot_reconstructions.ts";
@@ -40,6 +49,8 @@ export interface PretrainConfig {
   readonly dataset: DatasetConfig;
   /** The encoder trained and evaluated, e.g. `{ name: "resnet18", stem: "cifar", width: 64 }`. */
   readonly backbone: BackboneConfig;
+  /** The text encoder of a method that pairs images with text (CLIP). */
+  readonly text?: TextEncoderConfig;
   readonly epochs: number;
   /** Images per step; each contributes the method's views. */
   readonly batchSize: number;
@@ -151,6 +162,7 @@ export async function pretrain(
     method: method.name,
     backbone,
     ...(isTextDataset(train) ? {} : { imageSize: train.height }),
+    ...(config.text ? { text: config.text } : {}),
   };
   if (resumed) assertArchitecture(resumed, architecture, run.checkpointPath);
   const { loader, groups, text, items } = trainingLoader(
@@ -165,6 +177,7 @@ export async function pretrain(
   const context = {
     gpu,
     backbone,
+    text: config.text,
     batchSize: config.batchSize,
     totalSteps,
     stepsPerEpoch,
@@ -227,7 +240,25 @@ export async function pretrain(
         "trained",
       );
       await logEvaluation(run, "trained", evaluation, log);
-      const held = { train, test: data.test, seed: config.evaluation.seed };
+      const evaluationBatch = config.evaluation.batchSize;
+      const held = {
+        train,
+        test: data.test,
+        seed: config.evaluation.seed,
+        mean,
+        std,
+        batchSize: evaluationBatch,
+        extract: async (encoder: Backbone, dataset: Dataset) =>
+          (await backboneFeatures(
+            gpu,
+            encoder,
+            dataset,
+            { mean, std },
+            evaluationBatch,
+            "embeddings",
+          ))
+            .features,
+      };
       methodMetrics = await methodRun.evaluate?.(held);
       await logMetrics(run, "trained", methodMetrics, log);
       if (config.baseline && !stopped()) {
@@ -310,8 +341,20 @@ function trainingLoader(
   checkImageSize(backbone, train.height, train.width);
   const base = { ...augmentPreset(config.augmentation, train.height, train.width), mean, std };
   const groups = method.views(options, base);
-  const loader = new MultiViewLoader(train, { ...batching, groups, workers: config.workers });
-  return { loader, groups, items: train.length };
+  const pairsText = method.modality === "captioned images";
+  const images = new MultiViewLoader(hasCaptions(train) ? train.images : train, {
+    ...batching,
+    groups,
+    workers: config.workers,
+  });
+  if (!pairsText) return { loader: images, groups, items: train.length };
+  if (!method.text || !config.text || !hasCaptions(train)) {
+    images.close();
+    throw new SelfsupError(`${method.title} needs captioned images and a text encoder`);
+  }
+  const text = method.text(options, config.text);
+  const loader = new CaptionedLoader(images, train.captions, text, config.batchSize);
+  return { loader, groups, text, items: train.length };
 }
 
 /** The training split, the evaluation's test split (checked before training) and the normalisation. */
@@ -429,6 +472,11 @@ async function logMetrics(
 function validateConfig(config: PretrainConfig, method: Method<any>): void {
   checkTraining(config);
   const text = isTextDatasetName(config.dataset.name);
+  if (method.modality === "captioned images" && !isCaptionedDatasetName(config.dataset.name)) {
+    throw new SelfsupError(
+      `${method.title} trains on captioned images: use --dataset synthetic-captions or captions`,
+    );
+  }
   if (text !== (method.modality === "text")) {
     throw new SelfsupError(
       `${method.title} trains on ${method.modality ?? "images"}, and --dataset ` +

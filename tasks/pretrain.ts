@@ -26,6 +26,7 @@ import type { MethodOption, OptionKind } from "../src/methods/method.ts";
 import { methodNamed, methodNames, methods } from "../src/methods/registry.ts";
 import type { BackboneConfig } from "../src/nn/backbone.ts";
 import { poolings } from "../src/nn/sequence_pool.ts";
+import type { TextEncoderConfig } from "../src/nn/text_encoder.ts";
 import { vitSmallDefault } from "../src/nn/vit.ts";
 import { presetConfig, presetNames } from "../src/presets.ts";
 import { RunFolder } from "../src/run_folder.ts";
@@ -233,7 +234,8 @@ await runTask("pretrain", async () => {
         imageSize: flags.imageSize ?? preset.dataset.imageSize,
         seed: flags.seed ?? preset.dataset.seed,
       },
-      backbone: backboneFlags(preset.backbone),
+      backbone: backboneFlags(preset.backbone, preset.text !== undefined),
+      ...(preset.text ? { text: textEncoderFlags(preset.text) } : {}),
       epochs: flags.epochs ?? preset.epochs,
       batchSize: flags.batchSize ?? preset.batchSize,
       optimizer: flags.optimizer ?? preset.optimizer,
@@ -275,23 +277,26 @@ await runTask("pretrain", async () => {
         (summary.probe || summary.knn ? `; evaluation ${evaluationSeconds.toFixed(0)} s` : ""),
     );
     if (summary.probe || summary.knn || summary.method_metrics) {
-      console.log(`                 trained   random init`);
-      console.log(
-        `linear probe    ${pct(summary.probe?.top1).padStart(8)}   ${
-          pct(summary.baseline?.probe?.top1).padStart(8)
-        }`,
-      );
-      console.log(
-        `${`kNN (k=${summary.knn?.k ?? config.evaluation?.knn?.k})`.padEnd(16)}${
-          pct(summary.knn?.top1).padStart(8)
-        }   ${pct(summary.baseline?.knn?.top1).padStart(8)}`,
-      );
-      for (const [key, value] of Object.entries(summary.method_metrics ?? {})) {
-        const label = key.replace("_accuracy", "").replaceAll("_", " ");
+      const rows: [string, number | undefined, number | undefined][] = [
+        ["linear probe", summary.probe?.top1, summary.baseline?.probe?.top1],
+        [
+          `kNN (k=${summary.knn?.k ?? config.evaluation?.knn?.k})`,
+          summary.knn?.top1,
+          summary.baseline?.knn?.top1,
+        ],
+        ...Object.entries(summary.method_metrics ?? {}).map(([key, value]) =>
+          [metricLabel(key), value, summary.baseline?.method_metrics?.[key]] as [
+            string,
+            number,
+            number | undefined,
+          ]
+        ),
+      ];
+      const width = Math.max(16, ...rows.map(([label]) => label.length + 1));
+      console.log(`${"".padEnd(width)} trained   random init`);
+      for (const [label, trained, random] of rows) {
         console.log(
-          `${label.padEnd(16)}${pct(value).padStart(8)}   ${
-            pct(summary.baseline?.method_metrics?.[key]).padStart(8)
-          }`,
+          `${label.padEnd(width)}${pct(trained).padStart(8)}   ${pct(random).padStart(8)}`,
         );
       }
     }
@@ -302,6 +307,12 @@ await runTask("pretrain", async () => {
   }
   return stoppedBy?.exitCode ?? 0;
 });
+
+/** How a method's own measure reads in the summary table: `image_to_text_recall_at_1` → `image→text R@1`. */
+function metricLabel(key: string): string {
+  return key.replace(/_accuracy$/, "").replace(/_recall_at_/, " R@").replace(/_to_/, "→")
+    .replaceAll("_", " ");
+}
 
 /**
  * The method's settings: the preset's, with the method flags given. A flag of another
@@ -325,12 +336,15 @@ function methodFlagValues(preset: PretrainConfig["method"]): PretrainConfig["met
   return out as PretrainConfig["method"];
 }
 
-/** The backbone the flags ask for, starting from the preset's; flags of the others are refused. */
-function backboneFlags(preset: BackboneConfig): BackboneConfig {
+/**
+ * The backbone the flags ask for, starting from the preset's; flags of the others are
+ * refused, except the text encoder's where the method has one beside the backbone (CLIP).
+ */
+function backboneFlags(preset: BackboneConfig, textBeside: boolean): BackboneConfig {
   const flags = command.opts();
   const name = flags.backbone ?? preset.name;
   for (const [other, names] of Object.entries(backboneFlagsOf)) {
-    if (other === name) continue;
+    if (other === name || (other === "text" && textBeside)) continue;
     const stray = names.find((n) => command.getOptionValueSource(n) === "cli");
     if (stray) throw new SelfsupError(`--${kebab(stray)} is for --backbone ${other}`);
   }
@@ -338,17 +352,7 @@ function backboneFlags(preset: BackboneConfig): BackboneConfig {
     const base = preset.name === "resnet18" ? preset : { stem: "cifar" as const, width: 64 };
     return { name, stem: flags.stem ?? base.stem, width: flags.width ?? base.width };
   }
-  if (name === "text") {
-    const base = preset.name === "text" ? preset : textEncoderConfig("bytes", textSmallDefault);
-    return textEncoderConfig(flags.tokenizer ?? base.tokenizer, {
-      contextLength: flags.contextLength ?? base.contextLength,
-      dim: flags.textDim ?? base.dim,
-      depth: flags.textDepth ?? base.depth,
-      heads: flags.textHeads ?? base.heads,
-      causal: base.causal,
-      pooling: flags.pooling ?? base.pooling,
-    });
-  }
+  if (name === "text") return textEncoderFlags(preset.name === "text" ? preset : undefined);
   const base = preset.name === "vit"
     ? preset
     : { ...vitSmallDefault, imageSize: flags.imageSize ?? vitSmallDefault.imageSize };
@@ -361,6 +365,20 @@ function backboneFlags(preset: BackboneConfig): BackboneConfig {
     heads: flags.vitHeads ?? base.heads,
     positions: flags.vitPositions ?? base.positions ?? "learned",
   };
+}
+
+/** The text encoder the flags ask for, starting from `base` (default: the small one). */
+function textEncoderFlags(base?: TextEncoderConfig): TextEncoderConfig & { name: "text" } {
+  const flags = command.opts();
+  const start = base ?? textEncoderConfig("bytes", textSmallDefault);
+  return textEncoderConfig(flags.tokenizer ?? start.tokenizer, {
+    contextLength: flags.contextLength ?? start.contextLength,
+    dim: flags.textDim ?? start.dim,
+    depth: flags.textDepth ?? start.depth,
+    heads: flags.textHeads ?? start.heads,
+    causal: start.causal,
+    pooling: flags.pooling ?? start.pooling,
+  });
 }
 
 /** The evaluation the flags ask for, starting from a preset's or a saved run's. */

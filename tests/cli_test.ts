@@ -662,6 +662,14 @@ const methodFlags: [string, string[], Record<string, unknown>][] = [
     ],
     { maskRatio: 0.2, masking: "static", nsp: true },
   ],
+  [
+    "clip",
+    [
+      ...["--dataset", "synthetic-captions", "--projection-dim", "8", "--text-dim", "16"],
+      ...["--text-depth", "1", "--text-heads", "2", "--context-length", "64"],
+    ],
+    { projectionDim: 8 },
+  ],
 ];
 
 Deno.test("every method trains through the CLI, its flags reaching the run's configuration", async () => {
@@ -733,6 +741,13 @@ Deno.test("every method trains through the CLI, its flags reaching the run's con
   assertOneLineError(
     await task("pretrain", ["--dataset", "synthetic-text", "--out", `${dir}/x`]),
     "SimCLR trains on images",
+  );
+  // CLIP's text encoder beside its image encoder.
+  const clip = JSON.parse(await Deno.readTextFile(`${dir}/clip/config.json`));
+  assertEquals(
+    [clip.backbone.name, clip.text.dim, clip.text.causal, clip.text.pooling],
+    ["resnet18", 16, true, "last"],
+    "clip's encoders",
   );
 });
 

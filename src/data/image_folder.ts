@@ -103,6 +103,17 @@ export async function imageFolderClasses(root: string): Promise<string[]> {
   return classNames.sort();
 }
 
+/**
+ * The images {@linkcode loadImageFolder} loads from `root`, in its order: their paths
+ * relative to the root ("/"-separated) and the class names. Reads no image.
+ */
+export async function imageFolderFiles(
+  root: string,
+): Promise<{ classNames: string[]; files: string[] }> {
+  const { classNames, files } = await listImages(resolve(root));
+  return { classNames, files: files.map((f) => f.rel) };
+}
+
 async function listImages(root: string): Promise<{ classNames: string[]; files: ImageFile[] }> {
   const classNames = await imageFolderClasses(root);
   const files: ImageFile[] = [];

@@ -5,7 +5,14 @@ import { loadCifar } from "./cifar.ts";
 import { type ImageDataset, limit, type Split, subset } from "./dataset.ts";
 import { imageFolderClasses, loadImageFolder } from "./image_folder.ts";
 import { Random } from "./random.ts";
-import { syntheticDataset } from "./synthetic.ts";
+import {
+  captionedLimit,
+  captionedSubset,
+  hasCaptions,
+  loadCaptionedFolder,
+  withCaptions,
+} from "./captions.ts";
+import { syntheticCaptions, syntheticDataset } from "./synthetic.ts";
 import { syntheticText } from "./synthetic_text.ts";
 import {
   isTextDataset,
@@ -15,14 +22,19 @@ import {
   textSubset,
 } from "./text.ts";
 
-/** The datasets selfsup knows by name: images, and text (`text`, `synthetic-text`). */
+/**
+ * The datasets selfsup knows by name: images, text (`text`, `synthetic-text`), and images
+ * with captions (`captions`, `synthetic-captions`).
+ */
 export type DatasetName =
   | "synthetic"
   | "cifar10"
   | "cifar100"
   | "folder"
   | "text"
-  | "synthetic-text";
+  | "synthetic-text"
+  | "captions"
+  | "synthetic-captions";
 
 /** The names `--dataset` takes. */
 export const datasetNames: readonly DatasetName[] = [
@@ -32,6 +44,8 @@ export const datasetNames: readonly DatasetName[] = [
   "folder",
   "text",
   "synthetic-text",
+  "captions",
+  "synthetic-captions",
 ];
 
 /** A dataset of either kind: images, or text documents. */
@@ -40,6 +54,11 @@ export type Dataset = ImageDataset | TextDataset;
 /** Whether the dataset of that name holds text. */
 export function isTextDatasetName(name: DatasetName): boolean {
   return name === "text" || name === "synthetic-text";
+}
+
+/** Whether the dataset of that name holds images with captions. */
+export function isCaptionedDatasetName(name: DatasetName): boolean {
+  return name === "captions" || name === "synthetic-captions";
 }
 
 /** Which data to use; the same value selects the training and the test split. */
@@ -73,7 +92,7 @@ export function datasetNormalization(config: DatasetConfig): {
   std: readonly [number, number, number];
 } {
   if (isTextDatasetName(config.name)) return { mean: [0, 0, 0], std: [1, 1, 1] };
-  return config.name === "folder"
+  return config.name === "folder" || config.name === "captions"
     ? { mean: imagenetMean, std: imagenetStd }
     : { mean: CIFAR_MEAN, std: CIFAR_STD };
 }
@@ -100,6 +119,7 @@ export async function loadDataset(config: DatasetConfig, split: Split): Promise<
 
 /** The first `n` items of a dataset of either kind (all of them when n ≥ length). */
 export function limitItems(dataset: Dataset, n: number): Dataset {
+  if (hasCaptions(dataset)) return captionedLimit(dataset, n);
   if (!isTextDataset(dataset)) return limit(dataset, n);
   return textSubset(dataset, Array.from({ length: Math.min(n, dataset.length) }, (_, i) => i));
 }
@@ -131,6 +151,18 @@ async function loadSplit(config: DatasetConfig, split: Split): Promise<Dataset> 
     }
     case "synthetic-text":
       return syntheticText({ split, seed: config.seed ?? 0 });
+    case "synthetic-captions": {
+      const { images, captions } = syntheticCaptions({ split, seed: config.seed ?? 0 });
+      return withCaptions(images, captions);
+    }
+    case "captions": {
+      const size = config.imageSize ?? 32;
+      return await loadFolderSplit(config, split, {
+        classes: imageFolderClasses,
+        load: (path) => loadCaptionedFolder(path, { height: size, width: size }),
+        subset: captionedSubset,
+      });
+    }
     case "text":
       return await loadFolderSplit(config, split, {
         classes: textFolderClasses,

@@ -9,6 +9,7 @@
 
 import { PackedImageDataset, type Split } from "./dataset.ts";
 import { Random } from "./random.ts";
+import { ListTextDataset } from "./text.ts";
 
 /** Class names of the synthetic set, by label. */
 export const SYNTHETIC_CLASSES: readonly string[] = [
@@ -106,6 +107,88 @@ const luma = (c: Float64Array) => 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2];
  * ```
  */
 export function syntheticDataset(options: SyntheticOptions = {}): PackedImageDataset {
+  return generate(options).images;
+}
+
+/** A set of images with a caption each, paired by index: CLIP's data. */
+export interface CaptionedImages {
+  readonly images: PackedImageDataset;
+  /** Caption i (one sentence, labelled with image i's class) describes image i. */
+  readonly captions: ListTextDataset;
+}
+
+/**
+ * The synthetic set with each image described in words: its class, colours, and for a shape
+ * its size and place — "a small red circle on a blue background, top left", "vertical
+ * stripes of green and white" — so that a caption says more than the class.
+ *
+ * @example
+ * ```ts
+ * import { syntheticCaptions } from "./synthetic.ts";
+ * const { images, captions } = syntheticCaptions({ count: 10 });
+ * captions.sentences(0)[0]; // e.g. "a large red circle on a blue background, top left"
+ * ```
+ */
+export function syntheticCaptions(options: SyntheticOptions = {}): CaptionedImages {
+  const { images, captions } = generate(options, true);
+  return {
+    images,
+    captions: new ListTextDataset(captions.map((c) => [c]), images.labels, SYNTHETIC_CLASSES),
+  };
+}
+
+/** Colour names and their RGB in [0, 1], for captions: the nearest names a colour. */
+const COLOURS: readonly [string, number, number, number][] = [
+  ["black", 0, 0, 0],
+  ["grey", 0.5, 0.5, 0.5],
+  ["white", 1, 1, 1],
+  ["red", 0.85, 0.1, 0.1],
+  ["orange", 1, 0.55, 0.1],
+  ["yellow", 0.95, 0.9, 0.15],
+  ["green", 0.15, 0.65, 0.2],
+  ["cyan", 0.2, 0.85, 0.9],
+  ["blue", 0.15, 0.25, 0.85],
+  ["purple", 0.55, 0.2, 0.7],
+  ["pink", 1, 0.6, 0.75],
+  ["brown", 0.5, 0.3, 0.12],
+];
+
+function colourName(c: Float64Array): string {
+  let best = COLOURS[0], distance = Infinity;
+  for (const entry of COLOURS) {
+    const d = (c[0] - entry[1]) ** 2 + (c[1] - entry[2]) ** 2 + (c[2] - entry[3]) ** 2;
+    if (d < distance) [best, distance] = [entry, d];
+  }
+  return best[0];
+}
+
+/** The words of an image's draw: its class and colours, and a shape's size and place. */
+function describe(
+  label: number,
+  fg: Float64Array,
+  bg: Float64Array,
+  place: { cx: number; cy: number; a: number; size: number },
+): string {
+  const name = SYNTHETIC_CLASSES[label];
+  const [front, back] = [colourName(fg), colourName(bg)];
+  const article = (word: string) => (/^[aeiou]/.test(word) ? "an" : "a");
+  if (label > 7) return `a ${name} of ${front} and ${back}`;
+  if (label > 4) return `${name} of ${front} and ${back}`;
+  const third = (v: number, words: string[]) =>
+    words[Math.min(2, Math.floor((3 * v) / place.size))];
+  const where = `${third(place.cy, ["top", "middle", "bottom"])} ${
+    third(place.cx, ["left", "centre", "right"])
+  }`;
+  const big = place.a >= (8 * place.size) / 32 ? "large" : "small";
+  const on = `on ${article(back)} ${back} background`;
+  return `a ${big} ${front} ${name} ${on}, ${where.replace("middle centre", "centre")}`;
+}
+
+function generate(options: SyntheticOptions, captions = false): {
+  images: PackedImageDataset;
+  captions: string[];
+} {
+  const described: string[] = [];
   const split = options.split ?? "train";
   const count = options.count ?? (split === "train" ? 5000 : 1000);
   const size = options.size ?? 32;
@@ -144,6 +227,7 @@ export function syntheticDataset(options: SyntheticOptions = {}): PackedImageDat
     }
     // A random phase for the textures; harmless for the centred shapes.
     const shiftU = label > 4 ? rng.uniform(0, a) : 0, shiftV = label > 4 ? rng.uniform(0, a) : 0;
+    if (captions) described.push(describe(label, fg, bg, { cx, cy, a, size }));
     const noise = rng.uniform(0, 0.1);
     const cos = Math.cos(angle), sin = Math.sin(angle);
     const sdf = SDFS[label];
@@ -162,5 +246,8 @@ export function syntheticDataset(options: SyntheticOptions = {}): PackedImageDat
       }
     }
   }
-  return new PackedImageDataset(pixels, labels, size, size, SYNTHETIC_CLASSES);
+  return {
+    images: new PackedImageDataset(pixels, labels, size, size, SYNTHETIC_CLASSES),
+    captions: described,
+  };
 }

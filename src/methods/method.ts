@@ -51,6 +51,8 @@ export interface MethodOption {
 export interface BuildContext {
   readonly gpu: Gpu;
   readonly backbone: BackboneConfig;
+  /** The text encoder of a method that pairs images with text (CLIP). */
+  readonly text?: TextEncoderConfig;
   /** Images per step. */
   readonly batchSize: number;
   /** Updates in the whole run, for schedules of per-step values. */
@@ -66,6 +68,8 @@ export interface Recipe {
   readonly dataset?: DatasetConfig;
   /** The encoder, where the method needs another than the preset's (MAE: a ViT). */
   readonly backbone?: BackboneConfig;
+  /** The text encoder of a method that pairs images with text (CLIP). */
+  readonly text?: TextEncoderConfig;
   /** The training views' augmentation (the base recipe the method's views start from). */
   readonly augmentation?: TrainingRecipe;
   readonly optimizer?: OptimizerConfig["name"];
@@ -98,8 +102,8 @@ export interface Method<O extends object = Record<string, unknown>> {
     readonly cifar?: Recipe & Partial<O>;
     readonly synthetic?: Recipe & Partial<O>;
   };
-  /** What it trains on: images (the default), or text. */
-  readonly modality?: "images" | "text";
+  /** What it trains on: images (the default), text, or images with captions. */
+  readonly modality?: "images" | "text" | "captioned images";
   /** Refuses options no run can use (a `SelfsupError` naming the flag); returns them typed. */
   validate(options: Readonly<Record<string, unknown>>, batchSize: number): O;
   /** The views of each image a step needs, made from the run's base recipe (none for text). */
@@ -271,6 +275,13 @@ export interface MethodEvaluationData {
   readonly train: Dataset;
   readonly test: Dataset;
   readonly seed: number;
+  /** What images are normalised with. */
+  readonly mean: readonly [number, number, number];
+  readonly std: readonly [number, number, number];
+  /** Items per forward pass. */
+  readonly batchSize: number;
+  /** An encoder's eval-mode features [N, featureDim] of a dataset's items, in order. */
+  extract(encoder: Backbone, dataset: Dataset): Promise<Float32Array>;
 }
 
 /**
@@ -328,6 +339,7 @@ export const soloLarsRecipe: Recipe = {
 export const recipeKeys: readonly (keyof Recipe)[] = [
   "dataset",
   "backbone",
+  "text",
   "augmentation",
   "optimizer",
   "betas",

@@ -1,5 +1,6 @@
 import { SelfsupError } from "../errors.ts";
 import { byol } from "./byol.ts";
+import { clip } from "./clip.ts";
 import { dino } from "./dino.ts";
 import { mae } from "./mae.ts";
 import { mlm } from "./mlm.ts";
@@ -20,6 +21,7 @@ export const methods: Readonly<Record<string, Method<any>>> = {
   rotation,
   mae,
   mlm,
+  clip,
 };
 
 /** The names `--method` takes. */

@@ -69,3 +69,15 @@ export class L2Normalize implements Layer {
     };
   }
 }
+
+/** Rows of x [N, dim] scaled to unit length on the host, as `F.normalize(x, dim=1)`. */
+export function unitRows(x: Float32Array, dim: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let r = 0; r < x.length / dim; r++) {
+    let sum = 0;
+    for (let c = 0; c < dim; c++) sum += x[r * dim + c] ** 2;
+    const scale = 1 / Math.max(Math.sqrt(sum), 1e-12);
+    for (let c = 0; c < dim; c++) out[r * dim + c] = x[r * dim + c] * scale;
+  }
+  return out;
+}

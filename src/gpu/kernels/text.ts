@@ -14,8 +14,11 @@ import maskedCrossEntropyRows from "../../../shaders/masked_cross_entropy_rows.w
   type: "text",
 };
 import rowSoftmax from "../../../shaders/row_softmax.wgsl" with { type: "text" };
+import clipLossLogsumexp from "../../../shaders/clip_loss_logsumexp.wgsl" with { type: "text" };
+import clipLossBackward from "../../../shaders/clip_loss_backward.wgsl" with { type: "text" };
+import clipLossReduce from "../../../shaders/clip_loss_reduce.wgsl" with { type: "text" };
 
-// The kernels of text encoders and masked language modelling; each WGSL file documents its
+// The kernels of text encoders, masked language modelling and CLIP; each WGSL file documents its
 // parameters and grid.
 
 /** Rows of an embedding table by id: one invocation per output value, 256 a group. */
@@ -48,3 +51,14 @@ export const maskedCrossEntropyRowsKernel: Kernel = {
   name: "masked_cross_entropy_rows",
   code: rowSoftmax + maskedCrossEntropyRows,
 };
+
+/** CLIP's symmetric contrastive loss with a learnable temperature, in three passes. */
+export const clipLossLogsumexpKernel: Kernel = {
+  name: "clip_loss_logsumexp",
+  code: rowSoftmax + clipLossLogsumexp,
+};
+export const clipLossBackwardKernel: Kernel = {
+  name: "clip_loss_backward",
+  code: clipLossBackward,
+};
+export const clipLossReduceKernel: Kernel = { name: "clip_loss_reduce", code: clipLossReduce };
