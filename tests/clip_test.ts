@@ -13,7 +13,8 @@ import { createOptimizer } from "../src/optim/optimizer.ts";
 import { assertEquals, assertRejects } from "./_assert.ts";
 // deno-lint-ignore no-import-prefix
 import { Image } from "npm:imagescript@1.3.1";
-import { loadCaptionedFolder } from "../src/data/captions.ts";
+import { CaptionedLoader, loadCaptionedFolder } from "../src/data/captions.ts";
+import { MultiViewLoader } from "../src/data/batcher.ts";
 import { SelfsupError } from "../src/errors.ts";
 import { compare, compareLoss, initialize, load } from "./_method_step.ts";
 import { interruptedRun } from "./_cli.ts";
@@ -243,4 +244,26 @@ Deno.test("a CLIP run resumed mid-epoch ends bit-identical to an uninterrupted o
     SelfsupError,
     "CLIP trains on captioned images",
   );
+});
+
+Deno.test("the captioned loader gives each image of a batch its own caption", async () => {
+  const { images, captions } = syntheticCaptions({ count: 20 });
+  const views: TextViews = { tokenizer: "bytes", sequenceLength: 64, masking: null, pairs: false };
+  const groups = clip.views(clip.validate({}, 4), augmentPreset("eval", 32));
+  const multiView = new MultiViewLoader(images, { batchSize: 4, seed: 1, groups, workers: 0 });
+  const loader = new CaptionedLoader(multiView, captions, views, 4);
+  const bytes = tokenizerNamed("bytes");
+  let checked = 0;
+  for await (const batch of loader.epoch(1)) {
+    for (let k = 0; k < 4; k++) {
+      const i = batch.indices[k];
+      const text = bytes.decode(batch.text!.tokens.subarray(64 * k, 64 * (k + 1)));
+      const caption = bytes.encode(`${captions.sentences(i)[0]} `).subarray(0, 62);
+      const expected = bytes.decode([bytes.cls, ...caption, bytes.sep]);
+      if (!text.startsWith(expected)) throw new Error(`image ${i}: "${text}"`);
+      checked++;
+    }
+  }
+  assertEquals(checked, 20, "every image");
+  loader.close();
 });
