@@ -107,7 +107,10 @@ await runTask("bench", async () => {
       seconds: flags.seconds,
     });
     const items = backbone === "text" ? "sequences" : "images";
-    const what = backbone === "text" ? "one sequence an item" : `${step.views} views an image`;
+    const captioned = methodNamed(flags.method).modality === "captioned images";
+    const what = backbone === "text"
+      ? "one sequence an item"
+      : `${step.views} views an image${captioned ? " and its caption" : ""}`;
     say(table([`${flags.method} step (${what})`, "value"], [
       ["GFLOP per step (conv, linear, attention)", step.gflopPerStep.toFixed(2)],
       ["ms per step", step.milliseconds.toFixed(1)],

@@ -593,6 +593,13 @@ Deno.test("bench --json at tiny sizes reports every measurement, with finite fig
   ]);
   assertEquals([mlm.step.method, mlm.step.views, mlm.conv], ["mlm", 0, undefined], "MLM step");
   for (const key of ["gflopPerStep", "gflops", "imagesPerSecond"]) positive(mlm.step[key], key);
+  // CLIP's step: a ResNet-18 and its text encoder.
+  const clip = await json("bench", [
+    ...["--only", "step", "--method", "clip", "--width", "4", "--batch-size", "2"],
+    ...["--seconds", "0.05"],
+  ]);
+  assertEquals([clip.step.method, clip.step.views], ["clip", 1], "CLIP step");
+  for (const key of ["gflopPerStep", "gflops", "imagesPerSecond"]) positive(clip.step[key], key);
 });
 
 /** Each method's flags, with values unlike its defaults, and what config.json must hold. */

@@ -7,6 +7,7 @@ import { Program } from "../gpu/gpu.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { createStepInputs, writeStepInputs } from "../methods/method.ts";
 import { methodNamed } from "../methods/registry.ts";
+import { textEncoderConfig } from "../methods/_text.ts";
 import type { BackboneConfig } from "../nn/backbone.ts";
 import { createOptimizer } from "../optim/optimizer.ts";
 import { noise } from "./conv.ts";
@@ -59,14 +60,19 @@ export async function benchStep(gpu: Gpu, options: StepBenchOptions): Promise<St
   const methodOptions = method.validate(options.options ?? {}, batch);
   const backbone = method.backbone?.(methodOptions, options.backbone) ?? options.backbone;
   const groups = method.views(methodOptions, augmentPreset("simclr-seed", size));
-  const text = method.text && backbone.name === "text"
-    ? method.text(methodOptions, backbone)
+  // A text encoder: the backbone, or beside it (CLIP's, as its synthetic recipe has it).
+  const encoder = backbone.name === "text"
+    ? backbone
+    : method.text
+    ? method.recipes.synthetic?.text ?? textEncoderConfig("bytes")
     : undefined;
+  const text = encoder && method.text?.(methodOptions, encoder);
   const before = gpu.bytesInUse;
   const run = method.build(
     {
       gpu,
       backbone,
+      text: encoder,
       batchSize: batch,
       totalSteps: 1_000_000,
       stepsPerEpoch: 1_000,
