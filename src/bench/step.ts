@@ -1,6 +1,7 @@
 import { augmentPreset } from "../data/augment.ts";
 import type { Gpu } from "../gpu/gpu.ts";
 import { Program } from "../gpu/gpu.ts";
+import { type KernelTime, profileProgram } from "../gpu/profile.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { methodNamed } from "../methods/registry.ts";
 import type { BackboneConfig } from "../nn/backbone.ts";
@@ -17,6 +18,8 @@ export interface StepBenchOptions {
   readonly batch: number;
   readonly imageSize?: number;
   readonly seconds?: number;
+  /** Also time every kernel of the step with timestamp queries. */
+  readonly profile?: boolean;
 }
 
 /** What one training step costs and how fast it ran. */
@@ -41,6 +44,8 @@ export interface StepBenchResult extends StepFigures {
   readonly batch: number;
   /** Views of each image the step runs. */
   readonly views: number;
+  /** Where the step's time goes, by kernel, slowest first (with `profile`). */
+  readonly profile?: KernelTime[];
 }
 
 /**
@@ -78,13 +83,15 @@ export async function benchStep(gpu: Gpu, options: StepBenchOptions): Promise<St
     optimizer.record(program);
     run.recordAfterUpdate?.(program);
     for (const v of views) gpu.write(v, noise(v.size));
+    const prepare = (t: number) => {
+      run.prepare(t);
+      optimizer.freeze(run.frozen?.(t) ?? []);
+      optimizer.prepare(t + 1, 1e-4);
+    };
     const figures = await timeStep(
       gpu,
       program,
-      (t) => {
-        run.prepare(t);
-        optimizer.prepare(t + 1, 1e-4);
-      },
+      prepare,
       loss,
       {
         images: batch,
@@ -98,6 +105,7 @@ export async function benchStep(gpu: Gpu, options: StepBenchOptions): Promise<St
       batch,
       views: groups.reduce((sum, g) => sum + g.count, 0),
       ...figures,
+      profile: options.profile ? await profileProgram(gpu, program, prepare) : undefined,
     };
   } finally {
     program.destroy();
