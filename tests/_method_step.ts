@@ -1,6 +1,7 @@
 // Whole first training steps of methods against PyTorch: the fixture scripts
-// (tests/fixtures/make_method_steps.py, make_multicrop_steps.py) store the loss, samples of
-// every gradient and parameter after the step, and float32's own deviation from float64.
+// (tests/fixtures/make_method_steps.py, make_multicrop_steps.py, make_simclr_vit_step1.py)
+// store the loss, samples of every gradient and parameter after the step, and float32's own
+// deviation from float64.
 import type { Gpu } from "../src/gpu/gpu.ts";
 import { Program } from "../src/gpu/gpu.ts";
 import type { Method, MethodRun } from "../src/methods/method.ts";
