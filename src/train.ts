@@ -191,7 +191,6 @@ export async function pretrain(
       log,
     });
     loader.close();
-    optimizer.destroy();
 
     let evaluation: Evaluation = {};
     let baseline: Evaluation | undefined;
