@@ -88,22 +88,26 @@ const identical = (_: number, rows: number, dims: number) => {
   return Float32Array.from({ length: rows * dims }, (_, i) => row[i % dims]);
 };
 
-/** Asserts the run in `dir` stopped with one line and kept its step-2 checkpoint, which resumes. */
+/**
+ * Asserts the run in `dir` stopped with one line and kept the checkpoint of epoch `kept`
+ * (one step an epoch), which resumes.
+ */
 async function assertStoppedKeeping(
   dir: string,
   config: PretrainConfig,
   error: Error,
   message: string,
+  kept: number,
 ) {
   const lines = error.message.split("\n");
   assertEquals(lines.length, 1, `lines of "${error.message}"`);
-  const kept = `${dir}/run/checkpoint.safetensors keeps the last good state (step 2)`;
-  for (const part of [message, kept]) {
+  const keeps = `${dir}/run/checkpoint.safetensors keeps the last good state (step ${kept})`;
+  for (const part of [message, keeps]) {
     if (!error.message.includes(part)) throw new Error(`"${error.message}" lacks "${part}"`);
   }
   // The checkpoint of the epoch before the stop, complete: the unreplaced method resumes it.
   const { progress } = (await checkpointOf(`${dir}/run`)).meta;
-  assertEquals(progress, { epoch: 2, batch: 0, step: 2, done: false, images: 16 }, "kept");
+  assertEquals(progress, { epoch: kept, batch: 0, step: kept, done: false, images: 16 }, "kept");
   const summary = await resume(await testGpu(), config, `${dir}/run`);
   assertEquals([summary.status, summary.steps], ["done", 3], "the resumed run");
 }
@@ -118,7 +122,7 @@ Deno.test("a run whose embeddings collapse stops with one line and keeps its las
     SelfsupError,
     "The embeddings collapsed by step 3 (epoch 3): their spread is",
   );
-  await assertStoppedKeeping(dir, tiny, error, "healthy is about 1/√8 = 0.35");
+  await assertStoppedKeeping(dir, tiny, error, "healthy is about 1/√8 = 0.35", 2);
 });
 
 Deno.test("a healthy run, or one collapsed read alone, is not stopped by the collapse monitor", async () => {
@@ -133,21 +137,23 @@ Deno.test("a healthy run, or one collapsed read alone, is not stopped by the col
   assertEquals([dip.status, dip.steps], ["done", 3], "one collapsed read");
 });
 
-Deno.test("SwAV's loss stuck at ln K past the first epoch is a collapse: one line, checkpoint kept", async () => {
+Deno.test("SwAV's loss stuck at ln K for an epoch past the first is a collapse: one line, checkpoint kept", async () => {
   const dir = await Deno.makeTempDir();
   const k = swavConfig.method.prototypes as number;
-  // Stuck from the start: the first epoch's read does not count, the next two do.
+  // Stuck from the start: the first epoch does not count, the whole of the second does.
   const error = await assertRejects(
     () =>
       replacedRun(swav, swavConfig, `${dir}/run`, { embeddings: spread, loss: () => Math.log(k) }),
     SelfsupError,
-    "The embeddings collapsed by step 3 (epoch 3)",
+    "The embeddings collapsed by step 2 (epoch 2)",
   );
   await assertStoppedKeeping(
     dir,
     swavConfig,
     error,
-    `the loss is stuck at ${Math.log(k).toFixed(4)}, the value of uniform predictions`,
+    `the loss is stuck at ${Math.log(k).toFixed(4)}, the value of uniform predictions, ` +
+      "for the whole epoch",
+    1,
   );
   // A loss 1% off ln K is not stuck.
   const near = await replacedRun(swav, swavConfig, `${dir}/near`, {
@@ -155,4 +161,12 @@ Deno.test("SwAV's loss stuck at ln K past the first epoch is a collapse: one lin
     loss: () => 1.01 * Math.log(k),
   });
   assertEquals([near.status, near.steps], ["done", 3], "a loss near ln K");
+  // Nor is one that passes through ln K within an epoch (two steps an epoch: 5% above, then
+  // at ln K, where the epoch's last read finds it).
+  const twoStepEpochs = { ...swavConfig, dataset: { name: "synthetic", limit: 32 } } as const;
+  const passing = await replacedRun(swav, twoStepEpochs, `${dir}/passing`, {
+    embeddings: spread,
+    loss: (step) => (step % 2 === 0 ? 1.05 : 1) * Math.log(k),
+  });
+  assertEquals([passing.status, passing.steps], ["done", 6], "a loss passing through ln K");
 });
