@@ -220,10 +220,11 @@ export async function trainEpochs(setup: TrainingSetup): Promise<TrainingOutcome
           // A loss pinned at the value of uniform predictions (SwAV's and DINO's ln K) for a
           // whole epoch past the first is a collapse too, whatever the spread says. A run
           // that learns passes through ln K on its way down, so one read there is not enough:
-          // the epoch's mean and its last read must both sit there.
+          // the epoch's mean and its last read must both sit there, within 0.01% (a stuck
+          // loss has no gradient to move it; runs that learn spend epochs within 0.1%).
           const stuck = last && epoch > 0 && method.collapseLoss !== undefined &&
             [loss, sum / summedSteps].every((value) =>
-              Math.abs(value - method.collapseLoss!) < 1e-3 * method.collapseLoss!
+              Math.abs(value - method.collapseLoss!) < 1e-4 * method.collapseLoss!
             );
           if (collapsed >= collapsedReads || stuck) {
             const why = stuck
