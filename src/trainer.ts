@@ -221,14 +221,20 @@ export async function trainEpochs(setup: TrainingSetup): Promise<TrainingOutcome
                 `Try a lower --lr`,
             );
           }
-          // A loss pinned at the value of uniform predictions (SwAV's and DINO's ln K) past
-          // the first epoch is a collapse too, whatever the spread says.
-          const stuck = method.collapseLoss !== undefined && epoch > 0 &&
-            Math.abs(loss - method.collapseLoss) < 1e-3 * method.collapseLoss;
-          collapsed = isCollapsed(std, dimensions) || stuck ? collapsed + 1 : 0;
-          if (collapsed >= collapsedReads) {
+          collapsed = isCollapsed(std, dimensions) ? collapsed + 1 : 0;
+          // A loss pinned at the value of uniform predictions (SwAV's and DINO's ln K) for a
+          // whole epoch past the first is a collapse too, whatever the spread says. A run
+          // that learns passes through ln K on its way down, so one read there is not enough:
+          // the epoch's mean and its last read must both sit there, within 0.01% (a stuck
+          // loss has no gradient to move it; runs that learn spend epochs within 0.1%).
+          const stuck = last && epoch > 0 && method.collapseLoss !== undefined &&
+            [loss, sum / summedSteps].every((value) =>
+              Math.abs(value - method.collapseLoss!) < 1e-4 * method.collapseLoss!
+            );
+          if (collapsed >= collapsedReads || stuck) {
             const why = stuck
-              ? `the loss is stuck at ${loss.toFixed(4)}, the value of uniform predictions`
+              ? `the loss is stuck at ${loss.toFixed(4)}, the value of uniform predictions, ` +
+                `for the whole epoch`
               : `their spread is ${std.toPrecision(2)}, healthy is about 1/√${dimensions} = ` +
                 `${(1 / Math.sqrt(dimensions)).toPrecision(2)}`;
             throw new SelfsupError(

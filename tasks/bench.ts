@@ -50,6 +50,7 @@ const command = new Command()
       ["conv", "step", "augment", "vit"] as const,
     ),
   )
+  .option("--profile", "time every kernel of the step (timestamp queries): where the time goes")
   .option("--cifar <path>", "also time loading CIFAR-10 from this folder")
   .option("--json", "print the results as JSON on stdout");
 
@@ -105,6 +106,7 @@ await runTask("bench", async () => {
         : { name: "resnet18", stem: flags.stem, width: flags.width },
       batch: flags.batchSize,
       seconds: flags.seconds,
+      profile: flags.profile,
     });
     const items = backbone === "text" ? "sequences" : "images";
     const captioned = methodNamed(flags.method).modality === "captioned images";
@@ -119,6 +121,19 @@ await runTask("bench", async () => {
       ["GPU memory, MiB", step.megabytes.toFixed(0)],
       ["dispatches per step", String(step.dispatches)],
     ]));
+    if (step.profile) {
+      say(table(
+        ["kernel (profile)", "calls", "ms/step", "share", "GFLOP/s", "GB/s bound"],
+        step.profile.slice(0, 20).map((k) => [
+          k.name,
+          String(k.calls),
+          k.milliseconds.toFixed(2),
+          `${(100 * k.share).toFixed(1)}%`,
+          k.gflop > 0 ? k.gflops.toFixed(1) : "",
+          k.gbPerSecond.toFixed(1),
+        ]),
+      ));
+    }
   }
   let augment: BenchAugmentResult | undefined;
   if (want("augment")) {

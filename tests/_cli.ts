@@ -1,9 +1,8 @@
 // Running the command-line tasks from tests: a task as a child process, its result, and the
 // project's promise for bad input (one line, a non-zero exit, no stack trace); and the tiny
 // run they train, as flags and as a configuration.
-import type { Gpu } from "../src/gpu/gpu.ts";
 import { presetConfig } from "../src/presets.ts";
-import { pretrain, type PretrainConfig, type PretrainSummary } from "../src/train.ts";
+import type { PretrainConfig } from "../src/train.ts";
 
 /** The repository root, where `deno task` runs. */
 export const root = new URL("..", import.meta.url).pathname;
@@ -103,29 +102,4 @@ export async function waitFor(condition: () => Promise<boolean>, what: string): 
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`gave up waiting for ${what}`);
-}
-
-/**
- * Runs `config` in `out` with an interrupt arriving during its `step`-th training step, as a
- * Ctrl-C would: the run stops after that step and saves a checkpoint there.
- */
-export async function interruptedRun(
-  gpu: Gpu,
-  config: PretrainConfig,
-  out: string,
-  step: number,
-): Promise<PretrainSummary> {
-  const interrupt = new AbortController();
-  let steps = 0;
-  const submit = gpu.submit;
-  gpu.submit = (...programs) => {
-    const training = programs.some((p) => p.label === "training step");
-    if (training && ++steps === step) interrupt.abort();
-    submit.apply(gpu, programs);
-  };
-  try {
-    return await pretrain(config, { out, gpu, signal: interrupt.signal, log: () => {} });
-  } finally {
-    gpu.submit = submit;
-  }
 }

@@ -1,10 +1,13 @@
 // Whole first training steps of methods against PyTorch: the fixture scripts
-// (tests/fixtures/make_method_steps.py, make_multicrop_steps.py) store the loss, samples of
-// every gradient and parameter after the step, and float32's own deviation from float64.
+// (tests/fixtures/make_method_steps.py, make_multicrop_steps.py, make_simclr_vit_step1.py)
+// store the loss, samples of every gradient and parameter after the step, and float32's own
+// deviation from float64.
 import type { Gpu } from "../src/gpu/gpu.ts";
 import { Program } from "../src/gpu/gpu.ts";
 import type { Method, MethodRun } from "../src/methods/method.ts";
+import type { BackboneConfig } from "../src/nn/backbone.ts";
 import type { ParameterBlock } from "../src/nn/parameters.ts";
+import type { VitConfig } from "../src/nn/vit.ts";
 import { createOptimizer } from "../src/optim/optimizer.ts";
 import { deterministicValues } from "./_init.ts";
 import { assertClose, type Fixture, loadFixtureFile, norm } from "./_util.ts";
@@ -73,9 +76,10 @@ export function initialize(
 }
 
 /**
- * Builds a method's run, records one training step with SGD and runs it on the fixture's
- * views (`view1`, `view2`, …, one per view group) as the step after `step` updates, with the
- * parameters the run freezes then left to the optimizer to skip.
+ * Builds a method's run (on a width-16 ResNet-18 with the CIFAR stem unless `backbone` says
+ * otherwise), records one training step with SGD and runs it on the fixture's views (`view1`,
+ * `view2`, …, one per view group) as the step after `step` updates, with the parameters the
+ * run freezes then left to the optimizer to skip.
  */
 export async function firstStep<O extends object>(
   gpu: Gpu,
@@ -84,12 +88,13 @@ export async function firstStep<O extends object>(
   fixture: Fixture,
   setup: (run: MethodRun) => void,
   step = 0,
+  backbone: BackboneConfig = { name: "resnet18", stem: "cifar", width: 16 },
 ) {
   const checked = method.validate(options, 8);
   const run = method.build(
     {
       gpu,
-      backbone: { name: "resnet18", stem: "cifar", width: 16 },
+      backbone,
       batchSize: 8,
       totalSteps: 100,
       stepsPerEpoch: 10,
@@ -130,6 +135,19 @@ export async function firstStep<O extends object>(
       optimizer.destroy();
       run.destroy();
     },
+  };
+}
+
+/** The ViT a fixture script built, from its timm-named metadata (`img_size`, `embed_dim`, …). */
+export function fixtureVit(meta: Record<string, unknown>): VitConfig & { name: "vit" } {
+  const size = (key: string) => meta[key] as number;
+  return {
+    name: "vit",
+    imageSize: size("img_size"),
+    patchSize: size("patch_size"),
+    dim: size("embed_dim"),
+    depth: size("depth"),
+    heads: size("num_heads"),
   };
 }
 

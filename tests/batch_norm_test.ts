@@ -206,7 +206,17 @@ for (const adapterClass of adapterClasses) {
 // 2 of 16,384 values with the CPU family's tuning, 10 and 11 of 2,048 with the GPU family's,
 // whose elementwise kernels also run one invocation per value where the CPU family's loop
 // over images.
-const shapes = [[1, 3, 5, 7], [3, 7, 9, 2], [70, 5, 1, 1], [600, 3, 5, 7], [5, 3, 65, 61]];
+// One pass per channel up to 256 values a channel ([16, 4, 4, 4] is the largest), chunks
+// above (one on the CPU family for [40, 5, 5, 5], several on the GPU family).
+const shapes = [
+  [1, 3, 5, 7],
+  [3, 7, 9, 2],
+  [70, 5, 1, 1],
+  [16, 4, 4, 4],
+  [40, 5, 5, 5],
+  [600, 3, 5, 7],
+  [5, 3, 65, 61],
+];
 for (const adapterClass of adapterClasses) {
   for (const shape of shapes) {
     for (const train of [true, false]) {

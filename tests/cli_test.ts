@@ -578,7 +578,7 @@ Deno.test("bench --json at tiny sizes reports every measurement, with finite fig
   const vit = await json("bench", [
     ...["--only", "step", "--method", "byol", "--backbone", "vit", "--vit-dim", "16"],
     ...["--vit-depth", "1", "--vit-heads", "2", "--patch-size", "8", "--batch-size", "2"],
-    ...["--seconds", "0.05"],
+    ...["--seconds", "0.05", "--profile"],
   ]);
   assertEquals([vit.method, vit.step.method, vit.step.views, vit.conv], [
     "byol",
@@ -587,6 +587,9 @@ Deno.test("bench --json at tiny sizes reports every measurement, with finite fig
     undefined,
   ], "ViT step");
   for (const key of ["gflopPerStep", "gflops", "imagesPerSecond"]) positive(vit.step[key], key);
+  // --profile: every dispatch of the step timed, by kernel.
+  const calls = vit.step.profile.reduce((sum: number, k: { calls: number }) => sum + k.calls, 0);
+  assertEquals(calls, vit.step.dispatches, "profiled dispatches");
   // Masked language modelling's step, on the default text encoder.
   const mlm = await json("bench", [
     ...["--only", "step", "--method", "mlm", "--batch-size", "2", "--seconds", "0.05"],

@@ -17,7 +17,7 @@ import { CaptionedLoader, loadCaptionedFolder } from "../src/data/captions.ts";
 import { MultiViewLoader } from "../src/data/batcher.ts";
 import { SelfsupError } from "../src/errors.ts";
 import { compare, compareLoss, initialize, load } from "./_method_step.ts";
-import { interruptedRun } from "./_cli.ts";
+import { interruptedRun } from "./_resume.ts";
 import { loadCheckpoint } from "../src/checkpoint.ts";
 import { presetConfig } from "../src/presets.ts";
 import { pretrain, type PretrainConfig } from "../src/train.ts";

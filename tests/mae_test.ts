@@ -15,7 +15,7 @@ import { methodNamed } from "../src/methods/registry.ts";
 import type { BackboneConfig } from "../src/nn/backbone.ts";
 import { Block, vitSmallDefault } from "../src/nn/vit.ts";
 import { assertEquals, assertThrows } from "./_assert.ts";
-import { compare } from "./_method_step.ts";
+import { compare, fixtureVit } from "./_method_step.ts";
 import { deterministicValues } from "./_init.ts";
 import { assertClose, loadFixtureFile, testGpu } from "./_util.ts";
 
@@ -25,15 +25,7 @@ const fixture = await loadFixtureFile(
 const meta = fixture.meta as Record<string, number> & {
   ids: { step: number[]; preview: number[] };
 };
-const backbone: BackboneConfig = {
-  name: "vit",
-  imageSize: meta.img_size,
-  patchSize: meta.patch_size,
-  dim: meta.embed_dim,
-  depth: meta.depth,
-  heads: meta.num_heads,
-  positions: "sincos",
-};
+const backbone: BackboneConfig = { ...fixtureVit(meta), positions: "sincos" };
 const batch = meta.batch;
 const patches = (meta.img_size / meta.patch_size) ** 2;
 

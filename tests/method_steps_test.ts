@@ -1,12 +1,23 @@
 // A whole first training step of MoCo v2 and BYOL on a width-16 ResNet-18 against PyTorch
 // (tests/fixtures/make_method_steps.py): loss, every parameter's gradient, the parameters
 // after an SGD step, the key encoder or target network after its moving average, the queue
-// after the keys are enqueued, and every running statistic.
+// after the keys are enqueued, and every running statistic; and of SimCLR on a small ViT
+// (tests/fixtures/make_simclr_vit_step1.py): loss, gradients and parameters after the step.
 import type { Tensor } from "../src/gpu/tensor.ts";
 import { byol } from "../src/methods/byol.ts";
 import { moco, mocoKeyShuffles } from "../src/methods/moco.ts";
+import { simclr } from "../src/methods/simclr.ts";
 import type { ParameterBlock } from "../src/nn/parameters.ts";
-import { compare, compareLoss, firstStep, initialize, load, prefixed } from "./_method_step.ts";
+import {
+  compare,
+  compareLoss,
+  firstStep,
+  fixtureVit,
+  initialize,
+  load,
+  prefixed,
+} from "./_method_step.ts";
+import { assertEquals } from "./_assert.ts";
 import { assertClose, testGpu } from "./_util.ts";
 
 for (const symmetric of [false, true]) {
@@ -99,5 +110,33 @@ Deno.test("BYOL first step matches PyTorch", async () => {
     "after",
     prefixed("target", await (step.run.state.get("target") as ParameterBlock).read()),
   );
+  step.destroy();
+});
+
+Deno.test("SimCLR on a ViT: the first step matches PyTorch (loss, every gradient, the parameters after it)", async () => {
+  const gpu = await testGpu();
+  const fixture = await load("simclr_vit_step1");
+  const meta = fixture.meta as Record<string, number>;
+  const step = await firstStep(
+    gpu,
+    simclr,
+    {
+      temperature: meta.temperature,
+      projectionDim: meta.projectionDim,
+      hiddenDim: meta.hiddenDim,
+    },
+    fixture,
+    (run) => initialize(run.trainable, [{ strip: "", take: () => true }]),
+    0,
+    fixtureVit(meta),
+  );
+  compareLoss(fixture, step.loss);
+  // Every parameter PyTorch trained has a gradient here, and no other.
+  const trained = fixture.names().filter((k) => k.startsWith("grad_f32err.")).map((k) =>
+    k.slice("grad_f32err.".length)
+  );
+  assertEquals([...step.grads.keys()].sort(), trained.sort(), "trained parameters");
+  compare(fixture, "grad", step.grads);
+  compare(fixture, "after", await step.run.trainable.read());
   step.destroy();
 });

@@ -14,7 +14,7 @@ import { createOptimizer } from "../src/optim/optimizer.ts";
 import { presetConfig } from "../src/presets.ts";
 import { pretrain, type PretrainConfig } from "../src/train.ts";
 import { assertEquals, assertRejects } from "./_assert.ts";
-import { interruptedRun } from "./_cli.ts";
+import { interruptedRun } from "./_resume.ts";
 import { compare, compareLoss, initialize, load } from "./_method_step.ts";
 import { assertSameState, testGpu } from "./_util.ts";
 

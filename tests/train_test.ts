@@ -1,14 +1,19 @@
-import { type Checkpoint, loadCheckpoint } from "../src/checkpoint.ts";
 import { datasetNormalization, loadImages } from "../src/data/load.ts";
 import { SelfsupError } from "../src/errors.ts";
 import { evaluateBackbone } from "../src/evaluate.ts";
-import type { Gpu } from "../src/gpu/gpu.ts";
 import { loadBackbone, randomBackbone } from "../src/model.ts";
 import { learningRate } from "../src/optim/schedule.ts";
 import { presetConfig } from "../src/presets.ts";
 import { pretrain, type PretrainConfig } from "../src/train.ts";
 import { assertEquals, assertRejects } from "./_assert.ts";
-import { interruptedRun } from "./_cli.ts";
+import {
+  assertResumesBitIdentical,
+  checkpointOf,
+  interruptedRun,
+  quiet,
+  resume,
+  wholeRun,
+} from "./_resume.ts";
 import { assertSameState, testGpu } from "./_util.ts";
 
 // 64 images in batches of 16: 4 steps an epoch.
@@ -24,11 +29,6 @@ const tiny: PretrainConfig = {
   baseline: false,
 };
 const cosine: PretrainConfig = { ...tiny, schedule: "cosine", warmupEpochs: 1 };
-const quiet = () => {};
-
-const checkpointOf = (run: string) => loadCheckpoint(`${run}/checkpoint.safetensors`);
-const resume = (gpu: Gpu, config: PretrainConfig, out: string) =>
-  pretrain(config, { out, gpu, resume: true, log: quiet });
 
 /** Runs `change`, which must reject with `message`, and asserts the checkpoint was kept. */
 async function assertRefusedKeepingCheckpoint(
@@ -40,44 +40,6 @@ async function assertRefusedKeepingCheckpoint(
   await assertRejects(change, SelfsupError, message);
   const after = await Deno.readFile(`${run}/checkpoint.safetensors`);
   assertEquals(after.join(), before.join(), "the checkpoint");
-}
-
-// The uninterrupted runs the resumed ones must equal, made once.
-const wholeRuns = new Map<string, Promise<Checkpoint>>();
-function wholeRun(gpu: Gpu, config: PretrainConfig): Promise<Checkpoint> {
-  const key = JSON.stringify(config);
-  let run = wholeRuns.get(key);
-  if (!run) {
-    run = Deno.makeTempDir().then(async (dir) => {
-      await pretrain(config, { out: `${dir}/whole`, gpu, log: quiet });
-      return checkpointOf(`${dir}/whole`);
-    });
-    wholeRuns.set(key, run);
-  }
-  return run;
-}
-
-/** Interrupts `config` during `step`, checks where it stopped, resumes, and compares. */
-async function assertResumesBitIdentical(
-  config: PretrainConfig,
-  step: number,
-  stoppedAt: { epoch: number; batch: number },
-): Promise<void> {
-  const gpu = await testGpu();
-  const dir = await Deno.makeTempDir();
-  const first = await interruptedRun(gpu, config, `${dir}/split`, step);
-  assertEquals([first.status, first.steps], ["interrupted", step], "the interrupted run");
-  // A mid-epoch checkpoint carries the sum of its epoch's losses so far (reliability_test.ts
-  // checks the epoch's mean); one at an epoch's start has none.
-  const { lossSum, ...progress } = (await checkpointOf(`${dir}/split`)).meta.progress;
-  assertEquals(progress, { ...stoppedAt, step, done: false, images: 64 }, "where it stands");
-  const midEpoch = stoppedAt.batch > 0;
-  if (midEpoch ? !(Number.isFinite(lossSum) && lossSum! > 0) : lossSum !== undefined) {
-    throw new Error(`the loss sum of a checkpoint at batch ${stoppedAt.batch} is ${lossSum}`);
-  }
-  const summary = await resume(gpu, config, `${dir}/split`);
-  assertEquals([summary.status, summary.steps], ["done", 4 * config.epochs], "the resumed run");
-  assertSameState(await checkpointOf(`${dir}/split`), await wholeRun(gpu, config));
 }
 
 Deno.test("a run resumed from its epoch-1 checkpoint ends bit-identical to an uninterrupted one", async () => {
@@ -228,4 +190,31 @@ Deno.test("a non-finite loss stops the run and keeps the last good checkpoint", 
     () => resume(gpu, { ...tiny, learningRate: 1e38 }, `${dir}/run`),
   );
   assertEquals((await checkpointOf(`${dir}/run`)).meta.progress.epoch, 1, "epoch");
+});
+
+Deno.test("pretrain gives back every GPU buffer it takes, once", async () => {
+  // A buffer given back twice sits in the pool twice and is handed to two tensors at once.
+  const gpu = await testGpu();
+  const dir = await Deno.makeTempDir();
+  const held = new Map<GPUBuffer, string>();
+  const twice: string[] = [];
+  const { acquire, release } = gpu;
+  gpu.acquire = (bytes, label) => {
+    const buffer = acquire.call(gpu, bytes, label);
+    held.set(buffer, label);
+    return buffer;
+  };
+  gpu.release = (buffer) => {
+    if (!held.delete(buffer)) twice.push(buffer.label);
+    release.call(gpu, buffer);
+  };
+  try {
+    await interruptedRun(gpu, tiny, `${dir}/run`, 3);
+    await resume(gpu, tiny, `${dir}/run`);
+  } finally {
+    gpu.acquire = acquire;
+    gpu.release = release;
+  }
+  assertEquals(twice, [], "buffers given back twice");
+  assertEquals([...held.values()], [], "buffers kept");
 });

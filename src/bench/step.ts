@@ -4,6 +4,7 @@ import { packCorpus, TokenWriter } from "../data/text_batcher.ts";
 import { tokenizerNamed } from "../data/tokenizer.ts";
 import type { Gpu } from "../gpu/gpu.ts";
 import { Program } from "../gpu/gpu.ts";
+import { type KernelTime, profileProgram } from "../gpu/profile.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { createStepInputs, writeStepInputs } from "../methods/method.ts";
 import { methodNamed } from "../methods/registry.ts";
@@ -22,6 +23,8 @@ export interface StepBenchOptions {
   readonly batch: number;
   readonly imageSize?: number;
   readonly seconds?: number;
+  /** Also time every kernel of the step with timestamp queries. */
+  readonly profile?: boolean;
 }
 
 /** What one training step costs and how fast it ran. */
@@ -46,6 +49,8 @@ export interface StepBenchResult extends StepFigures {
   readonly batch: number;
   /** Views of each image the step runs. */
   readonly views: number;
+  /** Where the step's time goes, by kernel, slowest first (with `profile`). */
+  readonly profile?: KernelTime[];
 }
 
 /**
@@ -109,13 +114,15 @@ export async function benchStep(gpu: Gpu, options: StepBenchOptions): Promise<St
         text: tokens,
       });
     }
+    const prepare = (t: number) => {
+      run.prepare(t);
+      optimizer.freeze(run.frozen?.(t) ?? []);
+      optimizer.prepare(t + 1, 1e-4);
+    };
     const figures = await timeStep(
       gpu,
       program,
-      (t) => {
-        run.prepare(t);
-        optimizer.prepare(t + 1, 1e-4);
-      },
+      prepare,
       loss,
       {
         images: batch,
@@ -129,6 +136,7 @@ export async function benchStep(gpu: Gpu, options: StepBenchOptions): Promise<St
       batch,
       views: groups.reduce((sum, g) => sum + g.count, 0),
       ...figures,
+      profile: options.profile ? await profileProgram(gpu, program, prepare) : undefined,
     };
   } finally {
     program.destroy();

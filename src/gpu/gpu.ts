@@ -213,6 +213,8 @@ type Op =
     params?: GPUBuffer;
     grid: number[];
     bindGroup?: GPUBindGroup;
+    /** Floating-point operations of matrix work (2 per multiply-add), where counted. */
+    flops: number;
   }
   | { kind: "clear"; tensor: Tensor };
 
@@ -232,7 +234,6 @@ export class Program {
   readonly #owned: GPUBuffer[] = [];
   readonly #temps: Allocation[] = [];
   #planned = false;
-  #flops = 0;
 
   constructor(readonly gpu: Gpu, readonly label: string) {}
 
@@ -270,9 +271,17 @@ export class Program {
    * Records one dispatch. The kernel's uniform `Params` struct, when given, is binding 0;
    * the tensors are bindings 1, 2, … in order. A plain count of workgroups is folded into
    * 2-D when it exceeds the per-dimension limit: kernels index workgroups as
-   * `wid.x + wid.y * nwg.x` and ignore those past the end.
+   * `wid.x + wid.y * nwg.x` and ignore those past the end. `flops` counts the dispatch's
+   * matrix work (2 per multiply-add: convolutions, linear layers, attention products), which
+   * bench divides by the step's time and the profile by the dispatch's.
    */
-  dispatch(kernel: Kernel, tensors: readonly Tensor[], grid: Grid, params?: Params): void {
+  dispatch(
+    kernel: Kernel,
+    tensors: readonly Tensor[],
+    grid: Grid,
+    params?: Params,
+    flops = 0,
+  ): void {
     this.#assertRecording();
     const gpu = this.gpu;
     const pipeline = gpu.pipeline(kernel);
@@ -295,6 +304,7 @@ export class Program {
       tensors,
       params: buffer,
       grid: foldGrid(grid, gpu, kernel),
+      flops,
     });
   }
 
@@ -310,21 +320,29 @@ export class Program {
     this.#assertRecording();
     other.plan();
     this.#ops.push(...other.#ops);
-    this.#flops += other.#flops;
+  }
+
+  /** The FLOPs of the matrix work recorded (see {@link Program.dispatch}), appended programs included. */
+  get flops(): number {
+    return this.dispatches.reduce((sum, d) => sum + d.flops, 0);
   }
 
   /**
-   * Counts the floating-point operations of matrix work recorded (2 per multiply-add):
-   * convolutions and linear layers call this with their forward cost for each of their
-   * passes, so that a bench divides a step's work by its time whatever the method.
+   * The dispatches recorded, in order: each kernel's name, its FLOPs and the bytes of the
+   * tensors it binds (what it can read or write at most: a memory-bound kernel's traffic).
    */
-  addFlops(flops: number): void {
-    this.#flops += flops;
-  }
-
-  /** The FLOPs counted by {@link Program.addFlops}, appended programs included. */
-  get flops(): number {
-    return this.#flops;
+  get dispatches(): readonly { name: string; flops: number; bytes: number }[] {
+    return this.#ops.flatMap((op) =>
+      op.kind === "dispatch"
+        ? [{
+          name: op.kernel.entryPoint && op.kernel.entryPoint !== "main"
+            ? `${op.kernel.name}.${op.kernel.entryPoint}`
+            : op.kernel.name,
+          flops: op.flops,
+          bytes: op.tensors.reduce((sum, t) => sum + t.byteLength, 0),
+        }]
+        : []
+    );
   }
 
   /** The number of dispatches recorded. */
@@ -372,11 +390,29 @@ export class Program {
     }
   }
 
-  encode(encoder: GPUCommandEncoder): void {
+  /**
+   * Encodes the program. With `timestamps`, each dispatch runs in a compute pass of its own
+   * that writes the query set's timestamps 2i and 2i + 1 at its start and end (a profile:
+   * passes do not overlap then, so the whole is slower than without).
+   */
+  encode(encoder: GPUCommandEncoder, timestamps?: GPUQuerySet): void {
     this.plan();
     let pass: GPUComputePassEncoder | undefined;
+    let index = 0;
     for (const op of this.#ops) {
       if (op.kind === "dispatch") {
+        if (timestamps) {
+          pass?.end();
+          pass = encoder.beginComputePass({
+            label: op.kernel.name,
+            timestampWrites: {
+              querySet: timestamps,
+              beginningOfPassWriteIndex: 2 * index,
+              endOfPassWriteIndex: 2 * index + 1,
+            },
+          });
+          index++;
+        }
         pass ??= encoder.beginComputePass({ label: this.label });
         pass.setPipeline(op.pipeline);
         pass.setBindGroup(0, op.bindGroup!);

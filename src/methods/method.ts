@@ -249,7 +249,8 @@ export interface MethodRun {
    * when the predictions and targets are uniform over the K outputs (identical embeddings get
    * equipartitioned codes), and a SwAV run whose loss stays there learns nothing — the known
    * failure with small batches — even where the embeddings' spread has not fallen. Both
-   * start near it, so the trainer judges the loss after the first epochs, not at the start.
+   * start near it and a run that learns passes through it, so the trainer stops a run only
+   * when an epoch past the first sat there throughout (its mean and its last read).
    */
   readonly collapseLoss?: number;
   /**

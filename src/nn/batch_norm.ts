@@ -3,12 +3,14 @@ import {
   batchNormBackwardCombineKernel,
   batchNormBackwardInputKernel,
   batchNormBackwardReduceKernel,
+  batchNormBackwardSmallKernel,
   batchNormEvalStatsKernel,
   batchNormForwardKernel,
   batchNormSplitExpandKernel,
   batchNormSplitFoldKernel,
   batchNormStatsCombineKernel,
   batchNormStatsKernel,
+  batchNormStatsSmallKernel,
 } from "../gpu/kernels/batch_norm.ts";
 import { f32 } from "../gpu/kernel.ts";
 import type { Tensor } from "../gpu/tensor.ts";
@@ -44,6 +46,12 @@ export interface BatchNormSaved {
 // invocations, then one workgroup per channel merging its chunks. Chunks keep a discrete GPU
 // busy when a few channels hold a million values each; fewer, longer ones suit llvmpipe.
 const chunkValues = { cpu: 64 * 256, gpu: 64 * 32 };
+// Up to this many values a channel — 4 for each of the 64 invocations of a chunk's workgroup —
+// one invocation per channel reads them all in one pass (batch_norm_stats_small,
+// batch_norm_backward_small): a workgroup per chunk would leave most of its invocations idle,
+// and the second stage costs a dispatch of its own. Small maps and small groups of split
+// batch norm (MoCo) have such channels.
+const smallValues = 256;
 const reduceWorkgroup = 64;
 // Invocations the elementwise kernels aim for: each loops over images g, g + groups, ….
 const elementwiseTarget = { cpu: 1 << 12, gpu: 1 << 18 };
@@ -70,6 +78,12 @@ function chunking(program: Program, x: Tensor) {
     reduceWorkgroup % hw,
   ];
   return { c, count, chunk, chunks, params };
+}
+
+/** Whether a channel of x has few enough values for the one-pass kernels. */
+function isSmall(x: Tensor): boolean {
+  const [n, , hw] = nchw(x);
+  return n * hw <= smallValues;
 }
 
 // Grid and parameters of the elementwise kernels.
@@ -108,15 +122,24 @@ export function batchNormForward(
         `Batch norm in training mode needs more than 1 value per channel, got input [${x.shape}]`,
       );
     }
-    const chunks = chunking(program, x);
-    const partial = program.temp([c, chunks.chunks, 2], "batch norm partial statistics");
-    program.dispatch(batchNormStatsKernel, [x, partial], c * chunks.chunks, chunks.params);
-    program.dispatch(
-      batchNormStatsCombineKernel,
-      [partial, stats, runningMean, runningVar],
-      c,
-      [c, chunks.count, chunks.chunk, chunks.chunks, f32(momentum), f32(eps)],
-    );
+    if (isSmall(x)) {
+      program.dispatch(
+        batchNormStatsSmallKernel,
+        [x, stats, runningMean, runningVar],
+        Math.ceil(c / 64),
+        [hw, c, n, f32(momentum), f32(eps)],
+      );
+    } else {
+      const chunks = chunking(program, x);
+      const partial = program.temp([c, chunks.chunks, 2], "batch norm partial statistics");
+      program.dispatch(batchNormStatsKernel, [x, partial], c * chunks.chunks, chunks.params);
+      program.dispatch(
+        batchNormStatsCombineKernel,
+        [partial, stats, runningMean, runningVar],
+        c,
+        [c, chunks.count, chunks.chunk, chunks.chunks, f32(momentum), f32(eps)],
+      );
+    }
   } else {
     program.dispatch(
       batchNormEvalStatsKernel,
@@ -149,22 +172,31 @@ export function batchNormBackward(
   if (gradY.size !== x.size) {
     throw new Error(`Batch norm gradient [${gradY.shape}] for input [${x.shape}]`);
   }
-  const chunks = chunking(program, x);
-  const c = chunks.c;
-  const partial = program.temp([c, chunks.chunks, 2], "batch norm partial gradient sums");
-  program.dispatch(
-    batchNormBackwardReduceKernel,
-    [x, gradY, stats, partial],
-    c * chunks.chunks,
-    chunks.params,
-  );
+  const [n, c, hw] = nchw(x);
   const coefficients = program.temp([c, 4], "batch norm input-gradient coefficients");
-  program.dispatch(
-    batchNormBackwardCombineKernel,
-    [partial, stats, weight, gradWeight, gradBias, coefficients],
-    c,
-    [c, chunks.chunks, chunks.count, train ? 1 : 0],
-  );
+  if (isSmall(x)) {
+    program.dispatch(
+      batchNormBackwardSmallKernel,
+      [x, gradY, stats, weight, gradWeight, gradBias, coefficients],
+      Math.ceil(c / 64),
+      [hw, c, n, train ? 1 : 0],
+    );
+  } else {
+    const chunks = chunking(program, x);
+    const partial = program.temp([c, chunks.chunks, 2], "batch norm partial gradient sums");
+    program.dispatch(
+      batchNormBackwardReduceKernel,
+      [x, gradY, stats, partial],
+      c * chunks.chunks,
+      chunks.params,
+    );
+    program.dispatch(
+      batchNormBackwardCombineKernel,
+      [partial, stats, weight, gradWeight, gradBias, coefficients],
+      c,
+      [c, chunks.chunks, chunks.count, train ? 1 : 0],
+    );
+  }
   if (!inputGrad) return undefined;
   const gradX = program.temp(x.shape, "batch norm input gradient");
   const { grid, params } = elementwise(program, x);

@@ -80,7 +80,7 @@ export function batchedMatmul(
   const tilesN = Math.ceil(n / block);
   const tiles = Math.ceil(m / block) * tilesN;
   const batches = outer * heads;
-  program.addFlops(2 * batches * m * n * k);
+  const flops = 2 * batches * m * n * k;
   const grid = Math.ceil((batches * tiles) / workgroup);
   const tensors = [a.tensor, b.tensor, c.tensor];
   const kernel = attentionProductKernel(use, form);
@@ -91,7 +91,7 @@ export function batchedMatmul(
       ...[a.offset, a.outerStride, a.headStride, a.rowStride, a.colStride],
       ...[b.offset, b.outerStride, b.headStride, b.rowStride, b.colStride],
       ...output,
-    ]);
+    ], flops);
     return;
   }
   const wholeVectors = { nt: k, nn: n, tn: n }[form];
@@ -106,5 +106,5 @@ export function batchedMatmul(
     ...vec4Operand(a, form === "tn" ? "row" : "col"),
     ...vec4Operand(b, form === "nt" ? "row" : "col"),
     ...output,
-  ]);
+  ], flops);
 }

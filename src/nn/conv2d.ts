@@ -71,7 +71,6 @@ export function conv2dForward(
   const variant = options.variant ?? defaultVariant(program.gpu);
   const padded = roundUp(cout, channelBlock[variant]);
   const y = program.temp([batch, cout, oh, ow], "conv2d output");
-  program.addFlops(2 * batch * cout * oh * ow * cin * k * k);
   convolve(program, variant, "forward", x, weight, y, {
     reduce: cin,
     cols: cout,
@@ -124,8 +123,6 @@ export function conv2dBackwardInput(
   const { batch, cin, h, w, cout, oh, ow, k, stride: s, padding } = g;
   const padded = roundUp(cin, channelBlock[variant]);
   const gradX = program.temp([batch, cin, h, w], "conv2d input gradient");
-  // Counted as the forward pass's: the phases skip only taps that fall outside the input.
-  program.addFlops(2 * batch * cout * oh * ow * cin * k * k);
   const phases = [];
   for (let a = 0; a < Math.min(s, h); a++) {
     for (let b = 0; b < Math.min(s, w); b++) {
@@ -184,7 +181,6 @@ export function conv2dBackwardWeight(
   const g = geometry(x.shape, gradWeight.shape, options);
   checkGradY(gradY, g);
   const variant = options.variant ?? defaultVariant(program.gpu);
-  program.addFlops(2 * g.batch * g.cout * g.oh * g.ow * g.cin * g.k * g.k);
   if (variant === "tiled") weightGradTiled(program, x, gradY, gradWeight, g, options.splits);
   else weightGradDirect(program, x, gradY, gradWeight, g, options.splits);
 }
@@ -410,10 +406,19 @@ function convolve(
     at.offsetX,
   ];
   const forward = pass === "forward";
+  // The multiply-adds of this convolution (of one phase, for the input gradient), every tap
+  // counted as other tools count them, even one that reads only padding.
+  const flops = 2 * at.batch * at.outH * at.outW * pack.cols * pack.reduce * pack.nu * pack.nv;
   if (variant === "tiled") {
     const kernel = forward ? conv2dForwardTiledKernel : conv2dBackwardInputTiledKernel;
     const pixels = at.batch * at.outH * at.outW;
-    program.dispatch(kernel, [x, packed, y], [Math.ceil(pixels / 64), pack.padded / 64], params);
+    program.dispatch(
+      kernel,
+      [x, packed, y],
+      [Math.ceil(pixels / 64), pack.padded / 64],
+      params,
+      flops,
+    );
     return;
   }
   const tiles = at.batch * Math.ceil(at.outH / 4) * Math.ceil(at.outW / 4);
@@ -423,10 +428,10 @@ function convolve(
     // The 3×3 kernel reads aligned vec4s of x through a second binding of the same buffer.
     const kernel = forward ? conv2dForward3x3Kernel : conv2dBackwardInput3x3Kernel;
     const entryPoint = at.stride === 1 ? "main" : "main_stride2";
-    program.dispatch({ ...kernel, entryPoint }, [x, x, packed, y], grid, params);
+    program.dispatch({ ...kernel, entryPoint }, [x, x, packed, y], grid, params, flops);
   } else {
     const kernel = forward ? conv2dForwardKernel : conv2dBackwardInputKernel;
-    program.dispatch(kernel, [x, packed, y], grid, params);
+    program.dispatch(kernel, [x, packed, y], grid, params, flops);
   }
 }
 
@@ -505,6 +510,7 @@ function weightGradDirect(
       splits,
       per,
     ],
+    weightGradFlops(g),
   );
   reducePartials(program, out, gradWeight, [splits, 1, cin, k * k, gyChannels / 4, groups * 4]);
 }
@@ -533,8 +539,14 @@ function weightGradTiled(
     [x, gradY, out],
     [Math.ceil(kTotal / 64), Math.ceil(cout / 64), splits],
     [batch, cin, h, w, cout, oh, ow, k, k, stride, padding, padding, per],
+    weightGradFlops(g),
   );
   reducePartials(program, out, gradWeight, [splits, 0, cin, k * k, 0, 0]);
+}
+
+/** The multiply-adds of a weight gradient: as many as the forward convolution's. */
+function weightGradFlops({ batch, cin, cout, oh, ow, k }: Geometry): number {
+  return 2 * batch * cout * oh * ow * cin * k * k;
 }
 
 /**

@@ -56,19 +56,14 @@ export function linearForward(
   const xp = padded(program, x, m, up4(k), "linear input");
   const wp = padded(program, weight, n, up4(k), "linear weight");
   const y = program.temp([m, n], "linear output");
-  program.addFlops(2 * m * n * k);
   const tilesN = Math.ceil(n / block);
   const tiles = Math.ceil(m / block) * tilesN;
   program.dispatch(
     linearForwardKernel,
     [xp, wp, bias ?? zeroBias(program, n), y],
     Math.ceil(tiles / workgroup),
-    [
-      m,
-      n,
-      up4(k) / 4,
-      tilesN,
-    ],
+    [m, n, up4(k) / 4, tilesN],
+    2 * m * n * k,
   );
   return y;
 }
@@ -81,16 +76,15 @@ export function linearBackwardInput(program: Program, gradY: Tensor, weight: Ten
   const gp = padded(program, gradY, m, up4(k), "linear output gradient");
   const wp = padded(program, weight, up4(k), up4(n), "linear weight");
   const gx = program.temp([m, n], "linear input gradient");
-  program.addFlops(2 * m * n * k);
   const tilesN = Math.ceil(n / block);
   const tiles = Math.ceil(m / block) * tilesN;
-  program.dispatch(linearBackwardInputKernel, [gp, wp, gx], Math.ceil(tiles / workgroup), [
-    m,
-    n,
-    up4(k) / 4,
-    up4(n) / 4,
-    tilesN,
-  ]);
+  program.dispatch(
+    linearBackwardInputKernel,
+    [gp, wp, gx],
+    Math.ceil(tiles / workgroup),
+    [m, n, up4(k) / 4, up4(n) / 4, tilesN],
+    2 * m * n * k,
+  );
   return gx;
 }
 
@@ -131,7 +125,6 @@ export function linearBackwardWeight(
   const biasSums = gradBias ?? program.temp([m], "unused bias gradient");
   const gp = padded(program, gradY, k, up4(m), "linear output gradient");
   const xp = padded(program, x, k, up4(n), "linear input");
-  program.addFlops(2 * m * n * k);
   const tilesN = Math.ceil(n / block);
   const tiles = Math.ceil(m / block) * tilesN;
   const wanted = Math.ceil(targetInvocations[program.gpu.adapterClass] / tiles);
@@ -152,12 +145,24 @@ export function linearBackwardWeight(
   ];
   const grid = Math.ceil((tiles * splits) / workgroup);
   if (splits === 1) {
-    program.dispatch(linearBackwardWeightKernel, [gp, xp, gradWeight, biasSums], grid, params(1));
+    program.dispatch(
+      linearBackwardWeightKernel,
+      [gp, xp, gradWeight, biasSums],
+      grid,
+      params(1),
+      2 * m * n * k,
+    );
     return;
   }
   const partW = program.temp([splits, m * n], "linear weight gradient partial sums");
   const partB = program.temp([splits, m], "linear bias gradient partial sums");
-  program.dispatch(linearBackwardWeightKernel, [gp, xp, partW, partB], grid, params(0));
+  program.dispatch(
+    linearBackwardWeightKernel,
+    [gp, xp, partW, partB],
+    grid,
+    params(0),
+    2 * m * n * k,
+  );
   program.dispatch(
     linearBackwardWeightReduceKernel,
     [partW, partB, gradWeight, biasSums],

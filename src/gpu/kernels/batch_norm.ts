@@ -12,6 +12,10 @@ import backwardCombine from "../../../shaders/batch_norm_backward_combine.wgsl" 
 import backwardInput from "../../../shaders/batch_norm_backward_input.wgsl" with {
   type: "text",
 };
+import statsSmall from "../../../shaders/batch_norm_stats_small.wgsl" with { type: "text" };
+import backwardSmall from "../../../shaders/batch_norm_backward_small.wgsl" with {
+  type: "text",
+};
 import splitExpand from "../../../shaders/batch_norm_split_expand.wgsl" with { type: "text" };
 import splitFold from "../../../shaders/batch_norm_split_fold.wgsl" with { type: "text" };
 
@@ -70,3 +74,21 @@ export const batchNormSplitExpandKernel: Kernel = {
 
 /** Split batch norm: a pair of per-channel values folded over the groups; 64 channels a group. */
 export const batchNormSplitFoldKernel: Kernel = { name: "batch_norm_split_fold", code: splitFold };
+
+/**
+ * Training statistics of channels with few values, in one pass: one invocation per channel,
+ * 64 a group. Params: HW, C, N, momentum, eps.
+ */
+export const batchNormStatsSmallKernel: Kernel = {
+  name: "batch_norm_stats_small",
+  code: statsSmall,
+};
+
+/**
+ * The backward reductions of channels with few values, in one pass: one invocation per
+ * channel, 64 a group. Params: HW, C, N, train.
+ */
+export const batchNormBackwardSmallKernel: Kernel = {
+  name: "batch_norm_backward_small",
+  code: backwardSmall,
+};
