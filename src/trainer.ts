@@ -239,8 +239,8 @@ export async function trainEpochs(setup: TrainingSetup): Promise<TrainingOutcome
                 `${(1 / Math.sqrt(dimensions)).toPrecision(2)}`;
             throw new SelfsupError(
               `The embeddings collapsed by step ${position.step} (epoch ${epoch + 1}): ${why}; ` +
-                `stopped; ${keptState(run.checkpointPath, savedStep)}. Try a lower --lr or ` +
-                `other options`,
+                `stopped; ${keptState(run.checkpointPath, savedStep)}. ` +
+                (method.collapseHint ?? "Try a lower --lr or other options"),
             );
           }
           const imagesPerSecond = sinceRead.images / ((now - sinceRead.time) / 1000);

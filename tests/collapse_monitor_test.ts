@@ -123,6 +123,7 @@ Deno.test("a run whose embeddings collapse stops with one line and keeps its las
     "The embeddings collapsed by step 3 (epoch 3): their spread is",
   );
   await assertStoppedKeeping(dir, tiny, error, "healthy is about 1/√8 = 0.35", 2);
+  assertEquals(error.message.endsWith("Try a lower --lr or other options"), true, "the hint");
 });
 
 Deno.test("a healthy run, or one collapsed read alone, is not stopped by the collapse monitor", async () => {
@@ -155,6 +156,8 @@ Deno.test("SwAV's loss stuck at ln K for an epoch past the first is a collapse: 
       "for the whole epoch",
     1,
   );
+  // What to try, in SwAV's own flags.
+  assertEquals(error.message.includes("Try a smaller --epsilon (0.03)"), true, "SwAV's hint");
   // A loss 0.1% off ln K is not stuck.
   const near = await replacedRun(swav, swavConfig, `${dir}/near`, {
     embeddings: spread,

@@ -411,7 +411,7 @@ async function copyFolder(from: string, to: string): Promise<void> {
 
 // 6. Signals
 
-Deno.test("SIGTERM saves a checkpoint at the current step; the next start removes partial files", async () => {
+Deno.test("SIGTERM saves a checkpoint at the current step; the next start removes partial files; the plot draws both sessions", async () => {
   const dir = await Deno.makeTempDir();
   const run = `${dir}/run`;
   const flags = [...tiny, "--limit", "256", "--epochs", "12", "--no-probe"];
@@ -429,6 +429,8 @@ Deno.test("SIGTERM saves a checkpoint at the current step; the next start remove
   const saved = await loadCheckpoint(`${run}/checkpoint.safetensors`);
   assertEquals([summary.status, saved.meta.progress.step], ["interrupted", summary.steps], "state");
   assertEquals(saved.meta.progress.done, false, "not done");
+  const stepRecords = async () => (await metrics(run)).filter((r) => r.type === "step").length;
+  const before = await stepRecords();
 
   // What a kill in the middle of a write leaves behind: a partial file, a torn log line.
   await Deno.writeTextFile(`${run}/checkpoint.safetensors.4242.tmp`, "partial");
@@ -439,6 +441,12 @@ Deno.test("SIGTERM saves a checkpoint at the current step; the next start remove
   assertEquals(await exists(`${run}/checkpoint.safetensors.4242.tmp`), false, "removed");
   await metrics(run); // throws on a torn line
   assertEquals((await Deno.readTextFile(`${run}/metrics.jsonl`)).endsWith("}\n"), true, "log");
+  // The plot after a resume draws the whole run: every loss read of both sessions (7.).
+  const after = await stepRecords();
+  if (!(before >= 1 && after > before)) throw new Error(`step records: ${before}, then ${after}`);
+  const plot = await Deno.readTextFile(`${run}/plot.svg`);
+  const path = plot.match(/<path d="([^"]*)"/)?.[1] ?? "";
+  assertEquals(path.split(/[ML]/).filter((p) => p).length, after, "a point for every read");
 });
 
 // 7. Honest metrics
@@ -519,6 +527,10 @@ Deno.test("a single class, the other CIFAR and a --data path that does not exist
   assertOneLineError(
     await task("pretrain", [...tiny, "--dataset", "cifar10", "--data", `${dir}/cifar10`, ...run]),
     "training images have 1 class (airplane)",
+  );
+  assertOneLineError(
+    await task("probe", ["--random-init", "--dataset", "cifar10", "--data", `${dir}/cifar10`]),
+    "1 class (airplane)",
   );
   assertOneLineError(
     await task("pretrain", [...tiny, "--dataset", "cifar100", "--data", `${dir}/cifar10`, ...run]),

@@ -253,6 +253,8 @@ export interface MethodRun {
    * when an epoch past the first sat there throughout (its mean and its last read).
    */
   readonly collapseLoss?: number;
+  /** What to try after a collapse, in the method's own flags (else: a lower --lr). */
+  readonly collapseHint?: string;
   /**
    * For methods that reconstruct their input (MAE): masks a few images and reconstructs them
    * with the current parameters, for people to look at (`reconstructionsPng` draws them).
