@@ -91,6 +91,40 @@ Deno.test("missing or corrupt data and checkpoints are one-line errors", async (
     ]),
     "binary.txt as text: it holds NUL bytes",
   );
+  await Deno.writeTextFile(`${dir}/empty.txt`, " \n");
+  await Deno.writeFile(`${dir}/latin1.txt`, Uint8Array.of(0x63, 0x61, 0x66, 0xe9, 0x0a));
+  for (
+    const [file, what] of [["empty", "it is empty"], [
+      "latin1",
+      "it is not valid UTF-8 (at byte 3)",
+    ]]
+  ) {
+    assertOneLineError(
+      await task("pretrain", [
+        ...["--method", "mlm", "--dataset", "text", "--data", `${dir}/${file}.txt`],
+        ...["--out", `${dir}/run`],
+      ]),
+      `${file}.txt as text: ${what}`,
+    );
+  }
+  // A caption without its image, and an image without its caption.
+  const png = await new Image(4, 4).fill(Image.rgbaToColor(90, 20, 200, 255)).encode();
+  for (const split of ["train", "test"]) {
+    for (const c of ["cats", "dogs"]) {
+      await Deno.mkdir(`${dir}/photos/${split}/${c}`, { recursive: true });
+      await Deno.writeFile(`${dir}/photos/${split}/${c}/1.png`, png);
+      await Deno.writeTextFile(`${dir}/photos/${split}/${c}/1.txt`, `a photo of ${c}`);
+    }
+  }
+  const clip = ["--method", "clip", "--dataset", "captions", "--data", `${dir}/photos`];
+  await Deno.writeTextFile(`${dir}/photos/train/dogs/2.txt`, "an orphan caption");
+  assertOneLineError(
+    await task("pretrain", [...clip, "--out", `${dir}/run`]),
+    "dogs/2.txt has no image beside it",
+  );
+  await Deno.remove(`${dir}/photos/train/dogs/2.txt`);
+  await Deno.remove(`${dir}/photos/train/cats/1.txt`);
+  assertOneLineError(await task("pretrain", [...clip, "--out", `${dir}/run`]), "has no caption");
   // A failed start leaves no run behind to block the next one.
   assertEquals(await exists(`${dir}/run/checkpoint.safetensors`), false, "no checkpoint");
 });

@@ -3,7 +3,12 @@
 // to an uninterrupted one, and what a run refuses.
 import { loadCheckpoint } from "../src/checkpoint.ts";
 import { ListTextDataset } from "../src/data/text.ts";
-import { packCorpus, type TextViews, TokenWriter } from "../src/data/text_batcher.ts";
+import {
+  packCorpus,
+  predictionsPerSequence,
+  type TextViews,
+  TokenWriter,
+} from "../src/data/text_batcher.ts";
 import { tokenizerNamed } from "../src/data/tokenizer.ts";
 import { SelfsupError } from "../src/errors.ts";
 import { Program } from "../src/gpu/gpu.ts";
@@ -141,6 +146,32 @@ Deno.test("an MLM run resumed mid-epoch ends bit-identical to an uninterrupted o
     if (!checkpoint.tensors.has(name)) throw new Error(`the checkpoint lacks ${name}`);
   }
   assertEquals(checkpoint.meta.architecture.backbone, { ...tinyEncoder, segments: 2 }, "backbone");
+});
+
+Deno.test("MLM with next-sentence pairs measures masked-token accuracy on held-out single sequences", async () => {
+  // Sequences of 16 tokens: a pair keeps 13 for text and chooses 2, a single one 14 and 3, so
+  // held-out text is masked at other positions per sequence than the training pairs.
+  const backbone = { ...tinyEncoder, contextLength: 16 };
+  const views = (pairs: boolean) =>
+    predictionsPerSequence(
+      mlm.text!({ maskRatio: 0.15, masking: "dynamic", nsp: pairs }, backbone),
+    );
+  assertEquals([views(true), views(false)], [2, 3], "chosen per sequence");
+  const dir = await Deno.makeTempDir();
+  const defaults = presetConfig("default", "mlm").evaluation!;
+  const summary = await pretrain(
+    {
+      ...tiny,
+      backbone,
+      epochs: 1,
+      evaluation: { ...defaults, probe: { ...defaults.probe!, epochs: 1 } },
+    },
+    { out: `${dir}/run`, gpu: await testGpu(), log: () => {} },
+  );
+  const { masked_token_accuracy: accuracy, unigram_accuracy: unigram } = summary.method_metrics!;
+  for (const value of [accuracy, unigram]) {
+    if (!(value >= 0 && value <= 1)) throw new Error(`accuracy ${value}`);
+  }
 });
 
 Deno.test("MLM refuses images and an image encoder; image methods refuse text, in one line", async () => {

@@ -8,6 +8,7 @@
 import { extname, join } from "node:path";
 import { SelfsupError } from "../errors.ts";
 import { fileError } from "../io/files.ts";
+import { statOrNull } from "./_fs.ts";
 import type { TrainingBatch, TrainingLoader } from "./batcher.ts";
 import { type ImageDataset, limit, subset } from "./dataset.ts";
 import { imageFolderFiles, type ImageFolderOptions, loadImageFolder } from "./image_folder.ts";
@@ -81,16 +82,10 @@ export async function loadCaptionedFolder(
   const documents: string[][] = [];
   for (const file of files) {
     const caption = join(root, `${file.slice(0, -extname(file).length)}.txt`);
-    let text: string;
-    try {
-      text = await readTextFile(caption);
-    } catch (error) {
-      if (error instanceof SelfsupError && / No such file|not found/i.test(error.message)) {
-        throw new SelfsupError(`Image ${join(root, file)} has no caption ${caption} beside it`);
-      }
-      throw error;
+    if (!(await statOrNull(caption))?.isFile) {
+      throw new SelfsupError(`Image ${join(root, file)} has no caption ${caption} beside it`);
     }
-    documents.push(splitSentences(text));
+    documents.push(splitSentences(await readTextFile(caption)));
   }
   return withCaptions(images, new ListTextDataset(documents, images.labels, classNames));
 }

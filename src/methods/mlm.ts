@@ -179,17 +179,20 @@ export const mlm: Method<MlmOptions> = {
     const first = gpu.tensor([batchSize, 1], "first token index", "u32");
     gpu.write(first, new Uint32Array(batchSize));
 
-    /** The encoder's features of every token, and the head's logits of the chosen ones. */
+    /**
+     * The encoder's features of every token, and the head's logits of the chosen ones (as
+     * many per sequence as `positions` has: held-out text is packed without pairs).
+     */
     const predict = (program: Program, text: TextInputs, mode: ForwardOptions) => {
       const { tokens, positions } = text;
-      const n = tokens.shape[0];
+      const [n, chosenPerSequence] = positions!.shape;
       const embedded = encoder.embed(program, tokens, text.segments);
       const encoded = encoder.encode(program, embedded.output, tokens, {
         ...mode,
         inputGrad: true,
       });
       const chosen = gatherTokens(program, encoded.output, positions!);
-      const rows = chosen.reshape([n * predictions, config.dim]);
+      const rows = chosen.reshape([n * chosenPerSequence, config.dim]);
       const decoded = head.forward(program, rows, { ...mode, inputGrad: true });
       return { embedded, encoded, decoded };
     };
@@ -234,7 +237,7 @@ export const mlm: Method<MlmOptions> = {
         if (!isTextDataset(train) || !isTextDataset(test)) {
           throw new SelfsupError("MLM evaluates on text");
         }
-        return maskedTokenAccuracy(gpu, predict, { views, train, test, seed, predictions });
+        return maskedTokenAccuracy(gpu, predict, { views, train, test, seed });
       },
       destroy() {
         gpu.release(first.buffer);
@@ -254,12 +257,11 @@ async function maskedTokenAccuracy(
   predict: (program: Program, text: TextInputs, mode: ForwardOptions) => {
     decoded: { logits: Tensor };
   },
-  { views, train, test, seed, predictions }: {
+  { views, train, test, seed }: {
     views: TextViews;
     train: TextDataset;
     test: TextDataset;
     seed: number;
-    predictions: number;
   },
 ): Promise<Record<string, number>> {
   const tokenizer = tokenizerNamed(views.tokenizer);
@@ -275,7 +277,7 @@ async function maskedTokenAccuracy(
   const frequent = [...counts].reduce((a, b) => (b[1] > a[1] ? b : a))[0];
   const source = packCorpus(test, tokenizer, single);
   const writer = new TokenWriter(source, single, seed);
-  const size = evaluationBatch, t = views.sequenceLength, p = predictions;
+  const size = evaluationBatch, t = views.sequenceLength, p = writer.predictions;
   const batch = writer.allocate(size);
   const program = new Program(gpu, "masked-token accuracy");
   try {
