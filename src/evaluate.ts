@@ -81,21 +81,25 @@ export async function evaluateBackbone(
  * Refuses data on which an accuracy means nothing — a split whose images all have one
  * class — and returns a note for each measure that will run otherwise than configured (a
  * kNN k above the number of training images). Cheap: it reads labels only, so a run calls
- * it before training. `source` names the data in messages.
+ * it before training. `source` names the data in messages, `remedy` (if any) ends a refusal.
  */
 export function checkEvaluationData(
   data: Pick<EvaluationData, "train" | "test">,
   config: EvaluationConfig,
   source: string,
+  remedy?: string,
 ): string[] {
   for (const [split, dataset] of [["training", data.train], ["test", data.test]] as const) {
     const classes = new Set<number>();
     for (let i = 0; i < dataset.length && classes.size < 2; i++) classes.add(dataset.label(i));
     if (classes.size < 2) {
-      const only = dataset.length ? ` (${dataset.classNames[dataset.label(0)]})` : "";
+      const items = isTextDataset(dataset) ? "texts" : "images";
+      const found = dataset.length
+        ? `${items} have 1 class (${dataset.classNames[dataset.label(0)]})`
+        : `split has no ${items}`;
       throw new SelfsupError(
-        `Cannot evaluate on ${source}: its ${split} images have ${classes.size} class${only}; ` +
-          `a probe or kNN accuracy needs at least two`,
+        `Cannot evaluate on ${source}: its ${split} ${found}; a probe or kNN accuracy needs ` +
+          `at least two classes` + (remedy ? `; ${remedy}` : ""),
       );
     }
   }

@@ -363,7 +363,10 @@ async function loadRunData(config: PretrainConfig, log: (line: string) => void) 
   const test = config.evaluation ? await loadDataset(config.dataset, "test") : undefined;
   if (config.evaluation && test) {
     const label = datasetLabel(config.dataset);
-    for (const note of checkEvaluationData({ train, test }, config.evaluation, label)) log(note);
+    const remedy = "--no-probe trains without evaluating";
+    for (const note of checkEvaluationData({ train, test }, config.evaluation, label, remedy)) {
+      log(note);
+    }
   }
   const { mean, std } = config.normalization ?? datasetNormalization(config.dataset);
   return { train, test, mean, std };

@@ -528,6 +528,15 @@ Deno.test("a single class, the other CIFAR and a --data path that does not exist
     await task("pretrain", [...tiny, "--dataset", "cifar10", "--data", `${dir}/cifar10`, ...run]),
     "training images have 1 class (airplane)",
   );
+  // An unlabelled corpus is one class too: the run says how to train without evaluating.
+  const lines = Array.from({ length: 40 }, (_, i) => `Sentence ${i} is here. It has a sequel.`);
+  await Deno.writeTextFile(`${dir}/corpus.txt`, lines.join("\n\n"));
+  assertOneLineError(
+    await task("pretrain", [
+      ...["--method", "mlm", "--dataset", "text", "--data", `${dir}/corpus.txt`, ...run],
+    ]),
+    "training texts have 1 class (text); a probe or kNN accuracy needs at least two classes; --no-probe",
+  );
   assertOneLineError(
     await task("probe", ["--random-init", "--dataset", "cifar10", "--data", `${dir}/cifar10`]),
     "1 class (airplane)",
