@@ -1,6 +1,7 @@
 // First stage of batch norm's backward reductions, chunked as batch_norm_stats.wgsl:
 // workgroup g sums gy and gy·(x − mean) over chunk g % chunks of channel g / chunks;
-// batch_norm_backward_combine.wgsl adds the chunks up.
+// batch_norm_backward_combine.wgsl adds the chunks up. gy is read through `gradient`, from
+// batch_norm_gradient.wgsl or, with a ReLU fused, batch_norm_gradient_relu.wgsl.
 struct Params {
   hw: u32,
   channels: u32,
@@ -15,6 +16,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> gy: array<f32>;
 @group(0) @binding(3) var<storage, read> saved: array<vec2f>;
 @group(0) @binding(4) var<storage, read_write> partial: array<vec2f>;
+const reluBinding = 5u;
 
 var<workgroup> sums: array<vec2f, 64>;
 
@@ -37,7 +39,7 @@ fn main(
   let wrap = (params.channels - 1u) * hw;
   var sum = vec2f();
   for (; m < end; m += 64u) {
-    let g = gy[address];
+    let g = gradient(address);
     sum += vec2f(g, g * (x[address] - mean));
     s += params.stepPosition;
     address += params.stepAddress;

@@ -4,6 +4,7 @@
 // reduction: gγ += Σ gy·x̂, gβ += Σ gy, and the input gradient's per-channel coefficients
 // (a, b, d, mean) of gx = a·gy + b·(x − mean) + d (training mode: the batch statistics'
 // path included; evaluation mode: gx = γ·invstd·gy). The sums are compensated (Neumaier).
+// gy is read through `gradient`, as in batch_norm_backward_reduce.wgsl.
 struct Params { hw: u32, channels: u32, batch: u32, train: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -13,6 +14,7 @@ struct Params { hw: u32, channels: u32, batch: u32, train: u32 }
 @group(0) @binding(5) var<storage, read_write> gradWeight: array<f32>;
 @group(0) @binding(6) var<storage, read_write> gradBias: array<f32>;
 @group(0) @binding(7) var<storage, read_write> coefficients: array<vec4f>;
+const reluBinding = 8u;
 
 // Adds v to the compensated sum (sum, lost low-order bits).
 fn add(acc: vec2f, v: f32) -> vec2f {
@@ -33,7 +35,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   for (var n = 0u; n < params.batch; n++) {
     let base = n * planeStride + c * hw;
     for (var s = 0u; s < hw; s++) {
-      let g = gy[base + s];
+      let g = gradient(base + s);
       gySum = add(gySum, g);
       centredSum = add(centredSum, g * (x[base + s] - stats.x));
     }

@@ -3,9 +3,13 @@ import {
   batchNormBackwardCombineKernel,
   batchNormBackwardInputKernel,
   batchNormBackwardReduceKernel,
+  batchNormBackwardReduceReluKernel,
   batchNormBackwardSmallKernel,
+  batchNormBackwardSmallReluKernel,
   batchNormEvalStatsKernel,
   batchNormForwardKernel,
+  batchNormForwardReluKernel,
+  batchNormForwardResidualKernel,
   batchNormSplitExpandKernel,
   batchNormSplitFoldKernel,
   batchNormStatsCombineKernel,
@@ -32,6 +36,17 @@ export interface BatchNormOptions {
   eps?: number;
 }
 
+/**
+ * What batch norm's passes may do besides normalising, saving passes over the activations:
+ * y = max(bn(x) + residual, 0) forward, and ReLU's backward folded into batch norm's.
+ */
+export interface BatchNormFusion {
+  /** A ReLU after batch norm (and after the residual, when there is one). */
+  readonly relu?: boolean;
+  /** A tensor shaped as the input added before the ReLU: a ResNet block's shortcut. */
+  readonly residual?: Tensor;
+}
+
 /** What the backward pass of a batch norm needs from its forward pass. */
 export interface BatchNormSaved {
   /** The forward input [N, C, H, W]. */
@@ -40,6 +55,22 @@ export interface BatchNormSaved {
   readonly stats: Tensor;
   /** Whether the statistics were the batch's (training) or the running ones. */
   readonly train: boolean;
+  /** The output, when a ReLU was fused: the gradient passes where it is positive. */
+  readonly reluOutput?: Tensor;
+}
+
+/** Batch norm's backward pass, recorded up to its input-gradient pass. */
+export interface BatchNormGradients {
+  /**
+   * The gradient that reached batch norm's output: behind a fused ReLU, the output gradient
+   * masked by it, which is also the gradient of a fused residual.
+   */
+  readonly normalized: Tensor;
+  /**
+   * Records the input-gradient pass and returns its result. Recorded on demand, so that a
+   * residual's shortcut can run its backward pass first, before the input gradient is live.
+   */
+  inputGradient(): Tensor;
 }
 
 // The reductions over N·H·W run in two stages: chunks of this many values per workgroup of 64
@@ -100,7 +131,8 @@ function elementwise(program: Program, x: Tensor): { grid: number; params: numbe
 /**
  * Records batch norm's forward pass over x [N, C, H, W]. In training mode it normalises with
  * the batch statistics (biased variance) and updates the running statistics in place
- * (momentum, unbiased variance); otherwise it normalises with the running statistics.
+ * (momentum, unbiased variance); otherwise it normalises with the running statistics. A
+ * fused ReLU and residual (see {@link BatchNormFusion}) are applied in the same pass.
  */
 export function batchNormForward(
   program: Program,
@@ -109,11 +141,19 @@ export function batchNormForward(
   bias: Tensor,
   runningMean: Tensor,
   runningVar: Tensor,
-  { train, momentum = 0.1, eps = 1e-5 }: { train: boolean } & BatchNormOptions,
+  { train, momentum = 0.1, eps = 1e-5, relu = false, residual }:
+    & { train: boolean }
+    & BatchNormOptions
+    & BatchNormFusion,
 ): { output: Tensor; saved: BatchNormSaved } {
   const [n, c, hw] = nchw(x);
   for (const t of [weight, bias, runningMean, runningVar]) {
     if (t.size !== c) throw new Error(`Batch norm over ${c} channels got a [${t.shape}] tensor`);
+  }
+  if (residual && (!relu || residual.size !== x.size)) {
+    throw new Error(
+      `Batch norm fuses a residual [${residual.shape}] shaped as its input and a ReLU`,
+    );
   }
   const stats = program.temp([c, 2], "batch norm statistics");
   if (train) {
@@ -148,10 +188,16 @@ export function batchNormForward(
       [c, f32(eps)],
     );
   }
-  const output = program.temp(x.shape, "batch norm output");
+  const output = program.temp(x.shape, relu ? "batch norm and relu output" : "batch norm output");
   const { grid, params } = elementwise(program, x);
-  program.dispatch(batchNormForwardKernel, [x, stats, weight, bias, output], grid, params);
-  return { output, saved: { input: x, stats, train } };
+  const kernel = residual
+    ? batchNormForwardResidualKernel
+    : relu
+    ? batchNormForwardReluKernel
+    : batchNormForwardKernel;
+  const tensors = [x, stats, weight, bias, output, ...(residual ? [residual] : [])];
+  program.dispatch(kernel, tensors, grid, params);
+  return { output, saved: { input: x, stats, train, reluOutput: relu ? output : undefined } };
 }
 
 /**
@@ -168,16 +214,37 @@ export function batchNormBackward(
   gradBias: Tensor,
   inputGrad = true,
 ): Tensor | undefined {
-  const { input: x, stats, train } = saved;
+  const gradients = batchNormGradients(program, saved, gradY, weight, gradWeight, gradBias);
+  return inputGrad ? gradients.inputGradient() : undefined;
+}
+
+/**
+ * Records batch norm's backward reductions (accumulating the γ and β gradients) as
+ * {@link batchNormBackward}, and returns the gradient that reached the normalised output and
+ * the input-gradient pass. Behind a fused ReLU the reductions read gy masked by the forward
+ * output and store it (a fused residual's gradient), where a separate ReLU pass read and
+ * wrote it once more.
+ */
+export function batchNormGradients(
+  program: Program,
+  saved: BatchNormSaved,
+  gradY: Tensor,
+  weight: Tensor,
+  gradWeight: Tensor,
+  gradBias: Tensor,
+): BatchNormGradients {
+  const { input: x, stats, train, reluOutput } = saved;
   if (gradY.size !== x.size) {
     throw new Error(`Batch norm gradient [${gradY.shape}] for input [${x.shape}]`);
   }
   const [n, c, hw] = nchw(x);
   const coefficients = program.temp([c, 4], "batch norm input-gradient coefficients");
+  const normalized = reluOutput ? program.temp(x.shape, "gradient behind the relu") : gradY;
+  const masking = reluOutput ? [reluOutput, normalized] : [];
   if (isSmall(x)) {
     program.dispatch(
-      batchNormBackwardSmallKernel,
-      [x, gradY, stats, weight, gradWeight, gradBias, coefficients],
+      reluOutput ? batchNormBackwardSmallReluKernel : batchNormBackwardSmallKernel,
+      [x, gradY, stats, weight, gradWeight, gradBias, coefficients, ...masking],
       Math.ceil(c / 64),
       [hw, c, n, train ? 1 : 0],
     );
@@ -185,8 +252,8 @@ export function batchNormBackward(
     const chunks = chunking(program, x);
     const partial = program.temp([c, chunks.chunks, 2], "batch norm partial gradient sums");
     program.dispatch(
-      batchNormBackwardReduceKernel,
-      [x, gradY, stats, partial],
+      reluOutput ? batchNormBackwardReduceReluKernel : batchNormBackwardReduceKernel,
+      [x, gradY, stats, partial, ...masking],
       c * chunks.chunks,
       chunks.params,
     );
@@ -197,11 +264,37 @@ export function batchNormBackward(
       [c, chunks.chunks, chunks.count, train ? 1 : 0],
     );
   }
-  if (!inputGrad) return undefined;
-  const gradX = program.temp(x.shape, "batch norm input gradient");
-  const { grid, params } = elementwise(program, x);
-  program.dispatch(batchNormBackwardInputKernel, [x, gradY, coefficients, gradX], grid, params);
-  return gradX;
+  return {
+    normalized,
+    inputGradient: () => {
+      const gradX = program.temp(x.shape, "batch norm input gradient");
+      const { grid, params } = elementwise(program, x);
+      program.dispatch(
+        batchNormBackwardInputKernel,
+        [x, normalized, coefficients, gradX],
+        grid,
+        params,
+      );
+      return gradX;
+    },
+  };
+}
+
+/**
+ * A recorded batch norm pass whose backward gives, besides the input gradient, the gradient
+ * behind its fused ReLU: that of a fused residual.
+ */
+export interface BatchNormPass {
+  readonly output: Tensor;
+  /**
+   * Records the backward pass up to the residual's gradient (the output gradient, masked by a
+   * fused ReLU); `input` records the input gradient's pass (when the forward options asked
+   * for it).
+   */
+  backward(
+    program: Program,
+    gradOutput: Tensor,
+  ): { residual: Tensor; input: () => Tensor | undefined };
 }
 
 /**
@@ -235,9 +328,38 @@ export class BatchNorm2d implements Layer {
     ];
   }
 
-  forward(program: Program, input: Tensor, options: ForwardOptions): Forward {
+  /** The layer's pass; with `relu`, followed by a ReLU fused into its kernels. */
+  forward(
+    program: Program,
+    input: Tensor,
+    options: ForwardOptions,
+    { relu = false }: { relu?: boolean } = {},
+  ): Forward {
+    const pass = this.#pass(program, input, options, { relu });
+    return {
+      output: pass.output,
+      backward: (p, gradOutput) => pass.backward(p, gradOutput).input(),
+    };
+  }
+
+  /** y = max(bn(input) + residual, 0) in one pass: a ResNet block's second batch norm. */
+  forwardResidual(
+    program: Program,
+    input: Tensor,
+    residual: Tensor,
+    options: ForwardOptions,
+  ): BatchNormPass {
+    return this.#pass(program, input, options, { relu: true, residual });
+  }
+
+  #pass(
+    program: Program,
+    input: Tensor,
+    options: ForwardOptions,
+    fusion: BatchNormFusion,
+  ): BatchNormPass {
     const splits = options.train ? options.batchNormSplits ?? 1 : 1;
-    if (splits > 1) return this.#splitForward(program, input, splits, options.inputGrad);
+    if (splits > 1) return this.#splitForward(program, input, splits, options.inputGrad, fusion);
     const { output, saved } = batchNormForward(
       program,
       input,
@@ -245,20 +367,24 @@ export class BatchNorm2d implements Layer {
       this.bias.value,
       this.runningMean.value,
       this.runningVar.value,
-      { train: options.train, momentum: this.momentum, eps: this.eps },
+      { train: options.train, momentum: this.momentum, eps: this.eps, ...fusion },
     );
     return {
       output,
-      backward: (p, gradOutput) =>
-        batchNormBackward(
+      backward: (p, gradOutput) => {
+        const grads = batchNormGradients(
           p,
           saved,
           gradOutput,
           this.weight.value,
           this.weight.grad,
           this.bias.grad,
-          options.inputGrad,
-        ),
+        );
+        return {
+          residual: grads.normalized,
+          input: () => options.inputGrad ? grads.inputGradient() : undefined,
+        };
+      },
     };
   }
 
@@ -267,7 +393,13 @@ export class BatchNorm2d implements Layer {
    * [N/S, S·C, H, W] with γ, β and the running statistics repeated S times; the running
    * statistics come back as the mean of the groups', the γ and β gradients as their sum.
    */
-  #splitForward(program: Program, input: Tensor, splits: number, inputGrad: boolean): Forward {
+  #splitForward(
+    program: Program,
+    input: Tensor,
+    splits: number,
+    inputGrad: boolean,
+    { relu, residual }: BatchNormFusion,
+  ): BatchNormPass {
     const [n, c, h, w] = input.shape;
     if (input.shape.length !== 4 || n % splits !== 0) {
       throw new SelfsupError(
@@ -305,6 +437,8 @@ export class BatchNorm2d implements Layer {
         train: true,
         momentum: this.momentum,
         eps: this.eps,
+        relu,
+        residual: residual?.reshape(view.shape),
       },
     );
     const fold = (p: Program, pair: Tensor, first: Tensor, second: Tensor, sum: boolean) =>
@@ -327,17 +461,19 @@ export class BatchNorm2d implements Layer {
       backward: (p, gradOutput) => {
         const grads = p.temp([2 * stride], "split batch norm parameter gradients");
         p.clear(grads);
-        const gradInput = batchNormBackward(
+        const gradients = batchNormGradients(
           p,
           saved,
           gradOutput.reshape(view.shape),
           weight,
           grads.slice(0, [wide]),
           grads.slice(stride, [wide]),
-          inputGrad,
         );
         fold(p, grads, this.weight.grad, this.bias.grad, true);
-        return gradInput?.reshape(input.shape);
+        return {
+          residual: gradients.normalized.reshape(input.shape),
+          input: () => inputGrad ? gradients.inputGradient().reshape(input.shape) : undefined,
+        };
       },
     };
   }

@@ -7,7 +7,6 @@ import { Conv2d } from "./conv2d.ts";
 import { MaxPool2d } from "./max_pool.ts";
 import type { BackboneConfig } from "./backbone.ts";
 import { type Entry, type Forward, type ForwardOptions, type Layer, prefixed } from "./module.ts";
-import { ReLU } from "./relu.ts";
 import { Sequential } from "./sequential.ts";
 
 /**
@@ -25,11 +24,13 @@ export interface ResNetConfig {
   readonly width: number;
 }
 
-/** torchvision's BasicBlock: two 3×3 convolutions with batch norm, and a shortcut. */
+/**
+ * torchvision's BasicBlock: two 3×3 convolutions with batch norm, and a shortcut. Its ReLUs
+ * and the residual join run inside the batch norms' kernels (fewer passes over activations).
+ */
 export class BasicBlock implements Layer {
   readonly conv1: Conv2d;
   readonly bn1: BatchNorm2d;
-  readonly relu: ReLU = new ReLU();
   readonly conv2: Conv2d;
   readonly bn2: BatchNorm2d;
   /** A 1×1 convolution and batch norm when the block changes resolution or width. */
@@ -61,22 +62,24 @@ export class BasicBlock implements Layer {
   forward(program: Program, input: Tensor, options: ForwardOptions): Forward {
     const inner = { ...options, inputGrad: true };
     const conv1 = this.conv1.forward(program, input, options);
-    const bn1 = this.bn1.forward(program, conv1.output, inner);
-    const relu1 = this.relu.forward(program, bn1.output, inner);
-    const conv2 = this.conv2.forward(program, relu1.output, inner);
-    const bn2 = this.bn2.forward(program, conv2.output, inner);
+    const bn1 = this.bn1.forward(program, conv1.output, inner, { relu: true });
+    const conv2 = this.conv2.forward(program, bn1.output, inner);
     const shortcut = this.downsample?.forward(program, input, options);
-    const sum = add(program, bn2.output, shortcut?.output ?? input);
-    const relu2 = this.relu.forward(program, sum, inner);
+    const bn2 = this.bn2.forwardResidual(
+      program,
+      conv2.output,
+      shortcut?.output ?? input,
+      inner,
+    );
     return {
-      output: relu2.output,
+      output: bn2.output,
       backward: (p, gradOutput) => {
-        // The residual join passes its gradient unchanged to both branches.
-        const gradSum = relu2.backward(p, gradOutput)!;
-        const gradShortcut = shortcut ? shortcut.backward(p, gradSum) : gradSum;
-        let grad = bn2.backward(p, gradSum)!;
-        grad = conv2.backward(p, grad)!;
-        grad = relu1.backward(p, grad)!;
+        // The residual join passes the gradient behind the ReLU unchanged to both branches.
+        // The shortcut's backward is recorded before bn2's input gradient, so that the
+        // two are never live together (a lower peak of memory).
+        const gradBn2 = bn2.backward(p, gradOutput);
+        const gradShortcut = shortcut ? shortcut.backward(p, gradBn2.residual) : gradBn2.residual;
+        let grad = conv2.backward(p, gradBn2.input()!)!;
         grad = bn1.backward(p, grad)!;
         const gradMain = conv1.backward(p, grad);
         return gradMain && gradShortcut ? add(p, gradMain, gradShortcut) : undefined;
@@ -92,7 +95,6 @@ export class BasicBlock implements Layer {
 export class ResNet18 implements Layer {
   readonly conv1: Conv2d;
   readonly bn1: BatchNorm2d;
-  readonly relu: ReLU = new ReLU();
   readonly maxpool?: MaxPool2d;
   readonly layers: readonly Sequential[];
   readonly avgpool: GlobalAvgPool = new GlobalAvgPool();
@@ -132,7 +134,12 @@ export class ResNet18 implements Layer {
   }
 
   forward(program: Program, input: Tensor, options: ForwardOptions): Forward {
-    const layers: Layer[] = [this.conv1, this.bn1, this.relu];
+    // The stem's ReLU runs inside its batch norm's kernels.
+    const bn1: Layer = {
+      entries: () => [],
+      forward: (p, x, o) => this.bn1.forward(p, x, o, { relu: true }),
+    };
+    const layers: Layer[] = [this.conv1, bn1];
     if (this.maxpool) layers.push(this.maxpool);
     layers.push(...this.layers, this.avgpool);
     return new Sequential(layers).forward(program, input, options);

@@ -3,6 +3,12 @@ import stats from "../../../shaders/batch_norm_stats.wgsl" with { type: "text" }
 import statsCombine from "../../../shaders/batch_norm_stats_combine.wgsl" with { type: "text" };
 import evalStats from "../../../shaders/batch_norm_eval_stats.wgsl" with { type: "text" };
 import forward from "../../../shaders/batch_norm_forward.wgsl" with { type: "text" };
+import epilogue from "../../../shaders/batch_norm_epilogue.wgsl" with { type: "text" };
+import epilogueResidual from "../../../shaders/batch_norm_epilogue_residual.wgsl" with {
+  type: "text",
+};
+import gradient from "../../../shaders/batch_norm_gradient.wgsl" with { type: "text" };
+import gradientRelu from "../../../shaders/batch_norm_gradient_relu.wgsl" with { type: "text" };
 import backwardReduce from "../../../shaders/batch_norm_backward_reduce.wgsl" with {
   type: "text",
 };
@@ -43,12 +49,40 @@ export const batchNormEvalStatsKernel: Kernel = { name: "batch_norm_eval_stats",
  * y = (x − mean)·invstd·γ + β; workgroups of 256 over (C·HW positions × image groups).
  * Params: C·HW, HW, N, groups.
  */
-export const batchNormForwardKernel: Kernel = { name: "batch_norm_forward", code: forward };
+export const batchNormForwardKernel: Kernel = {
+  name: "batch_norm_forward",
+  code: forward + epilogue,
+};
+
+/** {@link batchNormForwardKernel} followed by a ReLU, in the same pass. */
+export const batchNormForwardReluKernel: Kernel = {
+  name: "batch_norm_forward",
+  code: forward + epilogue,
+  constants: { relu: 1 },
+};
+
+/**
+ * y = max(bn(x) + r, 0): batch norm, a residual join and its ReLU; laid out as
+ * {@link batchNormForwardKernel}, with r bound after y.
+ */
+export const batchNormForwardResidualKernel: Kernel = {
+  name: "batch_norm_forward_residual",
+  code: forward + epilogueResidual,
+};
 
 /** Per-(channel, chunk) Σgy and Σgy·(x − mean); laid out as {@link batchNormStatsKernel}. */
 export const batchNormBackwardReduceKernel: Kernel = {
   name: "batch_norm_backward_reduce",
-  code: backwardReduce,
+  code: backwardReduce + gradient,
+};
+
+/**
+ * {@link batchNormBackwardReduceKernel} behind a fused ReLU: gy masked by the forward output
+ * y > 0, which it also stores; y and the masked gradient are bound after the partial sums.
+ */
+export const batchNormBackwardReduceReluKernel: Kernel = {
+  name: "batch_norm_backward_reduce_relu",
+  code: backwardReduce + gradientRelu,
 };
 
 /**
@@ -90,5 +124,11 @@ export const batchNormStatsSmallKernel: Kernel = {
  */
 export const batchNormBackwardSmallKernel: Kernel = {
   name: "batch_norm_backward_small",
-  code: backwardSmall,
+  code: backwardSmall + gradient,
+};
+
+/** {@link batchNormBackwardSmallKernel} behind a fused ReLU, bound as the chunked one's. */
+export const batchNormBackwardSmallReluKernel: Kernel = {
+  name: "batch_norm_backward_small_relu",
+  code: backwardSmall + gradientRelu,
 };
