@@ -51,6 +51,12 @@ const command = new Command()
       .default("imagenet" as const),
   )
   .option("--width <n>", "with --random-init", positiveInteger, 16)
+  .addOption(
+    new Option(
+      "--vit-positions <kind>",
+      "with --random-init --backbone vit: position embeddings (MAE's encoder: sincos)",
+    ).choices(["learned", "sincos"] as const).default("learned" as const),
+  )
   .option("--epochs <n>", "training epochs", positiveInteger, d.epochs)
   .option("--batch-size <n>", "images per step", positiveInteger, d.batchSize)
   .addOption(
@@ -105,7 +111,12 @@ await runTask("finetune", async () => {
       : undefined;
     const dataset = datasetFor(trained, flags);
     const random: BackboneConfig = flags.backbone === "vit"
-      ? { ...vitSmallDefault, name: "vit", imageSize: dataset.imageSize ?? 32 }
+      ? {
+        ...vitSmallDefault,
+        name: "vit",
+        imageSize: dataset.imageSize ?? 32,
+        positions: flags.vitPositions,
+      }
       : { name: "resnet18", stem: flags.stem, width: flags.width };
     const start = await finetuneStart(flags.checkpoint ?? null, random, dataset);
     config = {

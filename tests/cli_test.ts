@@ -836,11 +836,16 @@ Deno.test("finetune trains a checkpoint's backbone or a random one on labels, re
   // A ViT from random init with layer-wise learning-rate decay.
   const vit = await json("finetune", [
     ...["--random-init", "--backbone", "vit", "--limit", "32", "--batch-size", "16"],
-    ...["--epochs", "1", "--layer-decay", "0.7", "--out", `${dir}/vit`],
+    ...["--epochs", "1", "--layer-decay", "0.7", "--vit-positions", "sincos"],
+    ...["--out", `${dir}/vit`],
   ]);
   assertEquals(vit.status, "done", "ViT");
   const vitConfig = JSON.parse(await Deno.readTextFile(`${dir}/vit/config.json`));
-  assertEquals([vitConfig.backbone.name, vitConfig.layerDecay], ["vit", 0.7], "ViT config");
+  assertEquals(
+    [vitConfig.backbone.name, vitConfig.backbone.positions, vitConfig.layerDecay],
+    ["vit", "sincos", 0.7],
+    "ViT config",
+  );
   assertOneLineError(
     await task("finetune", ["--random-init", "--layer-decay", "0.7", "--out", `${dir}/x`]),
     "--layer-decay is for a ViT",
