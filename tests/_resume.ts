@@ -59,12 +59,13 @@ export function wholeRun(gpu: Gpu, config: PretrainConfig): Promise<Checkpoint> 
 /**
  * Interrupts `config` during `step`, checks where it stopped, resumes, and compares the end
  * with an uninterrupted run: every block, state tensor and optimizer state, bit for bit.
+ * Returns the resumed run's checkpoint.
  */
 export async function assertResumesBitIdentical(
   config: PretrainConfig,
   step: number,
   stoppedAt: { epoch: number; batch: number },
-): Promise<void> {
+): Promise<Checkpoint> {
   const gpu = await testGpu();
   const dir = await Deno.makeTempDir();
   const first = await interruptedRun(gpu, config, `${dir}/split`, step);
@@ -83,5 +84,7 @@ export async function assertResumesBitIdentical(
   // An epoch's batches are whole: the last partial one is dropped.
   const steps = Math.floor(images / config.batchSize) * config.epochs;
   assertEquals([summary.status, summary.steps], ["done", steps], "the resumed run");
-  assertSameState(await checkpointOf(`${dir}/split`), await wholeRun(gpu, config));
+  const resumed = await checkpointOf(`${dir}/split`);
+  assertSameState(resumed, await wholeRun(gpu, config));
+  return resumed;
 }
