@@ -80,6 +80,12 @@ const command = new Command()
     new Option("--pooling <kind>", "text features: mean of the tokens, first ([CLS]) or last")
       .choices(poolings),
   )
+  .addOption(
+    new Option(
+      "--text-attention <kind>",
+      "text: each token attends to all (bidirectional; mlm) or to those before it (causal; clip)",
+    ).choices(["bidirectional", "causal"] as const),
+  )
   .option("--epochs <n>", "training epochs", positiveInteger)
   .option("--batch-size <n>", "images per step (each with the method's views)", positiveInteger)
   .addOption(
@@ -169,6 +175,7 @@ const textFlags = [
   "textDepth",
   "textHeads",
   "pooling",
+  "textAttention",
 ] as const;
 /** The flags of each backbone, which the others refuse. */
 const backboneFlagsOf = { resnet18: resnetFlags, vit: vitFlags, text: textFlags } as const;
@@ -376,7 +383,7 @@ function textEncoderFlags(base?: TextEncoderConfig): TextEncoderConfig & { name:
     dim: flags.textDim ?? start.dim,
     depth: flags.textDepth ?? start.depth,
     heads: flags.textHeads ?? start.heads,
-    causal: start.causal,
+    causal: flags.textAttention ? flags.textAttention === "causal" : start.causal,
     pooling: flags.pooling ?? start.pooling,
   });
 }

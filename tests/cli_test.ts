@@ -711,6 +711,7 @@ const methodFlags: [string, string[], Record<string, unknown>][] = [
     [
       ...["--dataset", "synthetic-captions", "--projection-dim", "8", "--text-dim", "16"],
       ...["--text-depth", "1", "--text-heads", "2", "--context-length", "64"],
+      ...["--text-attention", "bidirectional"],
     ],
     { projectionDim: 8 },
   ],
@@ -741,6 +742,13 @@ Deno.test("every method trains through the CLI, its flags reaching the run's con
     [byol.excludeBiasAndNorm, byol.optimizer, byol.optimizerMomentum],
     [false, "sgd", 0.8],
     "byol's optimizer flags",
+  );
+  assertOneLineError(
+    await task("pretrain", [
+      ...["--method", "mlm", "--text-attention", "causal", ...small, "--no-probe"],
+      ...["--out", `${dir}/x`],
+    ]),
+    "masked language modelling reads both ways",
   );
   const mae = JSON.parse(await Deno.readTextFile(`${dir}/mae/config.json`));
   assertEquals(
@@ -786,11 +794,11 @@ Deno.test("every method trains through the CLI, its flags reaching the run's con
     await task("pretrain", ["--dataset", "synthetic-text", "--out", `${dir}/x`]),
     "SimCLR trains on images",
   );
-  // CLIP's text encoder beside its image encoder.
+  // CLIP's text encoder beside its image encoder, made bidirectional by --text-attention.
   const clip = JSON.parse(await Deno.readTextFile(`${dir}/clip/config.json`));
   assertEquals(
     [clip.backbone.name, clip.text.dim, clip.text.causal, clip.text.pooling],
-    ["resnet18", 16, true, "last"],
+    ["resnet18", 16, false, "last"],
     "clip's encoders",
   );
 });

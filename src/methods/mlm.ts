@@ -164,6 +164,11 @@ export const mlm: Method<MlmOptions> = {
         `MLM needs a text encoder (--backbone text), not ${describeBackbone(config)}`,
       );
     }
+    if (config.causal) {
+      throw new SelfsupError(
+        "masked language modelling reads both ways: --text-attention causal is for CLIP's text encoder",
+      );
+    }
     const encoder = new TextEncoder(config);
     const head = new MlmHead(config.dim, encoder.tokenEmbed.weight);
     const nsp = options.nsp ? new Linear(config.dim, 2, vitLinearInit) : null;
