@@ -132,6 +132,9 @@ const large: Shape[] = [
   { batch: 3, cin: 20, h: 13, w: 11, cout: 70, k: 3, stride: 1, padding: 1 },
   { batch: 2, cin: 9, h: 17, w: 10, cout: 33, k: 3, stride: 2, padding: 1 },
   { batch: 2, cin: 66, h: 7, w: 6, cout: 18, k: 1, stride: 2, padding: 0 },
+  // Maps lower than a tile (a ResNet's last stage on 16×16 crops): tiles span images.
+  { batch: 5, cin: 24, h: 2, w: 2, cout: 20, k: 3, stride: 1, padding: 1 },
+  { batch: 3, cin: 10, h: 3, w: 5, cout: 17, k: 3, stride: 2, padding: 1 },
 ];
 
 for (const variant of variants) {

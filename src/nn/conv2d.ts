@@ -421,17 +421,22 @@ function convolve(
     );
     return;
   }
-  const tiles = at.batch * Math.ceil(at.outH / 4) * Math.ceil(at.outW / 4);
-  const grid = [Math.ceil(tiles / 64), pack.padded / 16] as const;
+  const columns = Math.ceil(at.outW / 4);
+  const channelBlocks = pack.padded / 16;
   const is3x3 = nu === 3 && nv === 3 && padY === 1 && padX === 1 && at.stride <= 2;
   if (is3x3 && at.inW % 4 === 0 && at.outW % 4 === 0 && at.stepY === 1 && at.stepX === 1) {
-    // The 3×3 kernel reads aligned vec4s of x through a second binding of the same buffer.
+    // The 3×3 kernel reads aligned vec4s of x through a second binding of the same buffer;
+    // its tiles are 4×4 pixels of one image.
     const kernel = forward ? conv2dForward3x3Kernel : conv2dBackwardInput3x3Kernel;
     const entryPoint = at.stride === 1 ? "main" : "main_stride2";
+    const tiles = at.batch * Math.ceil(at.outH / 4) * columns;
+    const grid = [Math.ceil(tiles / 64), channelBlocks] as const;
     program.dispatch({ ...kernel, entryPoint }, [x, x, packed, y], grid, params, flops);
   } else {
+    // The general kernel's tiles take 4 of the batch's output rows in order, across images.
     const kernel = forward ? conv2dForwardKernel : conv2dBackwardInputKernel;
-    program.dispatch(kernel, [x, packed, y], grid, params, flops);
+    const tiles = Math.ceil(at.batch * at.outH / 4) * columns;
+    program.dispatch(kernel, [x, packed, y], [Math.ceil(tiles / 64), channelBlocks], params, flops);
   }
 }
 
