@@ -59,12 +59,14 @@ export function wholeRun(gpu: Gpu, config: PretrainConfig): Promise<Checkpoint> 
 /**
  * Interrupts `config` during `step`, checks where it stopped, resumes, and compares the end
  * with an uninterrupted run: every block, state tensor and optimizer state, bit for bit.
- * Returns the resumed run's checkpoint.
+ * `items` is what an epoch goes through: the `--limit` images by default, a text run's packed
+ * sequences otherwise. Returns the resumed run's checkpoint.
  */
 export async function assertResumesBitIdentical(
   config: PretrainConfig,
   step: number,
   stoppedAt: { epoch: number; batch: number },
+  items = config.dataset.limit,
 ): Promise<Checkpoint> {
   const gpu = await testGpu();
   const dir = await Deno.makeTempDir();
@@ -73,16 +75,15 @@ export async function assertResumesBitIdentical(
   // A mid-epoch checkpoint carries the sum of its epoch's losses so far (reliability_test.ts
   // checks the epoch's mean); one at an epoch's start has none.
   const { lossSum, ...progress } = (await checkpointOf(`${dir}/split`)).meta.progress;
-  const images = config.dataset.limit;
-  if (images === undefined) throw new Error("the run needs a --limit: the images it trains on");
-  assertEquals(progress, { ...stoppedAt, step, done: false, images }, "where it stands");
+  if (items === undefined) throw new Error("the run needs a --limit: the images it trains on");
+  assertEquals(progress, { ...stoppedAt, step, done: false, images: items }, "where it stands");
   const midEpoch = stoppedAt.batch > 0;
   if (midEpoch ? !(Number.isFinite(lossSum) && lossSum! > 0) : lossSum !== undefined) {
     throw new Error(`the loss sum of a checkpoint at batch ${stoppedAt.batch} is ${lossSum}`);
   }
   const summary = await resume(gpu, config, `${dir}/split`);
   // An epoch's batches are whole: the last partial one is dropped.
-  const steps = Math.floor(images / config.batchSize) * config.epochs;
+  const steps = Math.floor(items / config.batchSize) * config.epochs;
   assertEquals([summary.status, summary.steps], ["done", steps], "the resumed run");
   const resumed = await checkpointOf(`${dir}/split`);
   assertSameState(resumed, await wholeRun(gpu, config));
