@@ -25,7 +25,7 @@ import {
 } from "./evaluate.ts";
 import { createGpu } from "./gpu/device.ts";
 import type { Gpu } from "./gpu/gpu.ts";
-import type { Method, MethodConfig } from "./methods/method.ts";
+import { createMethodOptimizer, type Method, type MethodConfig } from "./methods/method.ts";
 import { methodNamed } from "./methods/registry.ts";
 import { randomBackbone } from "./model.ts";
 import {
@@ -36,7 +36,7 @@ import {
 } from "./nn/backbone.ts";
 import type { TextEncoderConfig } from "./nn/text_encoder.ts";
 import { CaptionedLoader, hasCaptions } from "./data/captions.ts";
-import { createOptimizer, type OptimizerConfig } from "./optim/optimizer.ts";
+import type { OptimizerConfig } from "./optim/optimizer.ts";
 import { renderPlot } from "./plot.ts";
 import { reconstructionsPng } from "./plot_reconstructions.ts";
 import { RunFolder } from "./run_folder.ts";
@@ -184,7 +184,7 @@ export async function pretrain(
     seed: config.seed,
   };
   const methodRun = method.build(context, methodOptions);
-  const optimizer = createOptimizer(gpu, methodRun.trainable, {
+  const optimizer = createMethodOptimizer(gpu, methodRun, {
     name: config.optimizer,
     weightDecay: config.weightDecay,
     excludeBiasAndNorm: config.excludeBiasAndNorm,

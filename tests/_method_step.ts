@@ -4,11 +4,10 @@
 // deviation from float64.
 import type { Gpu } from "../src/gpu/gpu.ts";
 import { Program } from "../src/gpu/gpu.ts";
-import type { Method, MethodRun } from "../src/methods/method.ts";
+import { createMethodOptimizer, type Method, type MethodRun } from "../src/methods/method.ts";
 import type { BackboneConfig } from "../src/nn/backbone.ts";
 import type { ParameterBlock } from "../src/nn/parameters.ts";
 import type { VitConfig } from "../src/nn/vit.ts";
-import { createOptimizer } from "../src/optim/optimizer.ts";
 import { deterministicValues } from "./_init.ts";
 import { assertClose, type Fixture, loadFixtureFile, norm } from "./_util.ts";
 
@@ -77,7 +76,7 @@ export function initialize(
 
 /**
  * Builds a method's run (on a width-16 ResNet-18 with the CIFAR stem unless `backbone` says
- * otherwise), records one training step with SGD and runs it on the fixture's views (`view1`,
+ * otherwise), records one training step with SGD (at the run's learning-rate scales) and runs it on the fixture's views (`view1`,
  * `view2`, …, one per view group) as the step after `step` updates, with the parameters the
  * run freezes then left to the optimizer to skip.
  */
@@ -104,7 +103,7 @@ export async function firstStep<O extends object>(
   );
   setup(run);
   const sgd = fixture.meta.sgd as { lr: number; momentum: number; weightDecay: number };
-  const optimizer = createOptimizer(gpu, run.trainable, {
+  const optimizer = createMethodOptimizer(gpu, run, {
     name: "sgd",
     momentum: sgd.momentum,
     weightDecay: sgd.weightDecay,

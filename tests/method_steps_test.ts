@@ -75,7 +75,7 @@ for (const symmetric of [false, true]) {
   });
 }
 
-Deno.test("BYOL first step matches PyTorch", async () => {
+Deno.test("BYOL first step matches PyTorch (the predictor at its own learning rate)", async () => {
   const gpu = await testGpu();
   const fixture = await load("byol_step1");
   const meta = fixture.meta as Record<string, number>;
@@ -88,6 +88,7 @@ Deno.test("BYOL first step matches PyTorch", async () => {
       predictorHiddenDim: meta.predictorHiddenDim,
       momentum: meta.momentum,
       finalMomentum: meta.momentum,
+      predictorLrScale: meta.predictorLrScale,
     },
     fixture,
     (run) => {

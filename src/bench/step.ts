@@ -6,11 +6,10 @@ import type { Gpu } from "../gpu/gpu.ts";
 import { Program } from "../gpu/gpu.ts";
 import { type KernelTime, profileProgram } from "../gpu/profile.ts";
 import type { Tensor } from "../gpu/tensor.ts";
-import { createStepInputs, writeStepInputs } from "../methods/method.ts";
+import { createMethodOptimizer, createStepInputs, writeStepInputs } from "../methods/method.ts";
 import { methodNamed } from "../methods/registry.ts";
 import { textEncoderConfig } from "../methods/_text.ts";
 import type { BackboneConfig } from "../nn/backbone.ts";
-import { createOptimizer } from "../optim/optimizer.ts";
 import { noise } from "./conv.ts";
 
 /** The training step to time: a method on a backbone (its text encoder, for text). */
@@ -85,7 +84,7 @@ export async function benchStep(gpu: Gpu, options: StepBenchOptions): Promise<St
     },
     methodOptions,
   );
-  const optimizer = createOptimizer(gpu, run.trainable, { name: "adam" });
+  const optimizer = createMethodOptimizer(gpu, run, { name: "adam" });
   const program = new Program(gpu, `bench ${method.name} step`);
   try {
     const inputs = createStepInputs(program, { groups, text, batchSize: batch });

@@ -29,6 +29,12 @@ export interface ByolOptions {
   readonly finalMomentum: number;
   /** Probability of solarising the second view (BYOL's asymmetric augmentation). */
   readonly solarize: number;
+  /**
+   * The predictor's learning rate as a multiple of the run's. Grill et al. (2020, §3.2) see
+   * the slow target as what keeps the predictor near its optimum; a faster predictor is the
+   * other way to keep it there (Tian et al. 2021 analyse the two together).
+   */
+  readonly predictorLrScale: number;
 }
 
 /** An encoder and a projector (Linear–BN–ReLU–Linear): BYOL's target network. */
@@ -69,6 +75,7 @@ export const byol: Method<ByolOptions> = {
     momentum: 0.99,
     finalMomentum: 1,
     solarize: 0.2,
+    predictorLrScale: 1,
   },
   options: [
     {
@@ -95,6 +102,12 @@ export const byol: Method<ByolOptions> = {
       flag: "--solarize",
       kind: "fraction",
       description: "probability of solarising the second view",
+    },
+    {
+      key: "predictorLrScale",
+      flag: "--predictor-lr-scale",
+      kind: "positiveNumber",
+      description: "the predictor's learning rate as a multiple of --lr",
     },
   ],
   recipes: {
@@ -189,6 +202,7 @@ export const byol: Method<ByolOptions> = {
         program.keep(loss, predictions[0].projected.output);
         return { loss, embeddings: predictions[0].projected.output };
       },
+      lrScale: (parameter) => parameter.startsWith("predictor.") ? options.predictorLrScale : 1,
       recordAfterUpdate(program) {
         ema.record(program);
       },

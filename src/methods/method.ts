@@ -12,7 +12,7 @@ import { predictionsPerSequence, type TextViews } from "../data/text_batcher.ts"
 import type { ViewGroup } from "../data/views.ts";
 import type { Gpu, Program } from "../gpu/gpu.ts";
 import type { Tensor } from "../gpu/tensor.ts";
-import type { OptimizerConfig } from "../optim/optimizer.ts";
+import { createOptimizer, type Optimizer, type OptimizerConfig } from "../optim/optimizer.ts";
 import type { Backbone, BackboneConfig } from "../nn/backbone.ts";
 import type { TextEncoderConfig } from "../nn/text_encoder.ts";
 import type { ParameterBlock } from "../nn/parameters.ts";
@@ -233,6 +233,11 @@ export interface MethodRun {
    * embeddings [M, D] the collapse monitor watches.
    */
   record(program: Program, inputs: StepInputs): { loss: Tensor; embeddings: Tensor };
+  /**
+   * A learning-rate scale per trainable parameter, by name, as a PyTorch parameter group's
+   * (BYOL's faster predictor); every parameter moves at the run's rate if absent.
+   */
+  lrScale?(parameter: string): number;
   /** Records what follows the optimizer's update in a step (a moving average), if anything. */
   recordAfterUpdate?(program: Program): void;
   /** Writes the per-step values of the step after `step` updates, before it is submitted. */
@@ -271,6 +276,21 @@ export interface MethodRun {
   evaluate?(data: MethodEvaluationData): Promise<Record<string, number>>;
   /** Frees the GPU memory of every block and tensor. */
   destroy(): void;
+}
+
+/**
+ * The optimizer of a method's run: `config` over its trainable block, at the learning-rate
+ * scales the run gives its parameters.
+ */
+export function createMethodOptimizer(
+  gpu: Gpu,
+  run: MethodRun,
+  config: OptimizerConfig,
+): Optimizer {
+  return createOptimizer(gpu, run.trainable, {
+    ...config,
+    ...(run.lrScale ? { lrScale: run.lrScale } : {}),
+  });
 }
 
 /** The data a method's own evaluation reads: the run's training and held-out splits. */
