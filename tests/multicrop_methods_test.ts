@@ -146,9 +146,18 @@ Deno.test("frozen layers and the collapse loss follow the epochs and K", async (
     context,
     swav.validate({ prototypes: 12, hiddenDim: 8, freezePrototypesEpochs: 2 }, 4),
   );
+  // With its magnitude trained, DINO's last layer is frozen whole, as cancel_gradients_last_layer.
+  const unnormed = dino.build(
+    context,
+    dino.validate({ outputDim: 16, hiddenDim: 8, bottleneckDim: 8, normLastLayer: false }, 4),
+  );
   const frozen = (run: typeof d, step: number) => (run.frozen?.(step) ?? []).join();
   if (frozen(d, 9) !== "head.last_layer.weight_v" || frozen(d, 10) !== "") {
     throw new Error(`DINO's frozen layer at 9, 10: ${frozen(d, 9)} / ${frozen(d, 10)}`);
+  }
+  const whole = "head.last_layer.weight_g,head.last_layer.weight_v";
+  if (frozen(unnormed, 9) !== whole || frozen(unnormed, 10) !== "") {
+    throw new Error(`DINO's frozen magnitude and direction: ${frozen(unnormed, 9)}`);
   }
   if (frozen(s, 19) !== "prototypes.weight" || frozen(s, 20) !== "") {
     throw new Error(`SwAV's frozen prototypes at 19, 20: ${frozen(s, 19)} / ${frozen(s, 20)}`);
@@ -157,6 +166,7 @@ Deno.test("frozen layers and the collapse loss follow the epochs and K", async (
     throw new Error(`collapse losses ${d.collapseLoss}, ${s.collapseLoss}`);
   }
   d.destroy();
+  unnormed.destroy();
   s.destroy();
 });
 

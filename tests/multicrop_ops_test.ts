@@ -23,8 +23,9 @@ const meta = fixture.meta as Record<string, number>;
 const run = runOnce;
 
 /**
- * A weight-normalised layer's output and the gradients of Σ r·y wrt x and v; v's gradient
- * starts at 1 (parameter gradients accumulate), and the 1 is taken off what is returned.
+ * A weight-normalised layer's output and the gradients of Σ r·y wrt x, v and (when `g` is
+ * given, the magnitude trained) g; parameter gradients start at 1 (they accumulate), and the
+ * 1 is taken off what is returned.
  */
 async function weightNorm(
   gpu: Gpu,
@@ -32,10 +33,11 @@ async function weightNorm(
   v: Float32Array<ArrayBuffer>,
   r: Float32Array<ArrayBuffer>,
   [rows, inputs, outputs]: readonly number[],
+  g?: Float32Array<ArrayBuffer>,
 ) {
-  const layer = new WeightNormLinear(inputs, outputs);
+  const layer = new WeightNormLinear(inputs, outputs, { trainableMagnitude: g !== undefined });
   const block = new ParameterBlock(gpu, layer.entries());
-  block.load(new Map([["weight_v", v]]), "test");
+  block.load(new Map(g ? [["weight_v", v], ["weight_g", g]] : [["weight_v", v]]), "test");
   gpu.write(block.grads, new Float32Array(block.grads.size).fill(1));
   const [y, gradX] = await run(gpu, (p) => {
     const input = p.tensor([rows, inputs], "x");
@@ -43,39 +45,64 @@ async function weightNorm(
     const pass = layer.forward(p, input, { train: true, inputGrad: true });
     return { inputs: [input, gradY], outputs: [pass.output, pass.backward(p, gradY)!] };
   }, [x, r]);
-  const gradV = (await block.readGrads()).get("weight_v")!.map((g) => g - 1);
+  const grads = await block.readGrads();
   block.destroy();
-  return { y, gradX, gradV };
+  const less1 = (name: string) => grads.get(name)?.map((value) => value - 1);
+  return { y, gradX, gradV: less1("weight_v")!, gradG: less1("weight_g") };
 }
 
-Deno.test("weight-normalised linear layer matches PyTorch and finite differences", async () => {
-  const gpu = await testGpu();
-  const [rows, inputs] = fixture.shape("weightnorm.x");
-  const outputs = fixture.shape("weightnorm.v")[0];
-  const shape = [rows, inputs, outputs];
-  const out = await weightNorm(gpu, f("weightnorm.x"), f("weightnorm.v"), f("weightnorm.r"), shape);
+/**
+ * The weight-normalised layer against the fixture's case `name` (with its magnitude `g` if
+ * the case has one), then on an odd shape by finite differences wrt everything it trains.
+ */
+async function checkWeightNorm(gpu: Gpu, name: string) {
+  const [rows, inputs] = fixture.shape(`${name}.x`);
+  const outputs = fixture.shape(`${name}.v`)[0];
+  const trained = fixture.has(`${name}.g`);
+  const out = await weightNorm(
+    gpu,
+    f(`${name}.x`),
+    f(`${name}.v`),
+    f(`${name}.r`),
+    [rows, inputs, outputs],
+    trained ? f(`${name}.g`) : undefined,
+  );
   const tolerance = { atol: 1e-6, rtol: 1e-5 };
-  assertClose(out.y, f("weightnorm.y"), { ...tolerance, label: "output" });
-  assertClose(out.gradX, f("weightnorm.grad_x"), { ...tolerance, label: "input gradient" });
-  assertClose(out.gradV, f("weightnorm.grad_v"), { ...tolerance, label: "weight_v gradient" });
-  // An odd shape, by finite differences with respect to the input and the direction v.
+  assertClose(out.y, f(`${name}.y`), { ...tolerance, label: "output" });
+  assertClose(out.gradX, f(`${name}.grad_x`), { ...tolerance, label: "input gradient" });
+  assertClose(out.gradV, f(`${name}.grad_v`), { ...tolerance, label: "weight_v gradient" });
+  if (trained) {
+    assertClose(out.gradG!, f(`${name}.grad_g`), { ...tolerance, label: "weight_g gradient" });
+  }
   const odd = [3, 5, 7];
   const x = randn(15, 1);
   const v = randn(35, 2);
   const r = randn(21, 3);
-  const at = await weightNorm(gpu, x, v, r, odd);
-  await checkGradient(
-    "weight norm (input)",
-    async (probe) => dot(r, (await weightNorm(gpu, probe, v, r, odd)).y),
-    x,
-    at.gradX,
-  );
-  await checkGradient(
-    "weight norm (direction)",
-    async (probe) => dot(r, (await weightNorm(gpu, x, probe, r, odd)).y),
-    v,
-    at.gradV,
-  );
+  const g = trained ? randn(7, 4).map((value) => 1 + 0.5 * value) : undefined;
+  const output = (probe: Partial<Record<"x" | "v" | "g", Float32Array<ArrayBuffer>>>) =>
+    weightNorm(gpu, probe.x ?? x, probe.v ?? v, r, odd, probe.g ?? g);
+  const at = await output({});
+  const checks: ["x" | "v" | "g", Float32Array<ArrayBuffer>, Float32Array][] = [
+    ["x", x, at.gradX],
+    ["v", v, at.gradV],
+    ...(g ? [["g", g, at.gradG!] as ["g", Float32Array<ArrayBuffer>, Float32Array]] : []),
+  ];
+  for (const [wrt, point, analytic] of checks) {
+    await checkGradient(
+      `${name} (${wrt})`,
+      async (probe) => dot(r, (await output({ [wrt]: probe })).y),
+      point,
+      analytic,
+    );
+  }
+}
+
+Deno.test("weight-normalised linear layer (magnitude fixed at 1) matches PyTorch and finite differences", async () => {
+  await checkWeightNorm(await testGpu(), "weightnorm");
+});
+
+Deno.test("weight-normalised linear layer with a trained magnitude matches PyTorch and finite differences", async () => {
+  await checkWeightNorm(await testGpu(), "weightnorm_g");
 });
 
 Deno.test("multi-crop cross-entropy matches DINOLoss and finite differences", async () => {

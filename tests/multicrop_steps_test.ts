@@ -1,7 +1,8 @@
 // A whole first training step of DINO, SwAV and rotation prediction on a width-16 ResNet-18
 // against PyTorch (tests/fixtures/make_multicrop_steps.py): two global crops of 16×16 and two
 // local crops of 8×8 of each image; the loss, every parameter's gradient (after DINO's
-// clipping), the parameters after an SGD step that skips DINO's frozen last layer, DINO's
+// clipping), the parameters after an SGD step that skips DINO's frozen last layer (or, a
+// second DINO case, trains it with its magnitude), DINO's
 // teacher after its moving average and its centre after the update, SwAV's prototypes
 // updated and normalised again, its queue after the step's embeddings entered it, and every
 // running statistic.
@@ -27,9 +28,13 @@ function assertState(
   });
 }
 
-Deno.test("DINO first step (clipped, last layer frozen, centre) matches PyTorch", async () => {
+/**
+ * A DINO step against the fixture `name`, at the fixture's epoch (10 steps an epoch in
+ * `firstStep`), with the last layer's magnitude fixed or trained as the fixture's.
+ */
+async function dinoStep(name: string) {
   const gpu = await testGpu();
-  const fixture = await load("dino_step1");
+  const fixture = await load(name);
   const meta = fixture.meta as Record<string, number>;
   const step = await firstStep(
     gpu,
@@ -47,6 +52,7 @@ Deno.test("DINO first step (clipped, last layer frozen, centre) matches PyTorch"
       finalMomentum: meta.momentum,
       clipGrad: meta.clipGrad,
       freezeLastLayerEpochs: 1,
+      normLastLayer: fixture.meta.normLastLayer,
       localCrops: meta.localCrops,
     },
     fixture,
@@ -58,6 +64,7 @@ Deno.test("DINO first step (clipped, last layer frozen, centre) matches PyTorch"
         fixture.get("center") as Float32Array<ArrayBuffer>,
       );
     },
+    meta.epoch * 10,
   );
   compareLoss(fixture, step.loss);
   compare(fixture, "grad", step.grads);
@@ -67,6 +74,14 @@ Deno.test("DINO first step (clipped, last layer frozen, centre) matches PyTorch"
   const [center] = await gpu.read(step.run.state.get("center") as Tensor);
   assertState(center as Float32Array, fixture, "center_after");
   step.destroy();
+}
+
+Deno.test("DINO first step (clipped, last layer frozen, centre) matches PyTorch", async () => {
+  await dinoStep("dino_step1");
+});
+
+Deno.test("DINO step with a trained last-layer magnitude (norm_last_layer False, epoch 1) matches PyTorch", async () => {
+  await dinoStep("dino_step1_unnormed");
 });
 
 Deno.test("SwAV first step (full queue, prototypes renormalised) matches PyTorch", async () => {

@@ -42,6 +42,11 @@ export interface DinoOptions {
   readonly clipGrad: number;
   /** Epochs during which the last layer is not updated. */
   readonly freezeLastLayerEpochs: number;
+  /**
+   * The last layer's magnitude fixed at 1 (main_dino.py's `norm_last_layer`, its default);
+   * false trains it, which its authors find better but less stable.
+   */
+  readonly normLastLayer: boolean;
   readonly localCrops: number;
   /** Side of the local crops (default: half the image's). */
   readonly localSize?: number;
@@ -59,6 +64,7 @@ class DinoNetwork {
       options.hiddenDim,
       options.bottleneckDim,
       options.outputDim,
+      { trainableMagnitude: !options.normLastLayer },
     );
   }
 
@@ -66,9 +72,6 @@ class DinoNetwork {
     return [...prefixed("backbone", this.backbone), ...prefixed("head", this.head)];
   }
 }
-
-/** The name of the head's last layer, frozen during the first epochs. */
-const lastLayer = "head.last_layer.weight_v";
 
 /**
  * DINO's teacher temperature in an epoch (main_dino.py's `teacher_temp_schedule`): a linear
@@ -115,6 +118,7 @@ export const dino: Method<DinoOptions> = {
     finalMomentum: 1,
     clipGrad: 3,
     freezeLastLayerEpochs: 1,
+    normLastLayer: true,
     localCrops: 8,
   },
   options: [
@@ -178,6 +182,12 @@ export const dino: Method<DinoOptions> = {
       flag: "--freeze-last-layer",
       kind: "nonNegativeInteger",
       description: "epochs during which the head's last layer is not updated",
+    },
+    {
+      key: "normLastLayer",
+      flag: "--norm-last-layer",
+      kind: "boolean",
+      description: "the head's last layer at unit norm, its magnitude not trained",
     },
     ...localCropOptions,
   ],
@@ -243,6 +253,9 @@ export const dino: Method<DinoOptions> = {
       ? new GradientClip(gpu, trainable, options.clipGrad)
       : undefined;
     const training = { train: true, inputGrad: false };
+    // Frozen during the first epochs: every parameter of the last layer (main_dino.py's
+    // cancel_gradients_last_layer), its magnitude with its direction.
+    const lastLayer = prefixed("head.last_layer", student.head.lastLayer).map(([name]) => name);
 
     return {
       backbone: student.backbone,
@@ -285,7 +298,7 @@ export const dino: Method<DinoOptions> = {
         ema.prepare(emaRate(step, totalSteps, options.momentum, options.finalMomentum));
       },
       frozen(step) {
-        return step < options.freezeLastLayerEpochs * stepsPerEpoch ? [lastLayer] : [];
+        return step < options.freezeLastLayerEpochs * stepsPerEpoch ? lastLayer : [];
       },
       destroy() {
         gpu.release(center.buffer);

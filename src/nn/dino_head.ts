@@ -10,17 +10,23 @@ import { WeightNormLinear } from "./weight_norm.ts";
 
 /**
  * DINO's head (facebookresearch/dino, vision_transformer.py `DINOHead`, defaults nlayers 3,
- * no batch norm, norm_last_layer): an MLP Linear → GELU → Linear → GELU → Linear to a
- * bottleneck, the bottleneck L2-normalised, then a weight-normalised bias-free layer of K
- * outputs with its magnitude fixed at 1. The MLP's weights start truncated-normal with
+ * no batch norm): an MLP Linear → GELU → Linear → GELU → Linear to a bottleneck, the
+ * bottleneck L2-normalised, then a weight-normalised bias-free layer of K outputs, its
+ * magnitude fixed at 1 (norm_last_layer) unless `lastLayer.trainableMagnitude`. The MLP's weights start truncated-normal with
  * std 0.02 and its biases at 0, as `_init_weights`; the last layer as `nn.Linear`. Named as
- * DINO's state dict (`mlp.0`, `mlp.2`, `mlp.4`, `last_layer.weight_v`).
+ * DINO's state dict (`mlp.0`, `mlp.2`, `mlp.4`, `last_layer.weight_g`, `last_layer.weight_v`).
  */
 export class DinoHead implements Layer {
   readonly mlp: Sequential;
   readonly lastLayer: WeightNormLinear;
 
-  constructor(inputDim: number, hiddenDim: number, bottleneckDim: number, outputDim: number) {
+  constructor(
+    inputDim: number,
+    hiddenDim: number,
+    bottleneckDim: number,
+    outputDim: number,
+    lastLayer: { trainableMagnitude?: boolean } = {},
+  ) {
     const init = { weight: truncatedNormal(0.02), bias: constant(0) };
     this.mlp = new Sequential([
       new Linear(inputDim, hiddenDim, init),
@@ -29,7 +35,7 @@ export class DinoHead implements Layer {
       new GELU(),
       new Linear(hiddenDim, bottleneckDim, init),
     ]);
-    this.lastLayer = new WeightNormLinear(bottleneckDim, outputDim);
+    this.lastLayer = new WeightNormLinear(bottleneckDim, outputDim, lastLayer);
   }
 
   entries(): Entry[] {

@@ -6,6 +6,10 @@ import l2NormalizeBackward from "../../../shaders/l2_normalize_backward.wgsl" wi
 import l2NormalizeInPlace from "../../../shaders/l2_normalize_in_place.wgsl" with {
   type: "text",
 };
+import weightNormForward from "../../../shaders/weight_norm_forward.wgsl" with { type: "text" };
+import weightNormBackward from "../../../shaders/weight_norm_backward.wgsl" with {
+  type: "text",
+};
 import gatherRows from "../../../shaders/gather_rows.wgsl" with { type: "text" };
 import queueWrite from "../../../shaders/queue_write.wgsl" with { type: "text" };
 import embeddingSpread from "../../../shaders/embedding_spread.wgsl" with { type: "text" };
@@ -26,6 +30,18 @@ export const l2NormalizeBackwardKernel: Kernel = {
 export const l2NormalizeInPlaceKernel: Kernel = {
   name: "l2_normalize_in_place",
   code: l2NormalizeInPlace,
+};
+
+/** A weight from its direction and magnitude, keeping the row norms: one invocation per row. */
+export const weightNormForwardKernel: Kernel = {
+  name: "weight_norm_forward",
+  code: weightNormForward,
+};
+
+/** Back through the weight norm into magnitude and direction: one invocation per row. */
+export const weightNormBackwardKernel: Kernel = {
+  name: "weight_norm_backward",
+  code: weightNormBackward,
 };
 
 /** out[i] = x[index[i]] by rows: one invocation per value, 256 a group. */
