@@ -73,6 +73,9 @@ async function checkWeightNorm(gpu: Gpu, name: string) {
   assertClose(out.gradV, f(`${name}.grad_v`), { ...tolerance, label: "weight_v gradient" });
   if (trained) {
     assertClose(out.gradG!, f(`${name}.grad_g`), { ...tolerance, label: "weight_g gradient" });
+    // DINO's parameter groups decay g ([out, 1] is not 1-D): a weight, not a norm.
+    const { weightG } = new WeightNormLinear(inputs, outputs, { trainableMagnitude: true });
+    if (weightG?.kind !== "weight") throw new Error(`weight_g is a ${weightG?.kind}`);
   }
   const odd = [3, 5, 7];
   const x = randn(15, 1);
