@@ -274,7 +274,9 @@ Deno.test("next-sentence pairs: [CLS] A [SEP] B [SEP], B the continuation half t
   const n = source.blocks.length;
   const batch = writer.allocate(n);
   writer.write(Array.from({ length: n }, (_, i) => i), 0, batch);
+  const starts = new Set(source.blocks.map((block) => bytes.decode(Array.from(block[0])).trim()));
   let next = 0;
+  let midBlock = 0;
   for (let k = 0; k < n; k++) {
     const tokens = Array.from(batch.tokens.subarray(k * 24, (k + 1) * 24));
     const segments = Array.from(batch.segments.subarray(k * 24, (k + 1) * 24));
@@ -292,8 +294,11 @@ Deno.test("next-sentence pairs: [CLS] A [SEP] B [SEP], B the continuation half t
     const followed = b.startsWith(`s${first + count}.`);
     assert.equal(followed, batch.isNext[k] === 1, `${a} | ${b}`);
     next += batch.isNext[k];
+    if (!followed && !starts.has(b.split(" ")[0])) midBlock++;
   }
   assert.ok(next > 0.35 * n && next < 0.65 * n, `${next} of ${n} continue`);
+  // As BERT's random_start: an unrelated B starts anywhere in its block, not only at its start.
+  assert.ok(midBlock > 0, "every unrelated B starts its block");
 });
 
 Deno.test("the token loader shuffles as the image loader, drops the last partial batch and resumes mid-epoch", async () => {

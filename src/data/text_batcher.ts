@@ -210,8 +210,10 @@ export class TokenWriter {
   /**
    * [CLS] A [SEP] B [SEP] [PAD]… as BERT's create_pretraining_data: A the first of the
    * block's sentences up to a random cut, B the rest of them half the time (and always when
-   * the block has one sentence, the rest taken from another block), else the start of a
-   * random other block; the longer of A and B loses tokens at its end until both fit.
+   * the block has one sentence, the rest taken from another block), else a random other
+   * block from a random sentence on (BERT's `random_start`: were B always a block's start, a
+   * model could tell the pairs apart by how blocks begin); the longer of A and B loses tokens
+   * at its end until both fit.
    * Returns whether B follows A.
    */
   #pair(i: number, random: Random, out: Uint32Array, segments: Uint32Array): number {
@@ -223,12 +225,13 @@ export class TokenWriter {
     a.length = 0;
     b.length = 0;
     for (const s of block.slice(0, cut)) a.push(...s);
-    let other = i;
+    let rest = block.slice(cut);
     if (!next) {
       const n = this.source.blocks.length;
-      other = (i + 1 + random.int(n - 1)) % n;
+      const other = this.source.blocks[(i + 1 + random.int(n - 1)) % n];
+      rest = other.slice(random.int(other.length));
     }
-    for (const s of next ? block.slice(cut) : this.source.blocks[other]) b.push(...s);
+    for (const s of rest) b.push(...s);
     while (a.length + b.length > out.length - 3) (a.length >= b.length ? a : b).pop();
     let n = 0;
     out[n++] = cls;
