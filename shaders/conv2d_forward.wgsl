@@ -12,8 +12,12 @@
 // the phase's rows and columns of the gradient (`step_*`, `offset_*`).
 // A tile's 4 rows are 4 consecutive rows of the batch's output rows taken in order (image by
 // image), so maps less than 4 rows high (a ResNet's last stage on small crops) fill the
-// tile from the next images instead of leaving most of it empty.
-// Grid: (ceil(tiles / 64), padded / 16) with tiles = ceil(batch · out_h / 4) · ceil(out_w / 4).
+// tile from the next images instead of leaving most of it empty. With the override `paired`
+// (maps at most 2 pixels wide: that stage on local crops) each of the tile's vectors holds 2
+// pixels of 2 consecutive rows instead of 4 pixels of one, lanes 0–1 and 2–3 sliding
+// separately: 8 rows × 2 columns, where 4 × 4 would leave half the lanes empty.
+// Grid: (ceil(tiles / 64), padded / 16) with tiles = ceil(batch · out_h / 4) · ceil(out_w / 4),
+// paired: ceil(batch · out_h / 8) · ceil(out_w / 2).
 struct Params {
   batch: u32,
   in_channels: u32,
@@ -35,6 +39,8 @@ struct Params {
   step_x: u32,
   offset_x: u32,
 }
+
+override paired: bool = false;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -100,55 +106,92 @@ fn row_in(row: Row, ky: u32) -> bool {
   return row.ok && u32(i32(row.oy * params.stride) - params.pad_y + i32(ky)) < params.in_h;
 }
 
+// A vector's inputs before its first tap at column c: lanes 1–3 of a row's 4 pixels (lane 0
+// comes with the first slide), or lanes 1 and 3 of two rows' 2 pixels each when paired.
+fn start(ea: u32, oka: bool, eb: u32, okb: bool, c: i32, s: i32) -> vec4f {
+  if (paired) { return vec4f(0.0, input(ea, oka, c), 0.0, input(eb, okb, c)); }
+  return vec4f(0.0, input(ea, oka, c), input(ea, oka, c + s), input(ea, oka, c + 2 * s));
+}
+
+// The next tap: each pixel takes its right neighbour's input, and the last pixel of the row
+// (of each row, paired) the input at column e.
+fn slide(v: vec4f, ea: u32, oka: bool, eb: u32, okb: bool, e: i32) -> vec4f {
+  if (paired) { return vec4f(v.y, input(ea, oka, e), v.w, input(eb, okb, e)); }
+  return vec4f(v.yzw, input(ea, oka, e));
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
-  let tiles_x = (params.out_w + 3u) / 4u;
-  let tiles = tiles_x * ((params.batch * params.out_h + 3u) / 4u);
+  let pair = select(0u, 1u, paired);
+  let columns = 4u >> pair;
+  let tile_rows = 4u << pair;
+  let tiles_x = (params.out_w + columns - 1u) / columns;
+  let tiles = tiles_x * ((params.batch * params.out_h + tile_rows - 1u) / tile_rows);
   if (gid.x >= tiles) { return; }
-  let r0 = gid.x / tiles_x * 4u;
-  let ox0 = gid.x % tiles_x * 4u;
+  let r0 = gid.x / tiles_x * tile_rows;
+  let ox0 = gid.x % tiles_x * columns;
   let co0 = wid.y * 16u;
-  let q0 = row_of(r0);
-  let q1 = row_of(r0 + 1u);
-  let q2 = row_of(r0 + 2u);
-  let q3 = row_of(r0 + 3u);
-  let b0 = row_base(q0);
-  let b1 = row_base(q1);
-  let b2 = row_base(q2);
-  let b3 = row_base(q3);
+  // Vector r holds output row a_r (lanes 0–1 when paired, else all four) and b_r (lanes 2–3
+  // when paired, else a_r again).
+  let a0 = row_of(r0);
+  let b0 = row_of(r0 + pair);
+  let a1 = row_of(r0 + (1u << pair));
+  let b1 = row_of(r0 + (1u << pair) + pair);
+  let a2 = row_of(r0 + (2u << pair));
+  let b2 = row_of(r0 + (2u << pair) + pair);
+  let a3 = row_of(r0 + (3u << pair));
+  let b3 = row_of(r0 + (3u << pair) + pair);
+  let base_a0 = row_base(a0);
+  let base_b0 = row_base(b0);
+  let base_a1 = row_base(a1);
+  let base_b1 = row_base(b1);
+  let base_a2 = row_base(a2);
+  let base_b2 = row_base(b2);
+  let base_a3 = row_base(a3);
+  let base_b3 = row_base(b3);
   let ix0 = i32(ox0 * params.stride) - params.pad_x;
   let s = i32(params.stride);
   let channel = i32(params.in_h * params.in_w);
   let w_row = params.padded / 4u;
-  // acc[4·r + g][p]: output row r0 + r, column ox0 + p, channels co0 + 4g .. co0 + 4g + 3.
+  // acc[4·r + g][p]: lane p of vector r, channels co0 + 4g .. co0 + 4g + 3.
   // Constant indices only, so the accumulators stay in registers.
   var acc: array<mat4x4f, 16>;
   for (var ci = 0u; ci < params.in_channels; ci++) {
     for (var ky = 0u; ky < params.kh; ky++) {
       // Where a row is outside its image its start is never read (input() checks ok first).
       let offset = i32(ci) * channel + i32(ky * params.in_w);
-      let e0 = u32(b0 + offset);
-      let e1 = u32(b1 + offset);
-      let e2 = u32(b2 + offset);
-      let e3 = u32(b3 + offset);
-      let ok0 = row_in(q0, ky);
-      let ok1 = row_in(q1, ky);
-      let ok2 = row_in(q2, ky);
-      let ok3 = row_in(q3, ky);
+      let ea0 = u32(base_a0 + offset);
+      let eb0 = u32(base_b0 + offset);
+      let ea1 = u32(base_a1 + offset);
+      let eb1 = u32(base_b1 + offset);
+      let ea2 = u32(base_a2 + offset);
+      let eb2 = u32(base_b2 + offset);
+      let ea3 = u32(base_a3 + offset);
+      let eb3 = u32(base_b3 + offset);
+      let oka0 = row_in(a0, ky);
+      let okb0 = row_in(b0, ky);
+      let oka1 = row_in(a1, ky);
+      let okb1 = row_in(b1, ky);
+      let oka2 = row_in(a2, ky);
+      let okb2 = row_in(b2, ky);
+      let oka3 = row_in(a3, ky);
+      let okb3 = row_in(b3, ky);
       let taps = (ci * params.kh + ky) * params.kw;
+      // The new input of a slide lies 3 pixels (1, paired) right of the current tap's first.
+      let reach = select(3 * s, s, paired);
       for (var phase = 0u; phase < min(params.stride, params.kw); phase++) {
-        // v_r holds the inputs of output row r's 4 pixels at the current tap.
+        // v_r holds the inputs of vector r's 4 pixels at the current tap.
         let c = ix0 + i32(phase);
-        var v0 = vec4f(0.0, input(e0, ok0, c), input(e0, ok0, c + s), input(e0, ok0, c + 2 * s));
-        var v1 = vec4f(0.0, input(e1, ok1, c), input(e1, ok1, c + s), input(e1, ok1, c + 2 * s));
-        var v2 = vec4f(0.0, input(e2, ok2, c), input(e2, ok2, c + s), input(e2, ok2, c + 2 * s));
-        var v3 = vec4f(0.0, input(e3, ok3, c), input(e3, ok3, c + s), input(e3, ok3, c + 2 * s));
+        var v0 = start(ea0, oka0, eb0, okb0, c, s);
+        var v1 = start(ea1, oka1, eb1, okb1, c, s);
+        var v2 = start(ea2, oka2, eb2, okb2, c, s);
+        var v3 = start(ea3, oka3, eb3, okb3, c, s);
         for (var kx = phase; kx < params.kw; kx += params.stride) {
-          let e = ix0 + i32(kx) + 3 * s;
-          v0 = vec4f(v0.yzw, input(e0, ok0, e));
-          v1 = vec4f(v1.yzw, input(e1, ok1, e));
-          v2 = vec4f(v2.yzw, input(e2, ok2, e));
-          v3 = vec4f(v3.yzw, input(e3, ok3, e));
+          let e = ix0 + i32(kx) + reach;
+          v0 = slide(v0, ea0, oka0, eb0, okb0, e);
+          v1 = slide(v1, ea1, oka1, eb1, okb1, e);
+          v2 = slide(v2, ea2, oka2, eb2, okb2, e);
+          v3 = slide(v3, ea3, oka3, eb3, okb3, e);
           let wi = (taps + kx) * w_row + co0 / 4u;
           let w0 = w[wi];
           let w1 = w[wi + 1u];
@@ -166,20 +209,23 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: v
       }
     }
   }
-  store(q0.ok, q0.n, q0.oy, ox0, co0, acc[0][0], acc[1][0], acc[2][0], acc[3][0]);
-  store(q0.ok, q0.n, q0.oy, ox0 + 1u, co0, acc[0][1], acc[1][1], acc[2][1], acc[3][1]);
-  store(q0.ok, q0.n, q0.oy, ox0 + 2u, co0, acc[0][2], acc[1][2], acc[2][2], acc[3][2]);
-  store(q0.ok, q0.n, q0.oy, ox0 + 3u, co0, acc[0][3], acc[1][3], acc[2][3], acc[3][3]);
-  store(q1.ok, q1.n, q1.oy, ox0, co0, acc[4][0], acc[5][0], acc[6][0], acc[7][0]);
-  store(q1.ok, q1.n, q1.oy, ox0 + 1u, co0, acc[4][1], acc[5][1], acc[6][1], acc[7][1]);
-  store(q1.ok, q1.n, q1.oy, ox0 + 2u, co0, acc[4][2], acc[5][2], acc[6][2], acc[7][2]);
-  store(q1.ok, q1.n, q1.oy, ox0 + 3u, co0, acc[4][3], acc[5][3], acc[6][3], acc[7][3]);
-  store(q2.ok, q2.n, q2.oy, ox0, co0, acc[8][0], acc[9][0], acc[10][0], acc[11][0]);
-  store(q2.ok, q2.n, q2.oy, ox0 + 1u, co0, acc[8][1], acc[9][1], acc[10][1], acc[11][1]);
-  store(q2.ok, q2.n, q2.oy, ox0 + 2u, co0, acc[8][2], acc[9][2], acc[10][2], acc[11][2]);
-  store(q2.ok, q2.n, q2.oy, ox0 + 3u, co0, acc[8][3], acc[9][3], acc[10][3], acc[11][3]);
-  store(q3.ok, q3.n, q3.oy, ox0, co0, acc[12][0], acc[13][0], acc[14][0], acc[15][0]);
-  store(q3.ok, q3.n, q3.oy, ox0 + 1u, co0, acc[12][1], acc[13][1], acc[14][1], acc[15][1]);
-  store(q3.ok, q3.n, q3.oy, ox0 + 2u, co0, acc[12][2], acc[13][2], acc[14][2], acc[15][2]);
-  store(q3.ok, q3.n, q3.oy, ox0 + 3u, co0, acc[12][3], acc[13][3], acc[14][3], acc[15][3]);
+  // Lanes 2–3 are columns 0–1 of row b when paired, else columns 2–3 of row a (= b).
+  let x2 = ox0 + select(2u, 0u, paired);
+  let x3 = x2 + 1u;
+  store(a0.ok, a0.n, a0.oy, ox0, co0, acc[0][0], acc[1][0], acc[2][0], acc[3][0]);
+  store(a0.ok, a0.n, a0.oy, ox0 + 1u, co0, acc[0][1], acc[1][1], acc[2][1], acc[3][1]);
+  store(b0.ok, b0.n, b0.oy, x2, co0, acc[0][2], acc[1][2], acc[2][2], acc[3][2]);
+  store(b0.ok, b0.n, b0.oy, x3, co0, acc[0][3], acc[1][3], acc[2][3], acc[3][3]);
+  store(a1.ok, a1.n, a1.oy, ox0, co0, acc[4][0], acc[5][0], acc[6][0], acc[7][0]);
+  store(a1.ok, a1.n, a1.oy, ox0 + 1u, co0, acc[4][1], acc[5][1], acc[6][1], acc[7][1]);
+  store(b1.ok, b1.n, b1.oy, x2, co0, acc[4][2], acc[5][2], acc[6][2], acc[7][2]);
+  store(b1.ok, b1.n, b1.oy, x3, co0, acc[4][3], acc[5][3], acc[6][3], acc[7][3]);
+  store(a2.ok, a2.n, a2.oy, ox0, co0, acc[8][0], acc[9][0], acc[10][0], acc[11][0]);
+  store(a2.ok, a2.n, a2.oy, ox0 + 1u, co0, acc[8][1], acc[9][1], acc[10][1], acc[11][1]);
+  store(b2.ok, b2.n, b2.oy, x2, co0, acc[8][2], acc[9][2], acc[10][2], acc[11][2]);
+  store(b2.ok, b2.n, b2.oy, x3, co0, acc[8][3], acc[9][3], acc[10][3], acc[11][3]);
+  store(a3.ok, a3.n, a3.oy, ox0, co0, acc[12][0], acc[13][0], acc[14][0], acc[15][0]);
+  store(a3.ok, a3.n, a3.oy, ox0 + 1u, co0, acc[12][1], acc[13][1], acc[14][1], acc[15][1]);
+  store(b3.ok, b3.n, b3.oy, x2, co0, acc[12][2], acc[13][2], acc[14][2], acc[15][2]);
+  store(b3.ok, b3.n, b3.oy, x3, co0, acc[12][3], acc[13][3], acc[14][3], acc[15][3]);
 }

@@ -433,9 +433,14 @@ function convolve(
     const grid = [Math.ceil(tiles / 64), channelBlocks] as const;
     program.dispatch({ ...kernel, entryPoint }, [x, x, packed, y], grid, params, flops);
   } else {
-    // The general kernel's tiles take 4 of the batch's output rows in order, across images.
-    const kernel = forward ? conv2dForwardKernel : conv2dBackwardInputKernel;
-    const tiles = Math.ceil(at.batch * at.outH / 4) * columns;
+    // The general kernel's tiles take 4 of the batch's output rows in order, across images;
+    // on maps at most 2 pixels wide, 8 rows of 2 pixels (paired).
+    const general = forward ? conv2dForwardKernel : conv2dBackwardInputKernel;
+    const paired = at.outW <= 2;
+    const kernel = paired ? { ...general, constants: { paired: 1 } } : general;
+    const tiles = paired
+      ? Math.ceil(at.batch * at.outH / 8)
+      : Math.ceil(at.batch * at.outH / 4) * columns;
     program.dispatch(kernel, [x, packed, y], [Math.ceil(tiles / 64), channelBlocks], params, flops);
   }
 }
