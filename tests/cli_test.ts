@@ -661,8 +661,16 @@ const methodFlags: [string, string[], Record<string, unknown>][] = [
       ...["--projection-dim", "8", "--hidden-dim", "16", "--predictor-hidden-dim", "12"],
       ...["--momentum", "0.9", "--final-momentum", "0.99", "--solarize", "0.5"],
       ...["--no-exclude-bias-norm", "--optimizer", "sgd", "--optimizer-momentum", "0.8"],
+      ...["--predictor-lr-scale", "3"],
     ],
-    { hiddenDim: 16, predictorHiddenDim: 12, momentum: 0.9, finalMomentum: 0.99, solarize: 0.5 },
+    {
+      hiddenDim: 16,
+      predictorHiddenDim: 12,
+      momentum: 0.9,
+      finalMomentum: 0.99,
+      solarize: 0.5,
+      predictorLrScale: 3,
+    },
   ],
   [
     "dino",
@@ -672,9 +680,16 @@ const methodFlags: [string, string[], Record<string, unknown>][] = [
       ...["--warmup-teacher-temperature", "0.03", "--warmup-teacher-epochs", "1"],
       ...["--center-momentum", "0.8", "--momentum", "0.99", "--final-momentum", "1"],
       ...["--clip-grad", "2", "--freeze-last-layer", "1", "--local-crops", "2"],
-      ...["--local-size", "16"],
+      ...["--local-size", "16", "--no-norm-last-layer"],
     ],
-    { outputDim: 32, bottleneckDim: 8, studentTemperature: 0.2, clipGrad: 2, localCrops: 2 },
+    {
+      outputDim: 32,
+      bottleneckDim: 8,
+      studentTemperature: 0.2,
+      clipGrad: 2,
+      localCrops: 2,
+      normLastLayer: false,
+    },
   ],
   [
     "swav",
@@ -764,6 +779,10 @@ Deno.test("every method trains through the CLI, its flags reaching the run's con
   assertOneLineError(
     await task("pretrain", ["--norm-pix-loss", "--out", `${dir}/x`]),
     "--norm-pix-loss is an option of mae",
+  );
+  assertOneLineError(
+    await task("pretrain", ["--method", "byol", "--norm-last-layer", "--out", `${dir}/x`]),
+    "--norm-last-layer is an option of dino",
   );
   assertOneLineError(
     await task("pretrain", ["--backbone", "vit", "--width", "8", "--out", `${dir}/x`]),
