@@ -230,21 +230,28 @@ export async function pretrain(
       }
       return options.signal?.aborted ?? false;
     };
-    if (!outcome.interrupted && config.evaluation && data.test && !stopped()) {
-      const splits = { train, test: data.test, mean, std };
-      evaluation = await evaluateBackbone(
-        gpu,
-        methodRun.backbone,
-        splits,
-        config.evaluation,
-        "trained",
-      );
-      await logEvaluation(run, "trained", evaluation, log);
-      const evaluationBatch = config.evaluation.batchSize;
-      const held = {
+    if (!outcome.interrupted && (config.evaluation || methodRun.evaluate) && !stopped()) {
+      const splits = data.test && { train, test: data.test, mean, std };
+      if (config.evaluation && splits) {
+        evaluation = await evaluateBackbone(
+          gpu,
+          methodRun.backbone,
+          splits,
+          config.evaluation,
+          "trained",
+        );
+        await logEvaluation(run, "trained", evaluation, log);
+      }
+      // A method's own measure (MLM's masked-token accuracy) needs held-out data but no
+      // labels: with the probe off it still runs, on the split the dataset holds out (an
+      // unlabelled corpus's fifth), loaded now.
+      const test = data.test ??
+        (methodRun.evaluate ? await heldOutSplit(config.dataset, log) : undefined);
+      const evaluationBatch = config.evaluation?.batchSize ?? config.batchSize;
+      const held = test && {
         train,
-        test: data.test,
-        seed: config.evaluation.seed,
+        test,
+        seed: config.evaluation?.seed ?? config.seed,
         mean,
         std,
         batchSize: evaluationBatch,
@@ -259,9 +266,11 @@ export async function pretrain(
           ))
             .features,
       };
-      methodMetrics = await methodRun.evaluate?.(held);
-      await logMetrics(run, "trained", methodMetrics, log);
-      if (config.baseline && !stopped()) {
+      if (held) {
+        methodMetrics = await methodRun.evaluate?.(held);
+        await logMetrics(run, "trained", methodMetrics, log);
+      }
+      if (config.baseline && config.evaluation && splits && !stopped()) {
         const initial = randomBackbone(gpu, backbone, config.seed);
         baseline = await evaluateBackbone(
           gpu,
@@ -272,7 +281,7 @@ export async function pretrain(
         );
         initial.block.destroy();
         await logEvaluation(run, "random init", baseline, log);
-        if (methodRun.evaluate) {
+        if (methodRun.evaluate && held) {
           // The method as it starts from this seed: its random initialisation.
           const fresh = method.build(context, methodOptions);
           try {
@@ -355,6 +364,23 @@ function trainingLoader(
   const text = method.text(options, config.text);
   const loader = new CaptionedLoader(images, train.captions, text, config.batchSize);
   return { loader, groups, text, items: train.length };
+}
+
+/**
+ * The held-out split of a run trained without evaluation, for the method's own measure; none,
+ * said in a line, where the dataset has none (a `train/` folder without `test/`).
+ */
+async function heldOutSplit(
+  dataset: PretrainConfig["dataset"],
+  log: (line: string) => void,
+): Promise<Dataset | undefined> {
+  try {
+    return await loadDataset(dataset, "test");
+  } catch (error) {
+    if (!(error instanceof SelfsupError)) throw error;
+    log(`not measured on held-out data: ${error.message}`);
+    return undefined;
+  }
 }
 
 /** The training split, the evaluation's test split (checked before training) and the normalisation. */

@@ -281,16 +281,24 @@ await runTask("pretrain", async () => {
       `${title} ${summary.status} on ${summary.adapter}: ${summary.trained_steps} steps` +
         `${resumedSteps} in ${summary.training_seconds.toFixed(0)} s, ` +
         `loss ${summary.loss.toFixed(4)}, ${summary.images_per_second.toFixed(1)} images/s` +
-        (summary.probe || summary.knn ? `; evaluation ${evaluationSeconds.toFixed(0)} s` : ""),
+        (summary.probe || summary.knn || summary.method_metrics
+          ? `; evaluation ${evaluationSeconds.toFixed(0)} s`
+          : ""),
     );
     if (summary.probe || summary.knn || summary.method_metrics) {
+      // Without the probe (--no-probe) only the method's own measures have values.
+      const evaluated = config.evaluation !== null;
       const rows: [string, number | undefined, number | undefined][] = [
-        ["linear probe", summary.probe?.top1, summary.baseline?.probe?.top1],
-        [
-          `kNN (k=${summary.knn?.k ?? config.evaluation?.knn?.k})`,
-          summary.knn?.top1,
-          summary.baseline?.knn?.top1,
-        ],
+        ...(evaluated
+          ? [
+            ["linear probe", summary.probe?.top1, summary.baseline?.probe?.top1],
+            [
+              `kNN (k=${summary.knn?.k ?? config.evaluation?.knn?.k})`,
+              summary.knn?.top1,
+              summary.baseline?.knn?.top1,
+            ],
+          ] as [string, number | undefined, number | undefined][]
+          : []),
         ...Object.entries(summary.method_metrics ?? {}).map(([key, value]) =>
           [metricLabel(key), value, summary.baseline?.method_metrics?.[key]] as [
             string,

@@ -178,6 +178,19 @@ Deno.test("MLM with next-sentence pairs measures masked-token accuracy on held-o
   }
 });
 
+Deno.test("MLM trained with the probe off still measures masked-token accuracy on held-out text", async () => {
+  const dir = await Deno.makeTempDir();
+  const summary = await pretrain(
+    { ...tiny, epochs: 1 },
+    { out: `${dir}/run`, gpu: await testGpu(), log: () => {} },
+  );
+  if (summary.probe || summary.knn) throw new Error("evaluated although the probe is off");
+  const accuracy = summary.method_metrics?.masked_token_accuracy;
+  if (!(accuracy !== undefined && accuracy >= 0 && accuracy <= 1)) {
+    throw new Error(`masked-token accuracy ${accuracy}`);
+  }
+});
+
 Deno.test("MLM refuses images and an image encoder; image methods refuse text, in one line", async () => {
   const gpu = await testGpu();
   const dir = await Deno.makeTempDir();
