@@ -287,26 +287,21 @@ await runTask("pretrain", async () => {
     );
     if (summary.probe || summary.knn || summary.method_metrics) {
       // Without the probe (--no-probe) only the method's own measures have values.
-      const evaluated = config.evaluation !== null;
-      const rows: [string, number | undefined, number | undefined][] = [
-        ...(evaluated
-          ? [
-            ["linear probe", summary.probe?.top1, summary.baseline?.probe?.top1],
-            [
-              `kNN (k=${summary.knn?.k ?? config.evaluation?.knn?.k})`,
-              summary.knn?.top1,
-              summary.baseline?.knn?.top1,
-            ],
-          ] as [string, number | undefined, number | undefined][]
-          : []),
-        ...Object.entries(summary.method_metrics ?? {}).map(([key, value]) =>
-          [metricLabel(key), value, summary.baseline?.method_metrics?.[key]] as [
-            string,
-            number,
-            number | undefined,
-          ]
-        ),
-      ];
+      type Row = [string, number | undefined, number | undefined];
+      const rows: Row[] = [];
+      if (config.evaluation) {
+        rows.push(
+          ["linear probe", summary.probe?.top1, summary.baseline?.probe?.top1],
+          [
+            `kNN (k=${summary.knn?.k ?? config.evaluation.knn?.k})`,
+            summary.knn?.top1,
+            summary.baseline?.knn?.top1,
+          ],
+        );
+      }
+      for (const [key, value] of Object.entries(summary.method_metrics ?? {})) {
+        rows.push([metricLabel(key), value, summary.baseline?.method_metrics?.[key]]);
+      }
       const width = Math.max(16, ...rows.map(([label]) => label.length + 1));
       console.log(`${"".padEnd(width)} trained   random init`);
       for (const [label, trained, random] of rows) {

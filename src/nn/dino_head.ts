@@ -12,9 +12,10 @@ import { WeightNormLinear } from "./weight_norm.ts";
  * DINO's head (facebookresearch/dino, vision_transformer.py `DINOHead`, defaults nlayers 3,
  * no batch norm): an MLP Linear → GELU → Linear → GELU → Linear to a bottleneck, the
  * bottleneck L2-normalised, then a weight-normalised bias-free layer of K outputs, its
- * magnitude fixed at 1 (norm_last_layer) unless `lastLayer.trainableMagnitude`. The MLP's weights start truncated-normal with
- * std 0.02 and its biases at 0, as `_init_weights`; the last layer as `nn.Linear`. Named as
- * DINO's state dict (`mlp.0`, `mlp.2`, `mlp.4`, `last_layer.weight_g`, `last_layer.weight_v`).
+ * magnitude fixed at 1 (norm_last_layer) unless `lastLayer.trainableMagnitude`. The MLP's
+ * weights start truncated-normal with std 0.02 and its biases at 0, as `_init_weights`; the
+ * last layer as `nn.Linear`. Named as DINO's state dict (`mlp.0`, `mlp.2`, `mlp.4`,
+ * `last_layer.weight_g`, `last_layer.weight_v`).
  */
 export class DinoHead implements Layer {
   readonly mlp: Sequential;
