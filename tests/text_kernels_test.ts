@@ -82,6 +82,72 @@ Deno.test("embedding gradients agree with finite differences (11 ids of a 5 × 3
   block.destroy();
 });
 
+/** gtable + Σ_{p: ids[p] = v} gy[p] in float64, for a table of width `d`. */
+function embeddingGradReference(
+  start: Float32Array,
+  ids: Uint32Array,
+  gy: Float32Array,
+  d: number,
+): Float64Array {
+  const out = Float64Array.from(start);
+  ids.forEach((v, p) => {
+    for (let e = 0; e < d; e++) out[v * d + e] += gy[p * d + e];
+  });
+  return out;
+}
+
+// 37 ids of 13 rows of a 3,000-row table, with repeats; the last row is looked up first and
+// last, and row 0 too.
+const sparseIds = Uint32Array.of(
+  ...[2999, 5, 1234, 0, 5, 2047, 777, 1234, 5, 2998, 64, 0, 1500, 777, 9, 2999, 1234, 300, 5],
+  ...[2048, 64, 1999, 0, 777, 1500, 12, 2999, 5, 333, 1234, 2047, 64, 777, 9, 2500, 5, 2999],
+);
+
+Deno.test("embedding gradient of 37 ids into a 3,000 × 13 table: the rows used get float64's sums, the others keep theirs", async () => {
+  const { embedding, block, program, ids, gy } = await embeddingCase(3000, 13, [37]);
+  const start = randn(embedding.weight.grad.size, 12);
+  const upstream = randn(37 * 13, 13);
+  const [grad] = await run(program, [
+    [ids, sparseIds],
+    [gy, upstream],
+    [embedding.weight.grad, start],
+  ], [embedding.weight.grad]);
+  const expected = embeddingGradReference(start, sparseIds, upstream, 13);
+  assertClose(grad, expected, { atol: 1e-6, rtol: 1e-6, label: "table gradient" });
+  // Rows no id uses are not written at all.
+  const used = new Set(sparseIds);
+  const moved = grad.findIndex((g, i) => !used.has(Math.floor(i / 13)) && g !== start[i]);
+  if (moved >= 0) throw new Error(`row ${Math.floor(moved / 13)} is used by no id but changed`);
+  program.destroy();
+  block.destroy();
+});
+
+Deno.test("embedding gradient steps in a row (ids A, other ids B, A again): each sums its own rows, A's twice to the bit", async () => {
+  const { embedding, block, program, ids, gy } = await embeddingCase(3000, 13, [37]);
+  const start = randn(embedding.weight.grad.size, 14);
+  const upstream = randn(37 * 13, 15);
+  // Rows of A and others: a row list left from the step before would miss B's new rows.
+  const other = sparseIds.map((v, p) => (v * 7 + p) % 3000);
+  const step = async (idValues: Uint32Array) =>
+    (await run(program, [[ids, idValues], [gy, upstream], [embedding.weight.grad, start]], [
+      embedding.weight.grad,
+    ]))[0];
+  const first = await step(sparseIds);
+  const second = await step(other);
+  const third = await step(sparseIds);
+  assertClose(second, embeddingGradReference(start, other, upstream, 13), {
+    atol: 1e-6,
+    rtol: 1e-6,
+    label: "B's table gradient",
+  });
+  const differs = third.findIndex((g, i) => !Object.is(g, first[i]));
+  if (differs >= 0) {
+    throw new Error(`A's gradient [${differs}]: ${third[differs]}, then ${first[differs]}`);
+  }
+  program.destroy();
+  block.destroy();
+});
+
 /** Masked cross-entropy recorded for logits [rows, classes]. */
 async function maskedCase(rows: number, classes: number) {
   const gpu = await testGpu();
