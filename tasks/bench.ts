@@ -13,6 +13,7 @@ import { positiveInteger, positiveNumber, runTask } from "../src/cli.ts";
 import { benchAugment, type BenchAugmentResult } from "../src/data/bench.ts";
 import { Command, Option } from "../src/deps.ts";
 import { createGpu } from "../src/gpu/device.ts";
+import { tokenizerNames } from "../src/data/tokenizer.ts";
 import { textEncoderConfig } from "../src/methods/_text.ts";
 import { methodNamed, methodNames } from "../src/methods/registry.ts";
 import { describeBackbone } from "../src/nn/backbone.ts";
@@ -38,6 +39,12 @@ const command = new Command()
       "the step's encoder: a ResNet-18, a ViT of --vit-* shape, or the default text encoder " +
         "(default: text for mlm, else resnet18)",
     ).choices(["resnet18", "vit", "text"] as const),
+  )
+  .addOption(
+    new Option(
+      "--tokenizer <name>",
+      "the text encoder's vocabulary: bytes (256 + 4 special) or BERT's WordPiece (bert)",
+    ).choices(tokenizerNames).default("bytes" as const),
   )
   .option("--vit-dim <n>", "ViT token width", positiveInteger, vitSmallDefault.dim)
   .option("--vit-depth <n>", "ViT blocks", positiveInteger, vitSmallDefault.depth)
@@ -70,7 +77,7 @@ await runTask("bench", async () => {
       ? `ViT ${flags.vitDim}/${flags.vitDepth}/${flags.vitHeads}, patch ${flags.patchSize}, batch ${flags.batchSize}\n`
       : backbone === "text"
       ? `text transformer ${
-        describeBackbone(textEncoderConfig("bytes"))
+        describeBackbone(textEncoderConfig(flags.tokenizer))
       }, batch ${flags.batchSize}\n`
       : `ResNet-18, ${flags.stem} stem, width ${flags.width}, batch ${flags.batchSize}\n`,
   );
@@ -94,7 +101,7 @@ await runTask("bench", async () => {
   if (want("step")) {
     step = await benchStep(gpu, {
       method: flags.method,
-      backbone: backbone === "text" ? textEncoderConfig("bytes") : backbone === "vit"
+      backbone: backbone === "text" ? textEncoderConfig(flags.tokenizer) : backbone === "vit"
         ? {
           name: "vit",
           imageSize: 32,
