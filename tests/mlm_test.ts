@@ -13,16 +13,16 @@ import { tokenizerNamed } from "../src/data/tokenizer.ts";
 import { SelfsupError } from "../src/errors.ts";
 import { Program } from "../src/gpu/gpu.ts";
 import { textEncoderConfig } from "../src/methods/_text.ts";
-import { createMethodOptimizer, createStepInputs, writeStepInputs } from "../src/methods/method.ts";
+import { createStepInputs, writeStepInputs } from "../src/methods/method.ts";
 import { mlm, type MlmOptions } from "../src/methods/mlm.ts";
 import { createOptimizer } from "../src/optim/optimizer.ts";
-import { learningRate } from "../src/optim/schedule.ts";
 import { presetConfig } from "../src/presets.ts";
 import { pretrain, type PretrainConfig } from "../src/train.ts";
 import { assertEquals, assertRejects } from "./_assert.ts";
 import { assertResumesBitIdentical } from "./_resume.ts";
 import { compare, compareLoss, initialize, load } from "./_method_step.ts";
 import { assertClose, testGpu } from "./_util.ts";
+import { mlmSteps } from "./_mlm_steps.ts";
 
 Deno.test("MLM first step with next-sentence prediction matches PyTorch", async () => {
   const gpu = await testGpu();
@@ -108,79 +108,31 @@ Deno.test("twelve MLM steps with AdamW, warm-up and cosine match PyTorch step by
   const meta = fixture.meta as Record<string, number> & {
     adamw: { lr: number; betas: [number, number]; weightDecay: number; warmupSteps: number };
   };
-  const tokens = fixture.get("tokens"), positions = fixture.get("positions");
-  const targets = fixture.get("targets"), losses = fixture.get("losses");
-  const steps = losses.length, t = meta.length;
-  const b = tokens.length / steps / t, p = positions.length / steps / b;
-  const options = mlm.validate({ maskRatio: 0.15, masking: "dynamic", nsp: false }, b);
-  const encoder = textEncoderConfig("bytes", {
-    contextLength: t,
-    dim: meta.dim,
-    depth: meta.depth,
-    heads: meta.heads,
-    causal: false,
-    pooling: "mean",
-  });
-  const run = mlm.build(
-    {
-      gpu,
-      backbone: mlm.backbone!(options, encoder),
-      batchSize: b,
-      totalSteps: steps,
-      stepsPerEpoch: steps,
-      seed: 0,
+  const losses = fixture.get("losses"), tokens = fixture.get("tokens");
+  const steps = losses.length;
+  const run = await mlmSteps(gpu, {
+    shape: {
+      contextLength: meta.length,
+      dim: meta.dim,
+      depth: meta.depth,
+      heads: meta.heads,
+      causal: false,
+      pooling: "mean",
     },
-    options,
-  );
-  initialize(run.trainable, [
-    { strip: "backbone.", take: (n) => n.startsWith("backbone.") },
-    { strip: "", take: (n) => !n.startsWith("backbone.") },
-  ]);
-  const { lr, betas, weightDecay, warmupSteps } = meta.adamw;
-  const optimizer = createMethodOptimizer(gpu, run, {
-    name: "adamw",
-    betas,
-    weightDecay,
-    excludeBiasAndNorm: true,
-  });
-  const program = new Program(gpu, "MLM steps");
-  const inputs = createStepInputs(program, {
-    groups: [],
-    text: mlm.text!(options, encoder),
-    batchSize: b,
-  });
-  program.clear(run.trainable.grads);
-  const { loss } = run.record(program, inputs);
-  optimizer.record(program);
-  const slice = (values: Float32Array, s: number, n: number) => values.subarray(s * n, (s + 1) * n);
-  for (let s = 0; s < steps; s++) {
-    writeStepInputs(gpu, inputs, {
-      groups: [],
-      labels: new Int32Array(b),
-      indices: new Int32Array(b),
-      size: b,
-      epoch: 0,
-      step: s,
-      text: {
-        tokens: Uint32Array.from(slice(tokens, s, b * t)),
-        positions: Uint32Array.from(slice(positions, s, b * p)),
-        targets: Int32Array.from(slice(targets, s, b * p)),
-        segments: new Uint32Array(b * t),
-        isNext: new Int32Array(b),
-      },
-    });
-    run.prepare(s);
-    optimizer.prepare(s + 1, learningRate(s, { base: lr, warmupSteps, totalSteps: steps }));
-    gpu.submit(program);
-    assertClose(await gpu.readF32(loss), [losses[s]], {
+    batchSize: tokens.length / steps / meta.length,
+    tokens,
+    positions: fixture.get("positions"),
+    targets: fixture.get("targets"),
+    steps,
+    totalSteps: steps,
+    ...meta.adamw,
+  }, (s, loss) =>
+    assertClose([loss], [losses[s]], {
       atol: 4 * fixture.get("losses_f32err")[s] + 1e-5,
       rtol: 0,
       label: `loss of step ${s + 1}`,
-    });
-  }
+    }));
   compare(fixture, "after", await run.trainable.read());
-  program.destroy();
-  optimizer.destroy();
   run.destroy();
 });
 
