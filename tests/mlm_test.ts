@@ -12,7 +12,7 @@ import {
 import { tokenizerNamed } from "../src/data/tokenizer.ts";
 import { SelfsupError } from "../src/errors.ts";
 import { Program } from "../src/gpu/gpu.ts";
-import { textEncoderConfig } from "../src/methods/_text.ts";
+import { textEncoderConfig, type TextEncoderShape } from "../src/methods/_text.ts";
 import { createStepInputs, writeStepInputs } from "../src/methods/method.ts";
 import { mlm, type MlmOptions } from "../src/methods/mlm.ts";
 import { createOptimizer } from "../src/optim/optimizer.ts";
@@ -23,6 +23,16 @@ import { assertResumesBitIdentical } from "./_resume.ts";
 import { compare, compareLoss, initialize, load } from "./_method_step.ts";
 import { assertClose, testGpu } from "./_util.ts";
 import { mlmSteps } from "./_mlm_steps.ts";
+
+/** The bidirectional, mean-pooled byte encoder a text fixture's metadata describes. */
+const fixtureShape = (meta: Record<string, number>): TextEncoderShape => ({
+  contextLength: meta.length,
+  dim: meta.dim,
+  depth: meta.depth,
+  heads: meta.heads,
+  causal: false,
+  pooling: "mean",
+});
 
 Deno.test("MLM first step with next-sentence prediction matches PyTorch", async () => {
   const gpu = await testGpu();
@@ -52,14 +62,7 @@ Deno.test("MLM first step with next-sentence prediction matches PyTorch", async 
   same("is_next", batch.isNext);
 
   const options = mlm.validate({ maskRatio: 0.3, masking: "static", nsp: true }, 4);
-  const encoder = textEncoderConfig("bytes", {
-    contextLength: meta.length,
-    dim: meta.dim,
-    depth: meta.depth,
-    heads: meta.heads,
-    causal: false,
-    pooling: "mean",
-  });
+  const encoder = textEncoderConfig("bytes", fixtureShape(meta));
   const backbone = mlm.backbone!(options, encoder);
   const run = mlm.build(
     { gpu, backbone, batchSize: 4, totalSteps: 10, stepsPerEpoch: 10, seed: 0 },
@@ -111,14 +114,7 @@ Deno.test("twelve MLM steps with AdamW, warm-up and cosine match PyTorch step by
   const losses = fixture.get("losses"), tokens = fixture.get("tokens");
   const steps = losses.length;
   const run = await mlmSteps(gpu, {
-    shape: {
-      contextLength: meta.length,
-      dim: meta.dim,
-      depth: meta.depth,
-      heads: meta.heads,
-      causal: false,
-      pooling: "mean",
-    },
+    shape: fixtureShape(meta),
     batchSize: tokens.length / steps / meta.length,
     tokens,
     positions: fixture.get("positions"),
