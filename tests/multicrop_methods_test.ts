@@ -89,6 +89,21 @@ Deno.test("the ViT takes DINO's and SwAV's global crops but refuses local ones",
   }
 });
 
+Deno.test("DINO's collapse hint names a teacher a quarter of the run's temperature", async () => {
+  const gpu = await testGpu();
+  const vit = { name: "vit", imageSize: 8, patchSize: 4, dim: 8, depth: 1, heads: 2 } as const;
+  const context = { gpu, backbone: vit, batchSize: 4, totalSteps: 4, stepsPerEpoch: 2, seed: 0 };
+  for (const [teacherTemperature, sharper] of [[0.07, "0.0175"], [0.01, "0.0025"]]) {
+    const run = dino.build(
+      context,
+      dino.validate({ outputDim: 16, hiddenDim: 8, localCrops: 0, teacherTemperature }, 4),
+    );
+    const hint = run.collapseHint ?? "";
+    if (!hint.includes(`--teacher-temperature ${sharper})`)) throw new Error(`hint: ${hint}`);
+    run.destroy();
+  }
+});
+
 Deno.test("multi-crop views: two global crops, then the local ones", () => {
   const base = augmentPreset("simclr-seed", 32);
   for (const method of [dino, swav]) {
