@@ -435,7 +435,10 @@ Deno.test("SIGTERM saves a checkpoint at the current step; the next start remove
   // What a kill in the middle of a write leaves behind: a partial file, a torn log line.
   await Deno.writeTextFile(`${run}/checkpoint.safetensors.4242.tmp`, "partial");
   await Deno.writeTextFile(`${run}/metrics.jsonl`, '{"type":"st', { append: true });
-  const resumed = await task("pretrain", ["--resume", run, "--epochs", "1"]);
+  // One epoch past the one the signal landed in: under load the signal can land after the
+  // first epoch's last step, and a resume to that same epoch has no step left to run.
+  const epochs = String(saved.meta.progress.epoch + 1);
+  const resumed = await task("pretrain", ["--resume", run, "--epochs", epochs]);
   assertEquals(resumed.code, 0, `resume: ${resumed.stderr}`);
   assertEquals(resumed.stderr.includes("removed checkpoint.safetensors.4242.tmp"), true, "said");
   assertEquals(await exists(`${run}/checkpoint.safetensors.4242.tmp`), false, "removed");
