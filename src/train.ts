@@ -27,7 +27,6 @@ import { createGpu } from "./gpu/device.ts";
 import type { Gpu } from "./gpu/gpu.ts";
 import { createMethodOptimizer, type Method, type MethodConfig } from "./methods/method.ts";
 import { methodNamed } from "./methods/registry.ts";
-import { randomBackbone } from "./model.ts";
 import {
   type Backbone,
   type BackboneConfig,
@@ -271,25 +270,24 @@ export async function pretrain(
         await logMetrics(run, "trained", methodMetrics, log);
       }
       if (config.baseline && config.evaluation && splits && !stopped()) {
-        const initial = randomBackbone(gpu, backbone, config.seed);
-        baseline = await evaluateBackbone(
-          gpu,
-          initial.backbone,
-          splits,
-          config.evaluation,
-          "random init",
-        );
-        initial.block.destroy();
-        await logEvaluation(run, "random init", baseline, log);
-        if (methodRun.evaluate && held) {
-          // The method as it starts from this seed: its random initialisation.
-          const fresh = method.build(context, methodOptions);
-          try {
-            baselineMetrics = await fresh.evaluate!(held);
-          } finally {
-            fresh.destroy();
+        // The method as it starts from this seed: its own initialisation, which for MAE and
+        // MLM is not the layers' default.
+        const fresh = method.build(context, methodOptions);
+        try {
+          baseline = await evaluateBackbone(
+            gpu,
+            fresh.backbone,
+            splits,
+            config.evaluation,
+            "random init",
+          );
+          await logEvaluation(run, "random init", baseline, log);
+          if (fresh.evaluate && held) {
+            baselineMetrics = await fresh.evaluate(held);
+            await logMetrics(run, "random init", baselineMetrics, log);
           }
-          await logMetrics(run, "random init", baselineMetrics, log);
+        } finally {
+          fresh.destroy();
         }
       }
     }

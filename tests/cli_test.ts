@@ -719,8 +719,9 @@ const methodFlags: [string, string[], Record<string, unknown>][] = [
       ...["--dataset", "synthetic-text", "--backbone", "text", "--tokenizer", "bytes"],
       ...["--context-length", "32", "--text-dim", "16", "--text-depth", "1", "--text-heads", "2"],
       ...["--pooling", "first", "--mask-ratio", "0.2", "--masking", "static", "--nsp"],
+      ...["--init-std", "0.05"],
     ],
-    { maskRatio: 0.2, masking: "static", nsp: true },
+    { maskRatio: 0.2, masking: "static", nsp: true, initStd: 0.05 },
   ],
   [
     "clip",

@@ -141,7 +141,7 @@ const tinyEncoder = textEncoderConfig("bytes", {
   pooling: "mean",
 });
 
-const tinyOptions: MlmOptions = { maskRatio: 0.15, masking: "dynamic", nsp: true };
+const tinyOptions: MlmOptions = { ...mlm.defaults, nsp: true };
 
 /** A small MLM run on the synthetic corpus: 40 documents, a width-16 encoder of 32 tokens. */
 const tiny: PretrainConfig = {
@@ -189,7 +189,7 @@ Deno.test("MLM with next-sentence pairs measures masked-token accuracy on held-o
   const backbone = { ...tinyEncoder, contextLength: 16 };
   const views = (pairs: boolean) =>
     predictionsPerSequence(
-      mlm.text!({ maskRatio: 0.15, masking: "dynamic", nsp: pairs }, backbone),
+      mlm.text!({ ...mlm.defaults, nsp: pairs }, backbone),
     );
   assertEquals([views(true), views(false)], [2, 3], "chosen per sequence");
   const dir = await Deno.makeTempDir();
@@ -247,4 +247,49 @@ Deno.test("MLM refuses images and an image encoder; image methods refuse text, i
     SelfsupError,
     "--preset cifar is a CIFAR-10 recipe",
   );
+});
+
+Deno.test("MLM starts with every weight and table normal at --init-std, and its random-init baseline is that start", async () => {
+  const gpu = await testGpu();
+  const backbone = mlm.backbone!(tinyOptions, tinyEncoder);
+  const context = { gpu, backbone, batchSize: 8, totalSteps: 10, stepsPerEpoch: 10, seed: 3 };
+  const start = async (initStd: number) => {
+    const run = mlm.build(context, { ...tinyOptions, initStd });
+    const values = await run.trainable.read();
+    run.destroy();
+    return values;
+  };
+  const bert = await start(0.02);
+  const wide = await start(0.5);
+  for (const [name, values] of wide) {
+    const std = Math.sqrt(values.reduce((sum, v) => sum + v * v, 0) / values.length);
+    if (/(norm|bias)/.test(name)) {
+      // As the layers make them, whatever the scale.
+      assertEquals(Array.from(values), Array.from(bert.get(name)!), name);
+    } else {
+      // The same draws at 25 times the scale; BERT's 0.02 is the layers' own initialisation.
+      assertClose(values, bert.get(name)!.map((v) => 25 * v), { label: name });
+      if (values.length >= 256 && Math.abs(std - 0.5) > 0.05) {
+        throw new Error(`${name}: std ${std}`);
+      }
+    }
+  }
+  // The evaluation's random-init baseline is the method's own start, not the layers' defaults.
+  const defaults = presetConfig("default", "mlm").evaluation!;
+  const baseline = async (initStd: number) => {
+    const dir = await Deno.makeTempDir();
+    const summary = await pretrain(
+      {
+        ...tiny,
+        method: { name: "mlm", ...tinyOptions, initStd },
+        epochs: 1,
+        evaluation: { ...defaults, probe: { ...defaults.probe!, epochs: 1 } },
+        baseline: true,
+      },
+      { out: `${dir}/run`, gpu, log: () => {} },
+    );
+    return JSON.stringify([summary.baseline?.probe, summary.baseline?.knn]);
+  };
+  const [small, large] = [await baseline(0.02), await baseline(0.5)];
+  if (small === large) throw new Error(`the same baseline at both scales: ${small}`);
 });

@@ -15,7 +15,7 @@ import { add } from "../nn/add.ts";
 import { vitLinearInit } from "../nn/attention.ts";
 import { describeBackbone } from "../nn/backbone.ts";
 import { GELU } from "../nn/gelu.ts";
-import { constant } from "../nn/init.ts";
+import { constant, normal } from "../nn/init.ts";
 import { LayerNorm } from "../nn/layer_norm.ts";
 import { Linear, linearBackwardInput, linearBackwardWeight, linearForward } from "../nn/linear.ts";
 import { type ForwardOptions, Parameter, prefixed } from "../nn/module.ts";
@@ -34,6 +34,8 @@ export interface MlmOptions {
   readonly masking: "static" | "dynamic";
   /** BERT's next-sentence prediction beside the masked tokens. */
   readonly nsp: boolean;
+  /** Standard deviation of the normal initial weights and embedding tables (BERT's 0.02). */
+  readonly initStd: number;
 }
 
 /** Held-out sequences per forward pass of the evaluation. */
@@ -97,7 +99,7 @@ export const mlm: Method<MlmOptions> = {
   title: "MLM",
   encoder: "the text encoder",
   modality: "text",
-  defaults: { maskRatio: 0.15, masking: "dynamic", nsp: false },
+  defaults: { maskRatio: 0.15, masking: "dynamic", nsp: false, initStd: 0.02 },
   options: [
     {
       key: "maskRatio",
@@ -117,6 +119,13 @@ export const mlm: Method<MlmOptions> = {
       flag: "--nsp",
       kind: "boolean",
       description: "next-sentence prediction on sequence pairs (BERT)",
+    },
+    {
+      key: "initStd",
+      flag: "--init-std",
+      kind: "positiveNumber",
+      description: "standard deviation of the normal initial weights and embedding tables " +
+        "(BERT's initializer_range)",
     },
   ],
   recipes: {
@@ -177,7 +186,16 @@ export const mlm: Method<MlmOptions> = {
       ...head.entries(),
       ...(nsp ? prefixed("nsp", nsp) : []),
     ]);
-    initializeBlock(trainable, seed);
+    // Every weight and table normal at one scale, as BERT's _init_weights (biases 0, LayerNorms
+    // ones and zeros, as the layers make them).
+    initializeBlock(
+      trainable,
+      seed,
+      (_, parameter) =>
+        parameter.kind === "bias" || parameter.kind === "norm"
+          ? parameter.init
+          : normal(options.initStd),
+    );
     const views = mlm.text!(options, config);
     const predictions = predictionsPerSequence(views);
     const t = config.contextLength;
