@@ -50,7 +50,11 @@ const command = new Command()
   .option("--limit <n>", "use the first N training images", positiveInteger)
   .option("--image-size <n>", "side of the square images for --dataset folder", positiveInteger)
   .addOption(
-    new Option("--backbone <name>", "the encoder (default: resnet18; mlm: text)").choices(
+    new Option(
+      "--backbone <name>",
+      "the encoder (default: resnet18; mlm: text); vit trains at the preset's transformer " +
+        "recipe (AdamW 5e-4, weight decay 0.05, warm-up, cosine) unless the method's names its own",
+    ).choices(
       ["resnet18", "vit", "text"] as const,
     ),
   )
@@ -230,7 +234,9 @@ await runTask("pretrain", async () => {
       baseline: flags.baseline && saved.baseline,
     };
   } else {
-    const preset = presetConfig(flags.preset, flags.method ?? "simclr");
+    const preset = presetConfig(flags.preset, flags.method ?? "simclr", {
+      backbone: flags.backbone,
+    });
     config = {
       ...preset,
       method: methodFlagValues(preset.method),

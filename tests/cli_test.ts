@@ -752,6 +752,13 @@ Deno.test("every method trains through the CLI, its flags reaching the run's con
     const { meta } = await loadCheckpoint(`${dir}/${method}/checkpoint.safetensors`);
     assertEquals(meta.architecture.method, method, `${method} checkpoint`);
   }
+  // The ResNet keeps the default preset's optimizer (a ViT's is the next test's).
+  const simclr = JSON.parse(await Deno.readTextFile(`${dir}/simclr/config.json`));
+  assertEquals(
+    [simclr.optimizer, simclr.learningRate, simclr.warmupEpochs, simclr.schedule],
+    ["adam", 2e-3, 0, "constant"],
+    "simclr on the ResNet",
+  );
   const moco = JSON.parse(await Deno.readTextFile(`${dir}/moco/config.json`));
   assertEquals(moco.excludeBiasAndNorm, true, "moco --exclude-bias-norm");
   const byol = JSON.parse(await Deno.readTextFile(`${dir}/byol/config.json`));
@@ -822,6 +829,25 @@ Deno.test("every method trains through the CLI, its flags reaching the run's con
     ["resnet18", 16, false, "last"],
     "clip's encoders",
   );
+});
+
+Deno.test("--backbone vit trains at the preset's transformer recipe, and the optimizer flags given still win", async () => {
+  const dir = await Deno.makeTempDir();
+  const run = await task("pretrain", [
+    ...["--backbone", "vit", "--vit-dim", "16", "--vit-depth", "1", "--vit-heads", "2"],
+    ...["--limit", "32", "--batch-size", "16", "--workers", "1", "--epochs", "1", "--no-probe"],
+    ...["--projection-dim", "8", "--lr", "1e-3", "--out", `${dir}/vit`],
+  ]);
+  assertEquals(run.code, 0, run.stderr);
+  const config = JSON.parse(await Deno.readTextFile(`${dir}/vit/config.json`));
+  assertEquals(
+    [config.optimizer, config.learningRate, config.weightDecay],
+    ["adamw", 1e-3, 0.05],
+    "AdamW at the --lr given, the recipe's weight decay",
+  );
+  assertEquals([config.warmupEpochs, config.schedule], [0.5, "cosine"], "warm-up, cosine");
+  // SimCLR's own options stay the default preset's.
+  assertEquals(config.method, { name: "simclr", temperature: 0.2, projectionDim: 8 }, "method");
 });
 
 Deno.test("finetune trains a checkpoint's backbone or a random one on labels, resumes, and refuses bad input", async () => {

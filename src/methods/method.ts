@@ -358,21 +358,26 @@ export const soloLarsRecipe: Recipe = {
   schedule: "cosine",
 };
 
-/** The keys of {@link Recipe}: what a recipe sets beside the method's own options. */
-export const recipeKeys: readonly (keyof Recipe)[] = [
-  "dataset",
-  "backbone",
-  "text",
-  "augmentation",
+/** The keys of {@link Recipe} that make the optimizer and its learning-rate schedule. */
+export const optimizerRecipeKeys: readonly (keyof Recipe)[] = [
   "optimizer",
   "betas",
   "optimizerMomentum",
   "learningRate",
   "weightDecay",
   "excludeBiasAndNorm",
-  "batchSize",
   "warmupEpochs",
   "schedule",
+];
+
+/** The keys of {@link Recipe}: what a recipe sets beside the method's own options. */
+export const recipeKeys: readonly (keyof Recipe)[] = [
+  "dataset",
+  "backbone",
+  "text",
+  "augmentation",
+  "batchSize",
+  ...optimizerRecipeKeys,
 ];
 
 /** Option checks shared by the methods: each names its flag in the error. */
