@@ -126,7 +126,7 @@ Deno.test("embedding gradient steps in a row (ids A, other ids B, A again): each
   const { embedding, block, program, ids, gy } = await embeddingCase(3000, 13, [37]);
   const start = randn(embedding.weight.grad.size, 14);
   const upstream = randn(37 * 13, 15);
-  // Rows of A and others: state kept from the step before would show in B's or A's sums.
+  // Rows of A and others: a row list left from the step before would miss B's new rows.
   const other = sparseIds.map((v, p) => (v * 7 + p) % 3000);
   const step = async (idValues: Uint32Array) =>
     (await run(program, [[ids, idValues], [gy, upstream], [embedding.weight.grad, start]], [

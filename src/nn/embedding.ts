@@ -1,5 +1,9 @@
 import type { Program } from "../gpu/gpu.ts";
-import { embeddingBackwardKernel, embeddingForwardKernel } from "../gpu/kernels/text.ts";
+import {
+  embeddingBackwardRowsKernel,
+  embeddingBackwardSumKernel,
+  embeddingForwardKernel,
+} from "../gpu/kernels/text.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { normal } from "./init.ts";
 import {
@@ -66,7 +70,14 @@ export function embeddingLookup(program: Program, table: Tensor, ids: Tensor): T
   return y;
 }
 
-/** Records gtable[v] += Σ_{p: ids[p] = v} gy[p] (parameter gradients accumulate). */
+/**
+ * Records gtable[v] += Σ_{p: ids[p] = v} gy[p] (parameter gradients accumulate). Only the
+ * rows the ids use are summed, each over every position: a batch's few thousand ids use a
+ * small part of a WordPiece table (30,522 rows), and scanning the ids for every row of it
+ * cost more than the rest of a small text encoder's step. There is one path for every shape:
+ * listing the rows costs a clear and one invocation per id, a small fraction of the sum even
+ * when every row is used (a byte table), so nothing is saved by skipping it.
+ */
 export function embeddingBackward(
   program: Program,
   gradY: Tensor,
@@ -78,11 +89,20 @@ export function embeddingBackward(
   if (gradY.size !== ids.size * d) {
     throw new Error(`Embedding gradient [${gradY.shape}] for ids [${ids.shape}], width ${d}`);
   }
+  const flags = program.temp([vocab + 1], "embedding rows used and their count", "u32");
+  const listed = Math.min(vocab, ids.size);
+  const rows = program.temp([listed], "embedding rows used", "u32");
+  // Cleared in every run of the program: a row listed by the last step may be unused now.
+  program.clear(flags);
+  program.dispatch(embeddingBackwardRowsKernel, [ids, flags, rows], Math.ceil(ids.size / 64), [
+    vocab,
+    ids.size,
+  ]);
   const chunks = Math.ceil(d / 8);
   program.dispatch(
-    embeddingBackwardKernel,
-    [gradY, ids, gradTable],
-    Math.ceil((vocab * chunks) / 64),
+    embeddingBackwardSumKernel,
+    [gradY, ids, flags, rows, gradTable],
+    Math.ceil((listed * chunks) / 64),
     [vocab, d, ids.size, chunks],
   );
 }

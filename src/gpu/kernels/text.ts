@@ -1,6 +1,11 @@
 import type { Kernel } from "../kernel.ts";
 import embeddingForward from "../../../shaders/embedding_forward.wgsl" with { type: "text" };
-import embeddingBackward from "../../../shaders/embedding_backward.wgsl" with { type: "text" };
+import embeddingBackwardRows from "../../../shaders/embedding_backward_rows.wgsl" with {
+  type: "text",
+};
+import embeddingBackwardSum from "../../../shaders/embedding_backward_sum.wgsl" with {
+  type: "text",
+};
 import softmaxMaskedForward from "../../../shaders/softmax_masked_forward.wgsl" with {
   type: "text",
 };
@@ -24,10 +29,17 @@ import clipLossReduce from "../../../shaders/clip_loss_reduce.wgsl" with { type:
 /** Rows of an embedding table by id: one invocation per output value, 256 a group. */
 export const embeddingForwardKernel: Kernel = { name: "embedding_forward", code: embeddingForward };
 
-/** The table's gradient, summed per id without atomics: one invocation per (row, 8 columns). */
-export const embeddingBackwardKernel: Kernel = {
-  name: "embedding_backward",
-  code: embeddingBackward,
+/**
+ * The table's gradient in two passes: list the rows the ids use (one invocation per id), then
+ * sum each listed row's without float atomics (one invocation per (row, 8 columns)).
+ */
+export const embeddingBackwardRowsKernel: Kernel = {
+  name: "embedding_backward_rows",
+  code: embeddingBackwardRows,
+};
+export const embeddingBackwardSumKernel: Kernel = {
+  name: "embedding_backward_sum",
+  code: embeddingBackwardSum,
 };
 
 /** Attention's softmax without padding keys (and later ones, when causal): one row each. */
