@@ -53,6 +53,7 @@
  * const [value] = await gpu.readF32(loss);
  * if (!Number.isFinite(value)) throw new Error("the loss should be finite");
  * run.destroy();
+ * gpu.destroy();
  * ```
  *
  * @module

@@ -131,6 +131,9 @@ export async function finetune(
     ? await loadCheckpoint(config.checkpoint)
     : undefined;
   const gpu = options.gpu ?? await createGpu();
+  // A device made for this call goes with it (one per call would pile up in a process that
+  // trains again); the caller's stays the caller's.
+  using _made = options.gpu ? null : gpu;
   const train = await loadImages(config.dataset, "train");
   const test = await loadImages(config.dataset, "test");
   const classes = train.classNames.length;

@@ -154,6 +154,9 @@ export async function pretrain(
     );
   }
   const gpu = options.gpu ?? await createGpu();
+  // A device made for this call goes with it (one per call would pile up in a process that
+  // trains again); the caller's stays the caller's.
+  using _made = options.gpu ? null : gpu;
   const data = await loadRunData(config, log);
   const { train, mean, std } = data;
   const backbone = method.backbone?.(methodOptions, config.backbone) ?? config.backbone;

@@ -1,6 +1,8 @@
 import { datasetNormalization, loadImages } from "../src/data/load.ts";
 import { SelfsupError } from "../src/errors.ts";
 import { evaluateBackbone } from "../src/evaluate.ts";
+import { finetune, type FinetuneConfig } from "../src/finetune.ts";
+import { Gpu } from "../src/gpu/gpu.ts";
 import { loadBackbone, randomBackbone } from "../src/model.ts";
 import { learningRate } from "../src/optim/schedule.ts";
 import { presetConfig } from "../src/presets.ts";
@@ -217,4 +219,40 @@ Deno.test("pretrain gives back every GPU buffer it takes, once", async () => {
   }
   assertEquals(twice, [], "buffers given back twice");
   assertEquals([...held.values()], [], "buffers kept");
+});
+
+Deno.test("pretrain called without a device destroys the one it makes, and not a caller's", async () => {
+  const destroyed: Gpu[] = [];
+  const { destroy } = Gpu.prototype;
+  Gpu.prototype.destroy = function (this: Gpu) {
+    destroyed.push(this);
+    destroy.call(this);
+  };
+  const dir = await Deno.makeTempDir();
+  try {
+    await pretrain(tiny, { out: `${dir}/own`, log: () => {} });
+    assertEquals(destroyed.length, 1, "the device pretrain made");
+    await pretrain(tiny, { out: `${dir}/given`, gpu: await testGpu(), log: () => {} });
+    assertEquals(destroyed.length, 1, "the caller's device too");
+    const tuning: FinetuneConfig = {
+      checkpoint: null,
+      backbone: tiny.backbone,
+      dataset: tiny.dataset,
+      normalization: datasetNormalization(tiny.dataset),
+      epochs: 1,
+      batchSize: 16,
+      optimizer: "adamw",
+      learningRate: 1e-3,
+      weightDecay: 0,
+      warmupEpochs: 0,
+      schedule: "constant",
+      cropScale: [0.25, 1],
+      seed: 0,
+      workers: 1,
+    };
+    await finetune(tuning, { out: `${dir}/tuned`, log: () => {} });
+    assertEquals(destroyed.length, 2, "the device finetune made");
+  } finally {
+    Gpu.prototype.destroy = destroy;
+  }
 });

@@ -166,6 +166,11 @@ export class Gpu {
     return values as Float32Array;
   }
 
+  /** Gives back a device a caller made for itself alone: `using made = gpu`. */
+  [Symbol.dispose](): void {
+    this.destroy();
+  }
+
   destroy(): void {
     for (const list of this.#free.values()) for (const b of list) b.destroy();
     for (const b of this.#freeStaging) b.destroy();
