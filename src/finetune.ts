@@ -113,6 +113,7 @@ export async function finetune(
   options: {
     readonly out: string;
     readonly resume?: boolean;
+    /** The device to train on, left as it is; without one the call makes its own and destroys it. */
     readonly gpu?: Gpu;
     readonly signal?: AbortSignal;
     readonly log?: (line: string) => void;

@@ -91,6 +91,7 @@ export interface PretrainOptions {
   readonly out: string;
   /** Continue the run in `out` from its checkpoint. */
   readonly resume?: boolean;
+  /** The device to train on, left as it is; without one the call makes its own and destroys it. */
   readonly gpu?: Gpu;
   /** Aborting stops training after the current step, with a checkpoint saved there. */
   readonly signal?: AbortSignal;
