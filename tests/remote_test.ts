@@ -29,6 +29,9 @@ Deno.test("the pretrain task runs from a remote URL in an empty folder", async (
         "run",
         "-A",
         "--no-config",
+        // Deno keeps remote modules by URL: a module cached from an older checkout served on
+        // the same port would stand in for this one's.
+        `--reload=http://127.0.0.1:${server.addr.port}`,
         url,
         ...["--stem", "imagenet", "--width", "4", "--projection-dim", "8", "--limit", "64"],
         ...["--batch-size", "16", "--epochs", "1", "--workers", "1", "--no-probe", "--out", "run"],
