@@ -155,6 +155,12 @@ const tiny: PretrainConfig = {
   baseline: false,
 };
 
+/** MLM's evaluation with a one-epoch probe: what a test of the evaluation needs. */
+const quickEvaluation = (() => {
+  const defaults = presetConfig("default", "mlm").evaluation!;
+  return { ...defaults, probe: { ...defaults.probe!, epochs: 1 } };
+})();
+
 Deno.test("an MLM run resumed mid-epoch ends bit-identical to an uninterrupted one", async () => {
   // An epoch goes through the corpus's sentence pairs packed into 32-token sequences.
   const text = mlm.text!(tinyOptions, tinyEncoder);
@@ -193,13 +199,12 @@ Deno.test("MLM with next-sentence pairs measures masked-token accuracy on held-o
     );
   assertEquals([views(true), views(false)], [2, 3], "chosen per sequence");
   const dir = await Deno.makeTempDir();
-  const defaults = presetConfig("default", "mlm").evaluation!;
   const summary = await pretrain(
     {
       ...tiny,
       backbone,
       epochs: 1,
-      evaluation: { ...defaults, probe: { ...defaults.probe!, epochs: 1 } },
+      evaluation: quickEvaluation,
     },
     { out: `${dir}/run`, gpu: await testGpu(), log: () => {} },
   );
@@ -275,7 +280,6 @@ Deno.test("MLM starts with every weight and table normal at --init-std, and its 
     }
   }
   // The evaluation's random-init baseline is the method's own start, not the layers' defaults.
-  const defaults = presetConfig("default", "mlm").evaluation!;
   const baseline = async (initStd: number) => {
     const dir = await Deno.makeTempDir();
     const summary = await pretrain(
@@ -283,7 +287,7 @@ Deno.test("MLM starts with every weight and table normal at --init-std, and its 
         ...tiny,
         method: { name: "mlm", ...tinyOptions, initStd },
         epochs: 1,
-        evaluation: { ...defaults, probe: { ...defaults.probe!, epochs: 1 } },
+        evaluation: quickEvaluation,
         baseline: true,
       },
       { out: `${dir}/run`, gpu, log: () => {} },
