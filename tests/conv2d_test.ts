@@ -68,12 +68,12 @@ function record(program: Program, s: Shape, variant: Conv2dVariant, splits?: num
   const w = program.tensor([s.cout, s.cin, s.k, s.k], "w");
   const gy = program.tensor([s.batch, s.cout, oh, ow], "gy");
   const gw = program.tensor([s.cout, s.cin, s.k, s.k], "gw");
-  const options = { stride: s.stride, padding: s.padding, variant };
+  const options = { stride: s.stride, padding: s.padding, variant, splits };
   const y = conv2dForward(program, x, w, options);
   const gx = conv2dBackwardInput(program, gy, w, x.shape, options);
   program.keep(y, gx);
   program.clear(gw);
-  conv2dBackwardWeight(program, x, gy, gw, { ...options, splits });
+  conv2dBackwardWeight(program, x, gy, gw, options);
   return { x, w, gy, gw, y, gx };
 }
 
@@ -121,7 +121,9 @@ for (const variant of variants) {
 }
 
 // Shapes beyond one tile: channels past 16 and 64, pixel counts that are not multiples of
-// the tiles, odd spatial sizes, and a reduction split several ways. Widths that are
+// the tiles, odd spatial sizes, and sums split several ways (the weight gradient's over
+// pixels; in the tiled family the forward's and input gradient's over channels and taps too,
+// whose splits conv2d_split_sum adds into the output, a stride phase's rows and columns). Widths that are
 // multiples of 4 (input and output) take the specialised 3×3 kernels of the direct variant;
 // images smaller than the kernel drop the taps that only see padding.
 const large: Shape[] = [
@@ -138,7 +140,7 @@ const large: Shape[] = [
 ];
 
 for (const variant of variants) {
-  Deno.test(`conv2d ${variant} crosses tile edges and splits the weight gradient`, async () => {
+  Deno.test(`conv2d ${variant} crosses tile edges and splits its sums`, async () => {
     const gpu = await testGpu();
     for (const [i, s] of large.entries()) {
       const oh = conv2dOutputSize(s.h, s.k, s.stride, s.padding);
@@ -150,6 +152,10 @@ for (const variant of variants) {
       for (const splits of [undefined, 1, 5]) {
         const program = new Program(gpu, "conv2d large");
         const t = record(program, s, variant, splits);
+        const summed = program.dispatches.filter((d) => d.name === "conv2d_split_sum").length;
+        if (variant === "tiled" && splits === 5 && summed === 0) {
+          throw new Error(`[${Object.values(s)}]: no tiled pass split its sum over k`);
+        }
         write(t.x, x, program);
         write(t.w, w, program);
         write(t.gy, gy, program);

@@ -93,9 +93,11 @@ for (const adapterClass of adapterClasses) {
   });
 
   // Shapes [batch, in, out]: batch 1; widths that are not multiples of 4 (padded) or 16
-  // (partial blocks); more than one block each way; a batch long enough to split the weight
-  // gradient into partial sums.
-  for (const shape of [[1, 7, 3], [37, 13, 10], [70, 36, 20], [5, 512, 10], [1000, 6, 3]]) {
+  // (partial blocks); more than one block each way (the GPU family's 64 × 64 tiles too, with
+  // the weight gradient unsplit); a batch long enough to split the weight gradient into
+  // partial sums.
+  const shapes = [[1, 7, 3], [37, 13, 10], [70, 36, 20], [100, 130, 70], [5, 512, 10]];
+  for (const shape of [...shapes, [1000, 6, 3]]) {
     Deno.test(`linear ${shape.join("×")} (${kernels}) matches a float64 reference`, async () => {
       const [m, k, n] = shape;
       const { program, run } = await linearCase(shape, adapterClass);
@@ -137,10 +139,11 @@ for (const adapterClass of adapterClasses) {
 }
 
 // How many ways the weight gradient is split follows the family: llvmpipe wants a few
-// hundred invocations, a GPU thousands. [batch, in, out] with the dispatches each family
-// records (forward, input gradient, weight gradient, and the partial sums' reduction when
-// split): a long batch with a small weight is split by both; a wide layer over a batch of
-// 128 has 280 tiles, enough for llvmpipe but not for a GPU, whose split is checked here.
+// hundred 16 × 16 tiles, a GPU about a thousand 64 × 64 ones. [batch, in, out] with the
+// dispatches each family records (forward, input gradient, weight gradient, and the partial
+// sums' reduction when split): a long batch with a small weight is split by both; a wide
+// layer over a batch of 128 has 280 tiles of the CPU family, enough for llvmpipe, and 20 of
+// the GPU family, whose split is checked here.
 const splits: { shape: number[]; dispatches: Record<AdapterClass, number> }[] = [
   { shape: [1000, 8, 4], dispatches: { cpu: 4, gpu: 4 } },
   { shape: [128, 320, 224], dispatches: { cpu: 3, gpu: 4 } },

@@ -12,7 +12,9 @@ import {
   conv2dPackActivationsKernel,
   conv2dPackWeightsKernel,
   conv2dReduceKernel,
+  conv2dSplitSumKernel,
 } from "../gpu/kernels/conv2d.ts";
+import type { Kernel } from "../gpu/kernel.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { normal } from "./init.ts";
 import { type Entry, type Forward, type ForwardOptions, type Layer, Parameter } from "./module.ts";
@@ -32,13 +34,11 @@ export interface Conv2dOptions {
   readonly padding?: number;
   /** Kernel family; by default `"tiled"` on GPU adapters and `"direct"` on CPU adapters. */
   readonly variant?: Conv2dVariant;
-}
-
-/** Options of {@link conv2dBackwardWeight}. */
-export interface Conv2dWeightGradOptions extends Conv2dOptions {
   /**
-   * How many parts the sum over output pixels is split into (partial sums, then one
-   * reduction). By default chosen from the shape so that the device has enough parallel work.
+   * How many parts each pass's sum is split into (partial sums, then one reduction): the sum
+   * over output pixels of the weight gradient, and in the tiled family also the sum over
+   * (input channel, tap) of the forward and input-gradient passes. At most one part per
+   * 16 terms. By default chosen from the shape so that the device has enough parallel work.
    */
   readonly splits?: number;
 }
@@ -71,7 +71,7 @@ export function conv2dForward(
   const variant = options.variant ?? defaultVariant(program.gpu);
   const padded = roundUp(cout, channelBlock[variant]);
   const y = program.temp([batch, cout, oh, ow], "conv2d output");
-  convolve(program, variant, "forward", x, weight, y, {
+  convolve(program, variant, "forward", x, weight, y, options.splits, {
     reduce: cin,
     cols: cout,
     padded,
@@ -133,7 +133,7 @@ export function conv2dBackwardInput(
   if (phases.some(({ rows, cols }) => rows.taps * cols.taps === 0)) program.clear(gradX);
   for (const { a, b, rows, cols } of phases) {
     if (rows.taps * cols.taps === 0) continue;
-    convolve(program, variant, "backward_input", gradY, weight, gradX, {
+    convolve(program, variant, "backward_input", gradY, weight, gradX, options.splits, {
       reduce: cout,
       cols: cin,
       padded,
@@ -176,7 +176,7 @@ export function conv2dBackwardWeight(
   x: Tensor,
   gradY: Tensor,
   gradWeight: Tensor,
-  options: Conv2dWeightGradOptions = {},
+  options: Conv2dOptions = {},
 ): void {
   const g = geometry(x.shape, gradWeight.shape, options);
   checkGradY(gradY, g);
@@ -285,10 +285,13 @@ interface Placement {
 // to a multiple of it.
 const channelBlock: Record<Conv2dVariant, number> = { direct: 16, tiled: 64 };
 
-// Parallel work the weight gradient aims for: invocations on CPU adapters (SIMD lanes of two
-// or more cores), workgroups on GPUs (several per multiprocessor).
+// Parallel work a pass aims for when it splits its sum: invocations on CPU adapters (SIMD
+// lanes of two or more cores), workgroups on GPUs (several per multiprocessor).
 const directTargetLanes = 2048;
 const tiledTargetWorkgroups = 1024;
+// The tiled forward and input-gradient passes split their sum over k only into parts of at
+// least this many 16-deep slices: fewer would cost more in partial sums than they save.
+const minSlicesPerSplit = 8;
 
 function defaultVariant(gpu: Gpu): Conv2dVariant {
   return gpu.adapterClass === "gpu" ? "tiled" : "direct";
@@ -355,6 +358,7 @@ function convolve(
   x: Tensor,
   weight: Tensor,
   y: Tensor,
+  splitsOverride: number | undefined,
   pack: PackParams,
   at: Placement,
 ): void {
@@ -384,7 +388,7 @@ function convolve(
   }
   const padY = at.padY - rows.first;
   const padX = at.padX - cols.first;
-  const params = [
+  const shape = [
     at.batch,
     pack.reduce,
     at.inH,
@@ -398,27 +402,15 @@ function convolve(
     i32(padY),
     i32(padX),
     pack.padded,
-    at.planeH,
-    at.planeW,
-    at.stepY,
-    at.offsetY,
-    at.stepX,
-    at.offsetX,
   ];
+  const params = [...shape, ...placement(at)];
   const forward = pass === "forward";
   // The multiply-adds of this convolution (of one phase, for the input gradient), every tap
   // counted as other tools count them, even one that reads only padding.
   const flops = 2 * at.batch * at.outH * at.outW * pack.cols * pack.reduce * pack.nu * pack.nv;
   if (variant === "tiled") {
     const kernel = forward ? conv2dForwardTiledKernel : conv2dBackwardInputTiledKernel;
-    const pixels = at.batch * at.outH * at.outW;
-    program.dispatch(
-      kernel,
-      [x, packed, y],
-      [Math.ceil(pixels / 64), pack.padded / 64],
-      params,
-      flops,
-    );
+    tiledConvolve(program, kernel, [x, packed, y], shape, pack, at, nu * nv, splitsOverride, flops);
     return;
   }
   const columns = Math.ceil(at.outW / 4);
@@ -443,6 +435,70 @@ function convolve(
       : Math.ceil(at.batch * at.outH / 4) * columns;
     program.dispatch(kernel, [x, packed, y], [Math.ceil(tiles / 64), channelBlocks], params, flops);
   }
+}
+
+/** conv2d_forward's last parameters: where the output pixels land (see {@link Placement}). */
+function placement(at: Placement): number[] {
+  return [at.planeH, at.planeW, at.stepY, at.offsetY, at.stepX, at.offsetX];
+}
+
+/**
+ * Records the tiled kernel of a convolution (or of one phase of an input gradient) whose
+ * conv2d_forward parameters are `shape` and `at`'s placement, over `taps` of the kernel's taps.
+ * When its tiles are too few to fill a GPU, the sum over k = (input channel, tap) is split:
+ * each split stores its partial outputs densely, and conv2d_split_sum adds them up into the
+ * output's placement.
+ */
+function tiledConvolve(
+  program: Program,
+  kernel: Kernel,
+  [x, packed, y]: readonly Tensor[],
+  shape: readonly number[],
+  pack: PackParams,
+  at: Placement,
+  taps: number,
+  splitsOverride: number | undefined,
+  flops: number,
+): void {
+  const pixels = at.batch * at.outH * at.outW;
+  const tiles = Math.ceil(pixels / 64) * (pack.padded / 64);
+  const kTotal = pack.reduce * taps;
+  const slices = Math.ceil(kTotal / 16);
+  const wanted = splitsOverride ??
+    Math.min(Math.ceil(tiledTargetWorkgroups / tiles), Math.floor(slices / minSlicesPerSplit));
+  const perSplit = Math.ceil(slices / Math.max(1, Math.min(wanted, slices))) * 16;
+  const splits = Math.ceil(kTotal / perSplit);
+  const grid = [Math.ceil(pixels / 64), pack.padded / 64, splits] as const;
+  if (splits === 1) {
+    program.dispatch(
+      kernel,
+      [x, packed, y],
+      grid,
+      [...shape, ...placement(at), perSplit, 0],
+      flops,
+    );
+    return;
+  }
+  const count = at.batch * pack.cols * at.outH * at.outW;
+  const parts = program.temp([splits, count], "conv2d partial sums over k");
+  // Each split's outputs are dense, [batch, cols, outH, outW]: planes of outH × outW, step 1.
+  const dense = {
+    ...at,
+    planeH: at.outH,
+    planeW: at.outW,
+    stepY: 1,
+    offsetY: 0,
+    stepX: 1,
+    offsetX: 0,
+  };
+  const params = [...shape, ...placement(dense), perSplit, count];
+  program.dispatch(kernel, [x, packed, parts], grid, params, flops);
+  program.dispatch(
+    conv2dSplitSumKernel,
+    [parts, y],
+    Math.ceil(count / 256),
+    [count, pack.cols, at.outH, at.outW, ...placement(at), splits],
+  );
 }
 
 /**

@@ -1,9 +1,12 @@
 import type { Program } from "../gpu/gpu.ts";
 import {
   linearBackwardInputKernel,
+  linearBackwardInputTiledKernel,
   linearBackwardWeightKernel,
   linearBackwardWeightReduceKernel,
+  linearBackwardWeightTiledKernel,
   linearForwardKernel,
+  linearForwardTiledKernel,
   linearPadKernel,
 } from "../gpu/kernels/linear.ts";
 import type { Tensor } from "../gpu/tensor.ts";
@@ -17,9 +20,19 @@ import {
 } from "./module.ts";
 import { uniform } from "./init.ts";
 
-// Outputs per invocation along each side, and invocations per workgroup, of the GEMM kernels.
+// Outputs per invocation along each side, and invocations per workgroup, of the CPU family's
+// GEMM kernels.
 const block = 16;
 const workgroup = 64;
+
+// On GPU adapters the passes run as GEMMs tiled in workgroup memory, 64 × 64 outputs per
+// workgroup: the CPU family's register blocks (256 accumulators per invocation) would spill
+// out of a GPU's registers, and its 16 × 16 tiles leave most of a GPU idle.
+const tile = 64;
+
+function tiled(program: Program): boolean {
+  return program.gpu.adapterClass === "gpu";
+}
 
 // The kernels load vec4 rows, so a matrix whose rows are not a multiple of 4 wide is copied
 // into a zero-padded one first (only odd layer widths pay for this).
@@ -53,14 +66,26 @@ export function linearForward(
   if (wk !== k || (bias && bias.size !== n)) {
     throw new Error(`Linear: input [${x.shape}], weight [${weight.shape}], bias [${bias?.shape}]`);
   }
+  const y = program.temp([m, n], "linear output");
+  const b = bias ?? zeroBias(program, n);
+  if (tiled(program)) {
+    const grid = [Math.ceil(n / tile), Math.ceil(m / tile)] as const;
+    program.dispatch(
+      linearForwardTiledKernel,
+      [x, weight, b, y],
+      grid,
+      [m, n, k, k, 0],
+      2 * m * n * k,
+    );
+    return y;
+  }
   const xp = padded(program, x, m, up4(k), "linear input");
   const wp = padded(program, weight, n, up4(k), "linear weight");
-  const y = program.temp([m, n], "linear output");
   const tilesN = Math.ceil(n / block);
   const tiles = Math.ceil(m / block) * tilesN;
   program.dispatch(
     linearForwardKernel,
-    [xp, wp, bias ?? zeroBias(program, n), y],
+    [xp, wp, b, y],
     Math.ceil(tiles / workgroup),
     [m, n, up4(k) / 4, tilesN],
     2 * m * n * k,
@@ -73,9 +98,15 @@ export function linearBackwardInput(program: Program, gradY: Tensor, weight: Ten
   const [m, k] = matrixShape(gradY, "output gradient");
   const [wk, n] = matrixShape(weight, "weight");
   if (wk !== k) throw new Error(`Linear: gradient [${gradY.shape}], weight [${weight.shape}]`);
+  const gx = program.temp([m, n], "linear input gradient");
+  if (tiled(program)) {
+    const grid = [Math.ceil(n / tile), Math.ceil(m / tile)] as const;
+    const kernel = linearBackwardInputTiledKernel;
+    program.dispatch(kernel, [gradY, weight, gx], grid, [m, n, k, k, 0], 2 * m * n * k);
+    return gx;
+  }
   const gp = padded(program, gradY, m, up4(k), "linear output gradient");
   const wp = padded(program, weight, up4(k), up4(n), "linear weight");
-  const gx = program.temp([m, n], "linear input gradient");
   const tilesN = Math.ceil(n / block);
   const tiles = Math.ceil(m / block) * tilesN;
   program.dispatch(
@@ -88,9 +119,10 @@ export function linearBackwardInput(program: Program, gradY: Tensor, weight: Ten
   return gx;
 }
 
-// Invocations worth having at once: llvmpipe needs a few workgroups per core, a discrete GPU
-// thousands of invocations. Splitting the batch finds them when the weight is small (a probe).
-const targetInvocations = { cpu: 256, gpu: 16384 };
+// Output tiles worth having at once: llvmpipe needs a few workgroups of 64 invocations per
+// core (a 16 × 16 tile each), a GPU about a thousand workgroups (a 64 × 64 tile each).
+// Splitting the batch finds them when the weight is small (a probe, a projection head).
+const targetTiles = { cpu: 256, gpu: 1024 };
 // Fewer batch rows than this per split would cost more in partial sums than they save.
 const minRowsPerSplit = 64;
 
@@ -123,46 +155,48 @@ export function linearBackwardWeight(
     );
   }
   const biasSums = gradBias ?? program.temp([m], "unused bias gradient");
-  const gp = padded(program, gradY, k, up4(m), "linear output gradient");
-  const xp = padded(program, x, k, up4(n), "linear input");
-  const tilesN = Math.ceil(n / block);
-  const tiles = Math.ceil(m / block) * tilesN;
-  const wanted = Math.ceil(targetInvocations[program.gpu.adapterClass] / tiles);
+  const side = tiled(program) ? tile : block;
+  const tilesN = Math.ceil(n / side);
+  const tiles = Math.ceil(m / side) * tilesN;
+  const wanted = Math.ceil(targetTiles[program.gpu.adapterClass] / tiles);
   const maxSplits = Math.max(1, Math.floor(k / minRowsPerSplit));
   const rowsPerSplit = Math.ceil(k / Math.min(wanted, maxSplits));
   // Every split must get rows: each one writes its whole slice of partial sums.
   const splits = Math.ceil(k / rowsPerSplit);
-  const params = (accumulate: number) => [
-    m,
-    n,
-    k,
-    up4(m) / 4,
-    up4(n) / 4,
-    tilesN,
-    tiles,
-    rowsPerSplit,
-    accumulate,
-  ];
-  const grid = Math.ceil((tiles * splits) / workgroup);
+  const flops = 2 * m * n * k;
+  // Records the sums of every split: into the gradients (accumulate 1, one split) or into
+  // each split's slice of partial sums (0).
+  let sums: (outW: Tensor, outB: Tensor, accumulate: number) => void;
+  if (tiled(program)) {
+    const grid = [tilesN, Math.ceil(m / tile), splits] as const;
+    sums = (outW, outB, accumulate) =>
+      program.dispatch(
+        linearBackwardWeightTiledKernel,
+        [gradY, x, outW, outB],
+        grid,
+        [m, n, k, rowsPerSplit, accumulate],
+        flops,
+      );
+  } else {
+    const gp = padded(program, gradY, k, up4(m), "linear output gradient");
+    const xp = padded(program, x, k, up4(n), "linear input");
+    const grid = Math.ceil((tiles * splits) / workgroup);
+    sums = (outW, outB, accumulate) =>
+      program.dispatch(
+        linearBackwardWeightKernel,
+        [gp, xp, outW, outB],
+        grid,
+        [m, n, k, up4(m) / 4, up4(n) / 4, tilesN, tiles, rowsPerSplit, accumulate],
+        flops,
+      );
+  }
   if (splits === 1) {
-    program.dispatch(
-      linearBackwardWeightKernel,
-      [gp, xp, gradWeight, biasSums],
-      grid,
-      params(1),
-      2 * m * n * k,
-    );
+    sums(gradWeight, biasSums, 1);
     return;
   }
   const partW = program.temp([splits, m * n], "linear weight gradient partial sums");
   const partB = program.temp([splits, m], "linear bias gradient partial sums");
-  program.dispatch(
-    linearBackwardWeightKernel,
-    [gp, xp, partW, partB],
-    grid,
-    params(0),
-    2 * m * n * k,
-  );
+  sums(partW, partB, 0);
   program.dispatch(
     linearBackwardWeightReduceKernel,
     [partW, partB, gradWeight, biasSums],

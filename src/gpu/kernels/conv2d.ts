@@ -12,6 +12,7 @@ import backwardWeightTiled from "../../../shaders/conv2d_backward_weight_tiled.w
   type: "text",
 };
 import reduce from "../../../shaders/conv2d_reduce.wgsl" with { type: "text" };
+import splitSum from "../../../shaders/conv2d_split_sum.wgsl" with { type: "text" };
 
 /**
  * Convolution kernels; each WGSL file documents its parameters and grid. Plain names are the
@@ -54,3 +55,6 @@ export const conv2dBackwardWeightTiledKernel: Kernel = {
   code: backwardWeightTiled,
 };
 export const conv2dReduceKernel: Kernel = { name: "conv2d_reduce", code: reduce };
+
+/** Adds the splits of a tiled forward or input-gradient pass into its output's placement. */
+export const conv2dSplitSumKernel: Kernel = { name: "conv2d_split_sum", code: splitSum };

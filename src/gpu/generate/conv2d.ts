@@ -1,0 +1,279 @@
+/**
+ * Generates the GPU family's convolution kernels (shaders/conv2d_*_tiled.wgsl): implicit GEMMs
+ * over k = (input channel, tap) on tile.ts's micro-kernel. Each loader's four lanes are
+ * written out with their own named indices (no private arrays), so the only loop left is the
+ * one over k (forward) or over the output pixels of a split (weight gradient).
+ *
+ * @module
+ */
+import {
+  accumulators,
+  generatedBy,
+  indent,
+  lanes,
+  products,
+  range,
+  rowStride,
+  tileDeclarations,
+} from "./tile.ts";
+
+const vec4Of = (f: (j: number) => string) => `vec4f(${range(4).map(f).join(", ")})`;
+
+// The Params members both kernels start with: the convolution's shape.
+const geometry = [
+  "batch: u32,",
+  "in_channels: u32,",
+  "in_h: u32,",
+  "in_w: u32,",
+  "out_channels: u32,",
+  "out_h: u32,",
+  "out_w: u32,",
+  "kh: u32,",
+  "kw: u32,",
+  "stride: u32,",
+  "pad_y: i32,",
+  "pad_x: i32,",
+];
+
+/**
+ * An index that starts at `first` and advances by 16 each slice, kept as three mixed-radix
+ * digits (outer, middle < middleRadix, inner < innerRadix): its declarations, and its advance,
+ * which takes adds and carries only. Integer division costs tens of instructions on GPUs; the
+ * loaders would otherwise divide every slice.
+ */
+function counter(
+  [outer, middle, inner]: readonly string[],
+  middleRadix: string,
+  innerRadix: string,
+  first: string,
+) {
+  const both = `(${middleRadix} * ${innerRadix})`;
+  const at = `(${first})`;
+  return {
+    declare: [
+      `var ${outer} = ${at} / ${both};`,
+      `var ${middle} = ${at} % ${both} / ${innerRadix};`,
+      `var ${inner} = ${at} % ${innerRadix};`,
+      `let ${outer}_step = 16u / ${both};`,
+      `let ${middle}_step = 16u % ${both} / ${innerRadix};`,
+      `let ${inner}_step = 16u % ${innerRadix};`,
+    ],
+    advance: [
+      `${inner} += ${inner}_step;`,
+      `let ${inner}_carry = ${inner} >= ${innerRadix};`,
+      `${inner} = select(${inner}, ${inner} - ${innerRadix}, ${inner}_carry);`,
+      `${middle} += ${middle}_step + u32(${inner}_carry);`,
+      `let ${middle}_carry = ${middle} >= ${middleRadix};`,
+      `${middle} = select(${middle}, ${middle} - ${middleRadix}, ${middle}_carry);`,
+      `${outer} += ${outer}_step + u32(${middle}_carry);`,
+    ],
+  };
+}
+
+function forward(): string {
+  // k = k0 + li / 16 as (input channel, kernel row, kernel column).
+  const tap = counter(["ci", "ky", "kx"], "params.kh", "params.kw", "k_begin + k_row");
+  return [
+    generatedBy("conv2d.ts"),
+    "// Convolution for GPUs: an implicit GEMM, y[co, pixel] = Σ_k w[k, co] · im2col(x)[k, pixel],",
+    "// k = (input channel, tap), staged through workgroup memory 16 values of k at a time. A",
+    "// workgroup computes a 64-channel × 64-pixel tile, each of its 256 invocations a 4 × 4 block.",
+    "// Same parameters, packed weights (64-column multiple) and output placement as",
+    "// conv2d_forward, so it also computes the input gradient one stride phase at a time.",
+    "// The sum over k may be split: workgroup z sums k_per_split values of k from z·k_per_split",
+    "// (a multiple of 16) and stores at z·split_stride onwards; conv2d_split_sum then adds the",
+    "// splits up (0 and k_per_split ≥ k_total: one split, stored in place).",
+    "// Grid: (ceil(batch · out_h · out_w / 64), padded / 64, splits).",
+    "struct Params {",
+    ...indent([
+      ...geometry,
+      "padded: u32,",
+      "plane_h: u32,",
+      "plane_w: u32,",
+      "step_y: u32,",
+      "offset_y: u32,",
+      "step_x: u32,",
+      "offset_x: u32,",
+      "k_per_split: u32,",
+      "split_stride: u32,",
+    ], "  "),
+    "}",
+    "",
+    "@group(0) @binding(0) var<uniform> params: Params;",
+    "@group(0) @binding(1) var<storage, read> x: array<f32>;",
+    "@group(0) @binding(2) var<storage, read> w: array<vec4f>;",
+    "@group(0) @binding(3) var<storage, read_write> y: array<f32>;",
+    "",
+    ...tileDeclarations("output channels (weights) and by 64 pixels (inputs)"),
+    "",
+    "// Input value of channel ci at row iy, column ix of the image whose channel 0 starts at row",
+    "// `base`, or 0 in the padding and for k past the end.",
+    "fn x_at(base: u32, ci: u32, iy: i32, ix: i32, k_ok: bool) -> f32 {",
+    "  let ok = k_ok && u32(iy) < params.in_h && u32(ix) < params.in_w;",
+    "  let i = ((base + ci * params.in_h) + u32(iy)) * params.in_w + u32(ix);",
+    "  return select(0.0, x[select(0u, i, ok)], ok);",
+    "}",
+    "",
+    "// Stores output channel co of output pixel p (flat over batch, rows, columns) of a split's",
+    "// sum, if both exist.",
+    "fn store(co: u32, p: u32, value: f32, split: u32) {",
+    "  let pixels = params.out_h * params.out_w;",
+    "  if (co >= params.out_channels || p >= params.batch * pixels) { return; }",
+    "  let n = p / pixels;",
+    "  let oy = p % pixels / params.out_w;",
+    "  let ox = p % params.out_w;",
+    "  let plane = params.plane_h * params.plane_w;",
+    "  let row = oy * params.step_y + params.offset_y;",
+    "  let column = ox * params.step_x + params.offset_x;",
+    "  y[split * params.split_stride + (n * params.out_channels + co) * plane + row * params.plane_w +",
+    "    column] = value;",
+    "}",
+    "",
+    "@compute @workgroup_size(256)",
+    "fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3u) {",
+    "  let p0 = wid.x * 64u;",
+    "  let co0 = wid.y * 64u;",
+    "  let taps = params.kh * params.kw;",
+    "  let k_total = params.in_channels * taps;",
+    "  let pixels = params.out_h * params.out_w;",
+    "  // This invocation stages row k0 + li / 16 of the weights (channels co0 + 4·(li % 16) ..)",
+    "  // and of the inputs (pixels qj = p0 + 4·(li % 16) + j, j = 0..3) of every slice; a pixel past",
+    "  // the end reads nothing (its window starts below the image).",
+    "  let k_begin = wid.z * params.k_per_split;",
+    "  let k_end = min(k_total, k_begin + params.k_per_split);",
+    "  let k_row = li / 16u;",
+    ...indent(tap.declare, "  "),
+    ...range(4).flatMap((j) => [
+      `  let q${j} = p0 + li % 16u * 4u + ${j}u;`,
+      `  let base${j} = q${j} / pixels * params.in_channels * params.in_h;`,
+      `  let iy${j} = select(-1 - i32(params.kh), i32(q${j} % pixels / params.out_w * params.stride) - params.pad_y, q${j} < params.batch * pixels);`,
+      `  let ix${j} = i32(q${j} % params.out_w * params.stride) - params.pad_x;`,
+    ]),
+    "  // ...and computes channels co0 + 4·ty .. + 3 at pixels p0 + 4·tx .. + 3.",
+    ...indent(accumulators(), "  "),
+    "  for (var k0 = k_begin; k0 < k_end; k0 += 16u) {",
+    "    let k = k0 + k_row;",
+    "    let k_ok = k < k_end;",
+    "    let wi = k * (params.padded / 4u) + co0 / 4u + li % 16u;",
+    `    a_tile[k_row * ${rowStride}u + li % 16u] = select(vec4f(), w[select(0u, wi, k_ok)], k_ok);`,
+    `    b_tile[k_row * ${rowStride}u + li % 16u] = ${
+      vec4Of((j) => `x_at(base${j}, ci, iy${j} + i32(ky), ix${j} + i32(kx), k_ok)`)
+    };`,
+    ...indent(tap.advance, "    "),
+    "    workgroupBarrier();",
+    ...indent(products(), "    "),
+    "    workgroupBarrier();",
+    "  }",
+    ...range(4).flatMap((i) =>
+      range(4).map((j) =>
+        `  store(co0 + 4u * ty + ${i}u, p0 + 4u * tx + ${j}u, acc${i}.${lanes[j]}, wid.z);`
+      )
+    ),
+    "}",
+    "",
+  ].join("\n");
+}
+
+function backwardWeight(): string {
+  // Output pixel q = q0 + li % 16 as (image, row, column).
+  const pixel = counter(["n", "oy", "ox"], "params.out_h", "params.out_w", "q_begin + row");
+  return [
+    generatedBy("conv2d.ts"),
+    "// Weight gradient for GPUs: an implicit GEMM, gw[co, k] += Σ_q gy[co, q] · im2col(x)[q, k]",
+    "// over the output pixels q of one split, k = (input channel, tap), staged through workgroup",
+    "// memory 16 pixels at a time. A workgroup computes a 64-channel × 64-k tile, each of its 256",
+    "// invocations a 4 × 4 block. It stores the sums of its split as out[split] in the layout of",
+    "// the gradient, and conv2d_reduce adds the splits into the gradient.",
+    "// Reads x and gy in NCHW. Grid: (ceil(k / 64), ceil(out_channels / 64), splits).",
+    "struct Params {",
+    ...indent([
+      ...geometry,
+      "pixels_per_split: u32,   // a multiple of 16",
+    ], "  "),
+    "}",
+    "",
+    "@group(0) @binding(0) var<uniform> params: Params;",
+    "@group(0) @binding(1) var<storage, read> x: array<f32>;",
+    "@group(0) @binding(2) var<storage, read> gy: array<f32>;",
+    "@group(0) @binding(3) var<storage, read_write> out: array<f32>;",
+    "",
+    ...tileDeclarations("output channels (gy) and by 64 values of k (x)"),
+    "",
+    "// gy of output channel co at output pixel q (image n, offset q_in in its plane), or 0 past",
+    "// the split's end and the last channel.",
+    "fn gy_at(co: u32, n: u32, q_in: u32, q_ok: bool) -> f32 {",
+    "  let ok = q_ok && co < params.out_channels;",
+    "  let i = (n * params.out_channels + co) * params.out_h * params.out_w + q_in;",
+    "  return select(0.0, gy[select(0u, i, ok)], ok);",
+    "}",
+    "",
+    "// x of input channel ci at input row iy, column ix of image n, or 0 in the padding, past the",
+    "// split's end (q_ok false) and for k past the end (k_ok false).",
+    "fn x_at(n: u32, ci: u32, iy: i32, ix: i32, ok_here: bool) -> f32 {",
+    "  let ok = ok_here && u32(iy) < params.in_h && u32(ix) < params.in_w;",
+    "  let i = ((n * params.in_channels + ci) * params.in_h + u32(iy)) * params.in_w + u32(ix);",
+    "  return select(0.0, x[select(0u, i, ok)], ok);",
+    "}",
+    "",
+    "@compute @workgroup_size(256)",
+    "fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3u) {",
+    "  let k0 = wid.x * 64u;",
+    "  let co0 = wid.y * 64u;",
+    "  let taps = params.kh * params.kw;",
+    "  let k_total = params.in_channels * taps;",
+    "  let pixels = params.out_h * params.out_w;",
+    "  let q_begin = wid.z * params.pixels_per_split;",
+    "  let q_end = min(params.batch * pixels, q_begin + params.pixels_per_split);",
+    "  // This invocation stages pixel row li % 16 of each slice: output channels and values of k",
+    "  // col + j, j = 0..3, of the tile.",
+    "  let row = li % 16u;",
+    "  let col = li / 16u * 4u;",
+    ...indent(pixel.declare, "  "),
+    ...range(4).flatMap((j) => [
+      `  let kq${j} = min(k0 + col + ${j}u, k_total - 1u);`,
+      `  let ci${j} = kq${j} / taps;`,
+      `  let dy${j} = i32(kq${j} % taps / params.kw) - params.pad_y;`,
+      `  let dx${j} = i32(kq${j} % params.kw) - params.pad_x;`,
+      `  let k_ok${j} = k0 + col + ${j}u < k_total;`,
+    ]),
+    "  // ...and computes output channels co0 + 4·ty .. + 3 by k0 + 4·tx .. + 3.",
+    ...indent(accumulators(), "  "),
+    "  for (var q0 = q_begin; q0 < q_end; q0 += 16u) {",
+    "    let q = q0 + row;",
+    "    let q_ok = q < q_end;",
+    "    let q_in = oy * params.out_w + ox;",
+    "    let iy = i32(oy * params.stride);",
+    "    let ix = i32(ox * params.stride);",
+    `    a_tile[row * ${rowStride}u + col / 4u] = ${
+      vec4Of((j) => `gy_at(co0 + col + ${j}u, n, q_in, q_ok)`)
+    };`,
+    `    b_tile[row * ${rowStride}u + col / 4u] = ${
+      vec4Of((j) => `x_at(n, ci${j}, iy + dy${j}, ix + dx${j}, q_ok && k_ok${j})`)
+    };`,
+    ...indent(pixel.advance, "    "),
+    "    workgroupBarrier();",
+    ...indent(products(), "    "),
+    "    workgroupBarrier();",
+    "  }",
+    ...range(4).flatMap((i) => [
+      `  {`,
+      `    let co = co0 + 4u * ty + ${i}u;`,
+      ...range(4).map((j) =>
+        `    if (co < params.out_channels && k0 + 4u * tx + ${j}u < k_total) { out[(wid.z * params.out_channels + co) * k_total + k0 + 4u * tx + ${j}u] = acc${i}.${
+          lanes[j]
+        }; }`
+      ),
+      `  }`,
+    ]),
+    "}",
+    "",
+  ].join("\n");
+}
+
+/** The generated shaders, by file name in shaders/. */
+export function conv2dShaders(): Map<string, string> {
+  return new Map([
+    ["conv2d_forward_tiled.wgsl", forward()],
+    ["conv2d_backward_weight_tiled.wgsl", backwardWeight()],
+  ]);
+}

@@ -1,0 +1,210 @@
+/**
+ * Generates the GPU family's linear-layer kernels (shaders/linear_*_tiled.wgsl): the three
+ * passes of y = x·Wᵀ + b as GEMMs C [m, n] = Σ_k A·B on tile.ts's micro-kernel, with any m, n
+ * and k (loads outside the matrices read zeros, stores outside are skipped).
+ *
+ * @module
+ */
+import {
+  accumulators,
+  generatedBy,
+  indent,
+  lanes,
+  products,
+  range,
+  rowStride,
+  tileDeclarations,
+} from "./tile.ts";
+
+/**
+ * How an operand's elements lie in memory: `"k"` with k along a row (element (line, k) at
+ * line·k_total + k, as x and W of y = x·Wᵀ), `"lines"` with the lines along a row (element
+ * (k, line) at k·lines + line, as W of gx = gy·W).
+ */
+type Layout = "k" | "lines";
+
+interface Operand {
+  /** The binding's name. */
+  readonly name: string;
+  readonly layout: Layout;
+  /** The Params member that counts its lines: m for A, n for B. */
+  readonly lines: "m" | "n";
+}
+
+/** The bounds-checked element reader of an operand: zero outside the matrix and the split. */
+function reader({ name, layout, lines }: Operand): string {
+  const offset = layout === "k" ? "line * params.k + kq" : `kq * params.${lines} + line`;
+  return `fn ${name}_at(line: u32, kq: u32, k_end: u32) -> f32 {
+  let ok = line < params.${lines} && kq < k_end;
+  return select(0.0, ${name}[select(0u, ${offset}, ok)], ok);
+}`;
+}
+
+/**
+ * Stages the operand's slice k0 .. k0 + 15 of lines `first` .. + 63 into `tile`: each
+ * invocation one vec4 of 4 consecutive lines at one k. Consecutive invocations read
+ * consecutive addresses: along k for layout "k", along the lines for "lines".
+ */
+function stage(operand: Operand, tile: string, first: string): string[] {
+  const [kk, group] = operand.layout === "k" ? ["li % 16u", "li / 16u"] : ["li / 16u", "li % 16u"];
+  const at = (j: number) => `${operand.name}_at(line + ${j}u, kq, k_end)`;
+  return [
+    `{`,
+    `  let kq = k0 + ${kk};`,
+    `  let line = ${first} + ${group} * 4u;`,
+    `  ${tile}[${kk} * ${rowStride}u + ${group}] = vec4f(${range(4).map(at).join(", ")});`,
+    `}`,
+  ];
+}
+
+interface Gemm {
+  /** The shader file's name, without extension. */
+  readonly name: string;
+  /** The comment heading the file: what it computes, in its callers' terms. */
+  readonly header: string[];
+  readonly a: Operand;
+  readonly b: Operand;
+  /** Bindings after A and B (from binding 3), as WGSL declarations. */
+  readonly outputs: string[];
+  /** Extra statements after each slice's products (the bias sums). */
+  readonly perSlice?: string[];
+  /** Statements that store accumulator `acc{i}` for row `row` and columns col .. col + 3. */
+  readonly store: (i: number) => string[];
+  /** Extra statements after the stores. */
+  readonly after?: string[];
+}
+
+function gemm(spec: Gemm): string {
+  return [
+    generatedBy("linear.ts"),
+    ...spec.header.map((l) => `// ${l}`),
+    "struct Params { m: u32, n: u32, k: u32, k_per_split: u32, accumulate: u32 }",
+    "",
+    "@group(0) @binding(0) var<uniform> params: Params;",
+    `@group(0) @binding(1) var<storage, read> ${spec.a.name}: array<f32>;`,
+    `@group(0) @binding(2) var<storage, read> ${spec.b.name}: array<f32>;`,
+    ...spec.outputs.map((o, i) => `@group(0) @binding(${i + 3}) ${o}`),
+    "",
+    ...tileDeclarations("lines of each operand"),
+    "",
+    reader(spec.a),
+    "",
+    reader(spec.b),
+    "",
+    "@compute @workgroup_size(256)",
+    "fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3u) {",
+    "  let n0 = wid.x * 64u;",
+    "  let m0 = wid.y * 64u;",
+    "  let k_begin = wid.z * params.k_per_split;",
+    "  let k_end = min(params.k, k_begin + params.k_per_split);",
+    "  // This invocation computes rows m0 + 4·ty .. + 3 by columns n0 + 4·tx .. + 3.",
+    ...indent(accumulators(), "  "),
+    ...(spec.perSlice ? ["  var bias_sum = vec4f();"] : []),
+    "  for (var k0 = k_begin; k0 < k_end; k0 += 16u) {",
+    ...indent(stage(spec.a, "a_tile", "m0"), "    "),
+    ...indent(stage(spec.b, "b_tile", "n0"), "    "),
+    "    workgroupBarrier();",
+    ...indent(products(), "    "),
+    ...indent(spec.perSlice ?? [], "    "),
+    "    workgroupBarrier();",
+    "  }",
+    "  let col = n0 + 4u * tx;",
+    ...range(4).flatMap((i) => [
+      `  {`,
+      `    let row = m0 + 4u * ty + ${i}u;`,
+      ...indent(spec.store(i), "    "),
+      `  }`,
+    ]),
+    ...indent(spec.after ?? [], "  "),
+    "}",
+    "",
+  ].join("\n");
+}
+
+/** Stores lane j of accumulator `acc{i}` through `target` at columns col + j inside C. */
+function storeColumns(i: number, target: (j: number, value: string) => string): string[] {
+  return [
+    "if (row < params.m) {",
+    ...range(4).map((j) =>
+      `  if (col + ${j}u < params.n) { ${target(j, `acc${i}.${lanes[j]}`)}; }`
+    ),
+    "}",
+  ];
+}
+
+const forward: Gemm = {
+  name: "linear_forward_tiled",
+  header: [
+    "y = x·Wᵀ + b for x [m, k] and W [n, k] (PyTorch's layout), y [m, n], for GPUs: a GEMM",
+    "tiled in workgroup memory, 64 × 64 outputs per workgroup of 256 invocations, each a 4 × 4",
+    "block in four vec4 accumulators. Any m, n, k. Params: m, n, k, k_per_split = k, and an",
+    "unused member. Grid: (ceil(n / 64), ceil(m / 64)).",
+  ],
+  a: { name: "x", layout: "k", lines: "m" },
+  b: { name: "w", layout: "k", lines: "n" },
+  outputs: [
+    "var<storage, read> bias: array<f32>;",
+    "var<storage, read_write> y: array<f32>;",
+  ],
+  store: (i) =>
+    storeColumns(i, (j, value) => `y[row * params.n + col + ${j}u] = ${value} + bias[col + ${j}u]`),
+};
+
+const backwardInput: Gemm = {
+  name: "linear_backward_input_tiled",
+  header: [
+    "gx = gy·W for gy [m, k] and W [k, n] (the layer's weight [out, in]), gx [m, n], for GPUs:",
+    "linear_forward_tiled's tiling with W read along its rows. Any m, n, k. Params: m, n, k,",
+    "k_per_split = k, and an unused member. Grid: (ceil(n / 64), ceil(m / 64)).",
+  ],
+  a: { name: "gy", layout: "k", lines: "m" },
+  b: { name: "w", layout: "lines", lines: "n" },
+  outputs: ["var<storage, read_write> gx: array<f32>;"],
+  store: (i) => storeColumns(i, (j, value) => `gx[row * params.n + col + ${j}u] = ${value}`),
+};
+
+const backwardWeight: Gemm = {
+  name: "linear_backward_weight_tiled",
+  header: [
+    "gW (+)= gyᵀ·x and gb (+)= Σ_rows gy for gy [k, m] and x [k, n] (k: the batch), gW [m, n]",
+    "in PyTorch's weight layout, for GPUs: linear_forward_tiled's tiling over the batch rows of",
+    "one split (workgroup z: rows z·k_per_split ..). The workgroups of the first column block",
+    "also sum gy for the bias from the slices they stage. With accumulate = 1 (one split) the",
+    "sums are added to the gradients; with 0 split z writes its own slice of out_w [splits,",
+    "m·n] and out_b [splits, m], and linear_backward_weight_reduce adds them up. Any m, n, k.",
+    "Params: m, n, k, k_per_split, accumulate. Grid: (ceil(n / 64), ceil(m / 64), splits).",
+  ],
+  a: { name: "gy", layout: "lines", lines: "m" },
+  b: { name: "x", layout: "lines", lines: "n" },
+  outputs: [
+    "var<storage, read_write> out_w: array<f32>;",
+    "var<storage, read_write> out_b: array<f32>;",
+  ],
+  perSlice: [
+    "if (wid.x == 0u) {",
+    ...range(16).map((kk) => `  bias_sum += a_tile[${kk * rowStride}u + ty];`),
+    "}",
+  ],
+  store: (i) => [
+    `let o = select(wid.z * params.m * params.n, 0u, params.accumulate == 1u) + row * params.n;`,
+    ...storeColumns(i, (j, value) => {
+      const at = `out_w[o + col + ${j}u]`;
+      return `${at} = select(0.0, ${at}, params.accumulate == 1u) + ${value}`;
+    }),
+  ],
+  after: [
+    "if (wid.x == 0u && tx == 0u) {",
+    "  let o = select(wid.z * params.m, 0u, params.accumulate == 1u) + m0 + 4u * ty;",
+    ...range(4).map((i) =>
+      `  if (m0 + 4u * ty + ${i}u < params.m) { out_b[o + ${i}u] = select(0.0, out_b[o + ${i}u], params.accumulate == 1u) + bias_sum.${
+        lanes[i]
+      }; }`
+    ),
+    "}",
+  ],
+};
+
+/** The generated shaders, by file name in shaders/. */
+export function linearShaders(): Map<string, string> {
+  return new Map([forward, backwardInput, backwardWeight].map((g) => [`${g.name}.wgsl`, gemm(g)]));
+}

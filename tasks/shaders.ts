@@ -1,0 +1,30 @@
+/**
+ * `deno task shaders`: rewrites the generated WGSL files in shaders/ from their generators
+ * (src/gpu/generate/); `--check` only reports the files that differ, and fails if any does.
+ * For developers: the files are committed, so users never run this.
+ *
+ * @module
+ */
+import { generatedShaders, staleShaders } from "../src/gpu/generate/mod.ts";
+
+const check = Deno.args.includes("--check");
+const unknown = Deno.args.filter((a) => a !== "--check");
+if (unknown.length > 0) {
+  console.error(`error: unknown argument ${unknown[0]} (usage: deno task shaders [--check])`);
+  Deno.exit(2);
+}
+const directory = new URL("../shaders/", import.meta.url);
+const stale = await staleShaders(directory);
+if (check) {
+  for (const name of stale) console.error(`shaders/${name} is not what its generator writes`);
+  if (stale.length > 0) {
+    console.error("run `deno task shaders` to rewrite them");
+    Deno.exit(1);
+  }
+  console.log(`${generatedShaders().size} generated shaders up to date`);
+} else {
+  for (const [name, text] of generatedShaders()) {
+    if (stale.includes(name)) await Deno.writeTextFile(new URL(name, directory), text);
+  }
+  console.log(`${stale.length} of ${generatedShaders().size} generated shaders rewritten`);
+}
