@@ -92,14 +92,16 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
   var acc1 = vec4f();
   var acc2 = vec4f();
   var acc3 = vec4f();
-  for (var q0 = q_begin; q0 < q_end; q0 += 16u) {
-    let q = q0 + row;
+  var a_next: vec4f;
+  var b_next: vec4f;
+  {
+    let q = q_begin + row;
     let q_ok = q < q_end;
     let q_in = oy * params.out_w + ox;
     let iy = i32(oy * params.stride);
     let ix = i32(ox * params.stride);
-    a_tile[row * 17u + col / 4u] = vec4f(gy_at(co0 + col + 0u, n, q_in, q_ok), gy_at(co0 + col + 1u, n, q_in, q_ok), gy_at(co0 + col + 2u, n, q_in, q_ok), gy_at(co0 + col + 3u, n, q_in, q_ok));
-    b_tile[row * 17u + col / 4u] = vec4f(x_at(n, ci0, iy + dy0, ix + dx0, q_ok && k_ok0), x_at(n, ci1, iy + dy1, ix + dx1, q_ok && k_ok1), x_at(n, ci2, iy + dy2, ix + dx2, q_ok && k_ok2), x_at(n, ci3, iy + dy3, ix + dx3, q_ok && k_ok3));
+    a_next = vec4f(gy_at(co0 + col + 0u, n, q_in, q_ok), gy_at(co0 + col + 1u, n, q_in, q_ok), gy_at(co0 + col + 2u, n, q_in, q_ok), gy_at(co0 + col + 3u, n, q_in, q_ok));
+    b_next = vec4f(x_at(n, ci0, iy + dy0, ix + dx0, q_ok && k_ok0), x_at(n, ci1, iy + dy1, ix + dx1, q_ok && k_ok1), x_at(n, ci2, iy + dy2, ix + dx2, q_ok && k_ok2), x_at(n, ci3, iy + dy3, ix + dx3, q_ok && k_ok3));
     ox += ox_step;
     let ox_carry = ox >= params.out_w;
     ox = select(ox, ox - params.out_w, ox_carry);
@@ -107,7 +109,27 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
     let oy_carry = oy >= params.out_h;
     oy = select(oy, oy - params.out_h, oy_carry);
     n += n_step + u32(oy_carry);
+  }
+  for (var q0 = q_begin; q0 < q_end; q0 += 16u) {
+    a_tile[row * 17u + col / 4u] = a_next;
+    b_tile[row * 17u + col / 4u] = b_next;
     workgroupBarrier();
+    {
+      let q = q0 + 16u + row;
+      let q_ok = q < q_end;
+      let q_in = oy * params.out_w + ox;
+      let iy = i32(oy * params.stride);
+      let ix = i32(ox * params.stride);
+      a_next = vec4f(gy_at(co0 + col + 0u, n, q_in, q_ok), gy_at(co0 + col + 1u, n, q_in, q_ok), gy_at(co0 + col + 2u, n, q_in, q_ok), gy_at(co0 + col + 3u, n, q_in, q_ok));
+      b_next = vec4f(x_at(n, ci0, iy + dy0, ix + dx0, q_ok && k_ok0), x_at(n, ci1, iy + dy1, ix + dx1, q_ok && k_ok1), x_at(n, ci2, iy + dy2, ix + dx2, q_ok && k_ok2), x_at(n, ci3, iy + dy3, ix + dx3, q_ok && k_ok3));
+      ox += ox_step;
+      let ox_carry = ox >= params.out_w;
+      ox = select(ox, ox - params.out_w, ox_carry);
+      oy += oy_step + u32(ox_carry);
+      let oy_carry = oy >= params.out_h;
+      oy = select(oy, oy - params.out_h, oy_carry);
+      n += n_step + u32(oy_carry);
+    }
     {
       let a = a_tile[0u + ty];
       let b = b_tile[0u + tx];

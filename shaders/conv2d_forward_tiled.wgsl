@@ -106,12 +106,14 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
   var acc1 = vec4f();
   var acc2 = vec4f();
   var acc3 = vec4f();
-  for (var k0 = k_begin; k0 < k_end; k0 += 16u) {
-    let k = k0 + k_row;
+  var a_next: vec4f;
+  var b_next: vec4f;
+  {
+    let k = k_begin + k_row;
     let k_ok = k < k_end;
     let wi = k * (params.padded / 4u) + co0 / 4u + li % 16u;
-    a_tile[k_row * 17u + li % 16u] = select(vec4f(), w[select(0u, wi, k_ok)], k_ok);
-    b_tile[k_row * 17u + li % 16u] = vec4f(x_at(base0, ci, iy0 + i32(ky), ix0 + i32(kx), k_ok), x_at(base1, ci, iy1 + i32(ky), ix1 + i32(kx), k_ok), x_at(base2, ci, iy2 + i32(ky), ix2 + i32(kx), k_ok), x_at(base3, ci, iy3 + i32(ky), ix3 + i32(kx), k_ok));
+    a_next = select(vec4f(), w[select(0u, wi, k_ok)], k_ok);
+    b_next = vec4f(x_at(base0, ci, iy0 + i32(ky), ix0 + i32(kx), k_ok), x_at(base1, ci, iy1 + i32(ky), ix1 + i32(kx), k_ok), x_at(base2, ci, iy2 + i32(ky), ix2 + i32(kx), k_ok), x_at(base3, ci, iy3 + i32(ky), ix3 + i32(kx), k_ok));
     kx += kx_step;
     let kx_carry = kx >= params.kw;
     kx = select(kx, kx - params.kw, kx_carry);
@@ -119,7 +121,25 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
     let ky_carry = ky >= params.kh;
     ky = select(ky, ky - params.kh, ky_carry);
     ci += ci_step + u32(ky_carry);
+  }
+  for (var k0 = k_begin; k0 < k_end; k0 += 16u) {
+    a_tile[k_row * 17u + li % 16u] = a_next;
+    b_tile[k_row * 17u + li % 16u] = b_next;
     workgroupBarrier();
+    {
+      let k = k0 + 16u + k_row;
+      let k_ok = k < k_end;
+      let wi = k * (params.padded / 4u) + co0 / 4u + li % 16u;
+      a_next = select(vec4f(), w[select(0u, wi, k_ok)], k_ok);
+      b_next = vec4f(x_at(base0, ci, iy0 + i32(ky), ix0 + i32(kx), k_ok), x_at(base1, ci, iy1 + i32(ky), ix1 + i32(kx), k_ok), x_at(base2, ci, iy2 + i32(ky), ix2 + i32(kx), k_ok), x_at(base3, ci, iy3 + i32(ky), ix3 + i32(kx), k_ok));
+      kx += kx_step;
+      let kx_carry = kx >= params.kw;
+      kx = select(kx, kx - params.kw, kx_carry);
+      ky += ky_step + u32(kx_carry);
+      let ky_carry = ky >= params.kh;
+      ky = select(ky, ky - params.kh, ky_carry);
+      ci += ci_step + u32(ky_carry);
+    }
     {
       let a = a_tile[0u + ty];
       let b = b_tile[0u + tx];

@@ -36,18 +36,28 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
   var acc1 = vec4f();
   var acc2 = vec4f();
   var acc3 = vec4f();
+  var a_next: vec4f;
+  var b_next: vec4f;
+  {
+    let kq = k_begin + li % 16u;
+    a_next = vec4f(gy_at(m0 + li / 16u * 4u + 0u, kq, k_end), gy_at(m0 + li / 16u * 4u + 1u, kq, k_end), gy_at(m0 + li / 16u * 4u + 2u, kq, k_end), gy_at(m0 + li / 16u * 4u + 3u, kq, k_end));
+  }
+  {
+    let kq = k_begin + li / 16u;
+    b_next = vec4f(w_at(n0 + li % 16u * 4u + 0u, kq, k_end), w_at(n0 + li % 16u * 4u + 1u, kq, k_end), w_at(n0 + li % 16u * 4u + 2u, kq, k_end), w_at(n0 + li % 16u * 4u + 3u, kq, k_end));
+  }
   for (var k0 = k_begin; k0 < k_end; k0 += 16u) {
-    {
-      let kq = k0 + li % 16u;
-      let line = m0 + li / 16u * 4u;
-      a_tile[li % 16u * 17u + li / 16u] = vec4f(gy_at(line + 0u, kq, k_end), gy_at(line + 1u, kq, k_end), gy_at(line + 2u, kq, k_end), gy_at(line + 3u, kq, k_end));
-    }
-    {
-      let kq = k0 + li / 16u;
-      let line = n0 + li % 16u * 4u;
-      b_tile[li / 16u * 17u + li % 16u] = vec4f(w_at(line + 0u, kq, k_end), w_at(line + 1u, kq, k_end), w_at(line + 2u, kq, k_end), w_at(line + 3u, kq, k_end));
-    }
+    a_tile[li % 16u * 17u + li / 16u] = a_next;
+    b_tile[li / 16u * 17u + li % 16u] = b_next;
     workgroupBarrier();
+    {
+      let kq = k0 + 16u + li % 16u;
+      a_next = vec4f(gy_at(m0 + li / 16u * 4u + 0u, kq, k_end), gy_at(m0 + li / 16u * 4u + 1u, kq, k_end), gy_at(m0 + li / 16u * 4u + 2u, kq, k_end), gy_at(m0 + li / 16u * 4u + 3u, kq, k_end));
+    }
+    {
+      let kq = k0 + 16u + li / 16u;
+      b_next = vec4f(w_at(n0 + li % 16u * 4u + 0u, kq, k_end), w_at(n0 + li % 16u * 4u + 1u, kq, k_end), w_at(n0 + li % 16u * 4u + 2u, kq, k_end), w_at(n0 + li % 16u * 4u + 3u, kq, k_end));
+    }
     {
       let a = a_tile[0u + ty];
       let b = b_tile[0u + tx];

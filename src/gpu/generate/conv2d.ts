@@ -11,9 +11,9 @@ import {
   generatedBy,
   indent,
   lanes,
-  products,
   range,
   rowStride,
+  sliceLoop,
   tileDeclarations,
 } from "./tile.ts";
 
@@ -151,19 +151,30 @@ function forward(): string {
     ]),
     "  // ...and computes channels co0 + 4·ty .. + 3 at pixels p0 + 4·tx .. + 3.",
     ...indent(accumulators(), "  "),
-    "  for (var k0 = k_begin; k0 < k_end; k0 += 16u) {",
-    "    let k = k0 + k_row;",
-    "    let k_ok = k < k_end;",
-    "    let wi = k * (params.padded / 4u) + co0 / 4u + li % 16u;",
-    `    a_tile[k_row * ${rowStride}u + li % 16u] = select(vec4f(), w[select(0u, wi, k_ok)], k_ok);`,
-    `    b_tile[k_row * ${rowStride}u + li % 16u] = ${
-      vec4Of((j) => `x_at(base${j}, ci, iy${j} + i32(ky), ix${j} + i32(kx), k_ok)`)
-    };`,
-    ...indent(tap.advance, "    "),
-    "    workgroupBarrier();",
-    ...indent(products(), "    "),
-    "    workgroupBarrier();",
-    "  }",
+    ...indent(
+      sliceLoop({
+        counter: "k0",
+        begin: "k_begin",
+        end: "k_end",
+        fetch: (first) => [
+          "{",
+          `  let k = ${first} + k_row;`,
+          "  let k_ok = k < k_end;",
+          "  let wi = k * (params.padded / 4u) + co0 / 4u + li % 16u;",
+          "  a_next = select(vec4f(), w[select(0u, wi, k_ok)], k_ok);",
+          `  b_next = ${
+            vec4Of((j) => `x_at(base${j}, ci, iy${j} + i32(ky), ix${j} + i32(kx), k_ok)`)
+          };`,
+          ...indent(tap.advance, "  "),
+          "}",
+        ],
+        stage: [
+          `a_tile[k_row * ${rowStride}u + li % 16u] = a_next;`,
+          `b_tile[k_row * ${rowStride}u + li % 16u] = b_next;`,
+        ],
+      }),
+      "  ",
+    ),
     ...range(4).flatMap((i) =>
       range(4).map((j) =>
         `  store(co0 + 4u * ty + ${i}u, p0 + 4u * tx + ${j}u, acc${i}.${lanes[j]}, wid.z);`
@@ -238,23 +249,32 @@ function backwardWeight(): string {
     ]),
     "  // ...and computes output channels co0 + 4·ty .. + 3 by k0 + 4·tx .. + 3.",
     ...indent(accumulators(), "  "),
-    "  for (var q0 = q_begin; q0 < q_end; q0 += 16u) {",
-    "    let q = q0 + row;",
-    "    let q_ok = q < q_end;",
-    "    let q_in = oy * params.out_w + ox;",
-    "    let iy = i32(oy * params.stride);",
-    "    let ix = i32(ox * params.stride);",
-    `    a_tile[row * ${rowStride}u + col / 4u] = ${
-      vec4Of((j) => `gy_at(co0 + col + ${j}u, n, q_in, q_ok)`)
-    };`,
-    `    b_tile[row * ${rowStride}u + col / 4u] = ${
-      vec4Of((j) => `x_at(n, ci${j}, iy + dy${j}, ix + dx${j}, q_ok && k_ok${j})`)
-    };`,
-    ...indent(pixel.advance, "    "),
-    "    workgroupBarrier();",
-    ...indent(products(), "    "),
-    "    workgroupBarrier();",
-    "  }",
+    ...indent(
+      sliceLoop({
+        counter: "q0",
+        begin: "q_begin",
+        end: "q_end",
+        fetch: (first) => [
+          "{",
+          `  let q = ${first} + row;`,
+          "  let q_ok = q < q_end;",
+          "  let q_in = oy * params.out_w + ox;",
+          "  let iy = i32(oy * params.stride);",
+          "  let ix = i32(ox * params.stride);",
+          `  a_next = ${vec4Of((j) => `gy_at(co0 + col + ${j}u, n, q_in, q_ok)`)};`,
+          `  b_next = ${
+            vec4Of((j) => `x_at(n, ci${j}, iy + dy${j}, ix + dx${j}, q_ok && k_ok${j})`)
+          };`,
+          ...indent(pixel.advance, "  "),
+          "}",
+        ],
+        stage: [
+          `a_tile[row * ${rowStride}u + col / 4u] = a_next;`,
+          `b_tile[row * ${rowStride}u + col / 4u] = b_next;`,
+        ],
+      }),
+      "  ",
+    ),
     ...range(4).flatMap((i) => [
       `  {`,
       `    let co = co0 + 4u * ty + ${i}u;`,

@@ -10,9 +10,9 @@ import {
   generatedBy,
   indent,
   lanes,
-  products,
   range,
   rowStride,
+  sliceLoop,
   tileDeclarations,
 } from "./tile.ts";
 
@@ -41,20 +41,23 @@ function reader({ name, layout, lines }: Operand): string {
 }
 
 /**
- * Stages the operand's slice k0 .. k0 + 15 of lines `first` .. + 63 into `tile`: each
- * invocation one vec4 of 4 consecutive lines at one k. Consecutive invocations read
- * consecutive addresses: along k for layout "k", along the lines for "lines".
+ * The operand's part of a slice: each invocation reads one vec4 of 4 consecutive lines
+ * (from `first` + 4·group) at one k (`kk` into the slice) into `next`, and stages it at that
+ * k's row of `tile`. Consecutive invocations read consecutive addresses: along k for layout
+ * "k", along the lines for "lines".
  */
-function stage(operand: Operand, tile: string, first: string): string[] {
+function operandSlice(operand: Operand, next: string, tile: string, first: string) {
   const [kk, group] = operand.layout === "k" ? ["li % 16u", "li / 16u"] : ["li / 16u", "li % 16u"];
-  const at = (j: number) => `${operand.name}_at(line + ${j}u, kq, k_end)`;
-  return [
-    `{`,
-    `  let kq = k0 + ${kk};`,
-    `  let line = ${first} + ${group} * 4u;`,
-    `  ${tile}[${kk} * ${rowStride}u + ${group}] = vec4f(${range(4).map(at).join(", ")});`,
-    `}`,
-  ];
+  const at = (j: number) => `${operand.name}_at(${first} + ${group} * 4u + ${j}u, kq, k_end)`;
+  return {
+    fetch: (k: string) => [
+      `{`,
+      `  let kq = ${k} + ${kk};`,
+      `  ${next} = vec4f(${range(4).map(at).join(", ")});`,
+      `}`,
+    ],
+    stage: `${tile}[${kk} * ${rowStride}u + ${group}] = ${next};`,
+  };
 }
 
 interface Gemm {
@@ -75,6 +78,8 @@ interface Gemm {
 }
 
 function gemm(spec: Gemm): string {
+  const a = operandSlice(spec.a, "a_next", "a_tile", "m0");
+  const b = operandSlice(spec.b, "b_next", "b_tile", "n0");
   return [
     generatedBy("linear.ts"),
     ...spec.header.map((l) => `// ${l}`),
@@ -100,14 +105,17 @@ function gemm(spec: Gemm): string {
     "  // This invocation computes rows m0 + 4·ty .. + 3 by columns n0 + 4·tx .. + 3.",
     ...indent(accumulators(), "  "),
     ...(spec.perSlice ? ["  var bias_sum = vec4f();"] : []),
-    "  for (var k0 = k_begin; k0 < k_end; k0 += 16u) {",
-    ...indent(stage(spec.a, "a_tile", "m0"), "    "),
-    ...indent(stage(spec.b, "b_tile", "n0"), "    "),
-    "    workgroupBarrier();",
-    ...indent(products(), "    "),
-    ...indent(spec.perSlice ?? [], "    "),
-    "    workgroupBarrier();",
-    "  }",
+    ...indent(
+      sliceLoop({
+        counter: "k0",
+        begin: "k_begin",
+        end: "k_end",
+        fetch: (k) => [...a.fetch(k), ...b.fetch(k)],
+        stage: [a.stage, b.stage],
+        perSlice: spec.perSlice,
+      }),
+      "  ",
+    ),
     "  let col = n0 + 4u * tx;",
     ...range(4).flatMap((i) => [
       `  {`,

@@ -64,3 +64,42 @@ export function products(): string[] {
     `}`,
   ]);
 }
+
+/** The parts of a kernel's loop over staged slices; see {@link sliceLoop}. */
+export interface Slices {
+  /** The loop's counter, its first value and its bound: slices start at counter, +16, …. */
+  readonly counter: string;
+  readonly begin: string;
+  readonly end: string;
+  /**
+   * Statements that read the slice starting at `first` from global memory into the
+   * variables a_next and b_next (declared by sliceLoop), advancing any per-slice state.
+   */
+  readonly fetch: (first: string) => string[];
+  /** Statements that store a_next and b_next into a_tile and b_tile. */
+  readonly stage: string[];
+  /** Statements after each slice's products, before the closing barrier. */
+  readonly perSlice?: string[];
+}
+
+/**
+ * The loop over staged slices, with register double buffering: each slice's global loads are
+ * issued before the previous slice's products, so that their latency hides behind arithmetic
+ * instead of stalling the workgroup between barriers. The fetch past the last slice reads
+ * nothing (its loads are masked by the bounds).
+ */
+export function sliceLoop(s: Slices): string[] {
+  return [
+    "var a_next: vec4f;",
+    "var b_next: vec4f;",
+    ...s.fetch(s.begin),
+    `for (var ${s.counter} = ${s.begin}; ${s.counter} < ${s.end}; ${s.counter} += 16u) {`,
+    ...indent(s.stage, "  "),
+    "  workgroupBarrier();",
+    ...indent(s.fetch(`${s.counter} + 16u`), "  "),
+    ...indent(products(), "  "),
+    ...indent(s.perSlice ?? [], "  "),
+    "  workgroupBarrier();",
+    "}",
+  ];
+}
