@@ -2,22 +2,31 @@
  * `deno task bench`: speed of the engine and the data pipeline on this machine's adapter —
  * GFLOP/s of each convolution pass at ResNet-18 shapes, images/s of a whole training step of
  * a method, and augmentation views/s on one core and on all; `--only vit` times the small
- * default ViT's training step and its attention, LayerNorm and linear kernels instead.
+ * default ViT's training step and its attention, LayerNorm and linear kernels instead, and
+ * `--only gemm` the matrix kernels on one N×N by N×N product.
  *
  * @module
  */
 import { benchConv, type ConvBenchRow } from "../src/bench/conv.ts";
+import { benchGemm, type GemmBenchRow } from "../src/bench/gemm.ts";
 import { benchStep, type StepBenchResult } from "../src/bench/step.ts";
 import { benchVit, type VitBenchResult } from "../src/bench/vit.ts";
 import { positiveInteger, positiveNumber, runTask } from "../src/cli.ts";
 import { benchAugment, type BenchAugmentResult } from "../src/data/bench.ts";
-import { Command, Option } from "../src/deps.ts";
+import { Command, InvalidArgumentError, Option } from "../src/deps.ts";
 import { createGpu } from "../src/gpu/device.ts";
 import { tokenizerNames } from "../src/data/tokenizer.ts";
 import { textEncoderConfig } from "../src/methods/_text.ts";
 import { methodNamed, methodNames } from "../src/methods/registry.ts";
 import { describeBackbone } from "../src/nn/backbone.ts";
 import { vitSmallDefault } from "../src/nn/vit.ts";
+
+// --gemm-size: the convolution form of the product lays N pixels out as 64 rows of N / 64.
+function gemmSize(value: string): number {
+  const n = positiveInteger(value);
+  if (n % 64 !== 0) throw new InvalidArgumentError(`expected a multiple of 64, got "${value}"`);
+  return n;
+}
 
 const command = new Command()
   .name("bench")
@@ -54,9 +63,10 @@ const command = new Command()
   .option("--seconds <x>", "time spent on each measurement", positiveNumber, 3)
   .addOption(
     new Option("--only <part>", "run one part").choices(
-      ["conv", "step", "augment", "vit"] as const,
+      ["conv", "step", "augment", "vit", "gemm"] as const,
     ),
   )
+  .option("--gemm-size <n>", "N of --only gemm's N³ product (a multiple of 64)", gemmSize, 4096)
   .option("--profile", "time every kernel of the step (timestamp queries): where the time goes")
   .option("--cifar <path>", "also time loading CIFAR-10 from this folder")
   .option("--json", "print the results as JSON on stdout");
@@ -67,8 +77,9 @@ await runTask("bench", async () => {
   const gpu = await createGpu();
   const backbone = flags.backbone ??
     (methodNamed(flags.method).modality === "text" ? "text" : "resnet18");
-  // The ViT is timed only on request until it is a backbone of the tasks.
-  const want = (part: string) => flags.only === part || (!flags.only && part !== "vit");
+  // The ViT and the large GEMM are timed only on request.
+  const want = (part: string) =>
+    flags.only === part || (!flags.only && part !== "vit" && part !== "gemm");
   const shape = { stem: flags.stem, width: flags.width, batch: flags.batchSize };
   const say = (line: string) => !flags.json && console.log(line);
   say(`adapter: ${gpu.adapterName} (${gpu.adapterClass} kernels)`);
@@ -185,6 +196,14 @@ await runTask("bench", async () => {
       ["dispatches per step", String(vit.step.dispatches)],
     ]));
   }
+  let gemm: GemmBenchRow[] | undefined;
+  if (want("gemm")) {
+    gemm = await benchGemm(gpu, { size: flags.gemmSize, seconds: flags.seconds / 3 });
+    say(table(
+      [`${flags.gemmSize}³ product`, "GFLOP", "ms", "GFLOP/s"],
+      gemm.map((r) => [r.name, r.gflop.toFixed(1), r.milliseconds.toFixed(2), r.gflops.toFixed(1)]),
+    ));
+  }
   if (flags.json) {
     console.log(
       JSON.stringify(
@@ -197,6 +216,7 @@ await runTask("bench", async () => {
           step,
           augment,
           vit,
+          gemm,
         },
         null,
         2,

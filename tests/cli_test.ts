@@ -631,6 +631,14 @@ Deno.test("bench --json at tiny sizes reports every measurement, with finite fig
   ]);
   assertEquals([mlm.step.method, mlm.step.views, mlm.conv], ["mlm", 0, undefined], "MLM step");
   for (const key of ["gflopPerStep", "gflops", "imagesPerSecond"]) positive(mlm.step[key], key);
+  // The matrix kernels on one N³ product, as the layers compute it.
+  const gemm = await json("bench", ["--only", "gemm", "--gemm-size", "128", "--seconds", "0.05"]);
+  assertEquals([gemm.conv, gemm.step, gemm.gemm.map((r: { size: number }) => r.size)], [
+    undefined,
+    undefined,
+    [128, 128, 128],
+  ], "only gemm");
+  for (const row of gemm.gemm) positive(row.gflops, `${row.name} GFLOP/s`);
   // CLIP's step: a ResNet-18 and its text encoder.
   const clip = await json("bench", [
     ...["--only", "step", "--method", "clip", "--width", "4", "--batch-size", "2"],

@@ -1,0 +1,61 @@
+/**
+ * Throughput of the matrix kernels on one large square product, N×N by N×N: the yardstick of
+ * an adapter's f32 ceiling (the GPU target is stated at N = 4096).
+ *
+ * @module
+ */
+import { type Gpu, Program } from "../gpu/gpu.ts";
+import { conv2dBackwardWeight, conv2dForward } from "../nn/conv2d.ts";
+import { linearForward } from "../nn/linear.ts";
+import { noise, timeProgram } from "./conv.ts";
+
+/** The measured speed of one kernel on the N³ product. */
+export interface GemmBenchRow {
+  /** What ran, e.g. "linear forward (x·Wᵀ + b)". */
+  readonly name: string;
+  /** N: both matrices are N×N. */
+  readonly size: number;
+  /** 2·N³ / 10⁹. */
+  readonly gflop: number;
+  /** Steady-state (median) time of one product, weight packing and reductions included. */
+  readonly milliseconds: number;
+  readonly gflops: number;
+}
+
+/**
+ * Times the product as the layers compute it on this adapter's kernel family: a linear
+ * layer's forward pass (x [N, N]·Wᵀ), and a 1×1 convolution of N channels over N pixels (one
+ * image of 64 × N/64: the convolution kernels' implicit GEMM), forward and weight gradient.
+ * `size` must be a multiple of 64.
+ */
+export async function benchGemm(
+  gpu: Gpu,
+  { size, seconds }: { size: number; seconds: number },
+): Promise<GemmBenchRow[]> {
+  if (size % 64 !== 0) throw new Error(`GEMM size ${size} is not a multiple of 64`);
+  const setup = new Program(gpu, `bench GEMM ${size}`);
+  const x = setup.tensor([size, size], "x");
+  const weight = setup.tensor([size, size], "weight");
+  const bias = setup.tensor([size], "bias");
+  const image = setup.tensor([1, size, 64, size / 64], "image");
+  const kernel = setup.tensor([size, size, 1, 1], "1×1 kernel");
+  const gradY = setup.tensor([1, size, 64, size / 64], "output gradient");
+  const gradKernel = setup.tensor([size, size, 1, 1], "kernel gradient");
+  for (const t of [x, weight, bias, image, kernel, gradY]) gpu.write(t, noise(t.size));
+  const products: [string, (p: Program) => void][] = [
+    ["linear forward (x·Wᵀ + b)", (p) => void linearForward(p, x, weight, bias)],
+    ["1×1 convolution forward", (p) => void conv2dForward(p, image, kernel)],
+    ["1×1 convolution weight gradient", (p) => conv2dBackwardWeight(p, image, gradY, gradKernel)],
+  ];
+  const gflop = 2 * size ** 3 / 1e9;
+  const rows: GemmBenchRow[] = [];
+  for (const [name, record] of products) {
+    const once = new Program(gpu, `bench GEMM ${name}`);
+    record(once);
+    const milliseconds = await timeProgram(gpu, once, seconds);
+    rows.push({ name, size, gflop, milliseconds, gflops: gflop / (milliseconds / 1000) });
+    once.destroy();
+  }
+  setup.destroy();
+  return rows;
+}
