@@ -14,6 +14,7 @@ if (unknown.length > 0) {
   Deno.exit(2);
 }
 const directory = new URL("../shaders/", import.meta.url);
+const shaders = generatedShaders();
 const stale = await staleShaders(directory);
 if (check) {
   for (const name of stale) console.error(`shaders/${name} is not what its generator writes`);
@@ -21,10 +22,10 @@ if (check) {
     console.error("run `deno task shaders` to rewrite them");
     Deno.exit(1);
   }
-  console.log(`${generatedShaders().size} generated shaders up to date`);
+  console.log(`${shaders.size} generated shaders up to date`);
 } else {
-  for (const [name, text] of generatedShaders()) {
+  for (const [name, text] of shaders) {
     if (stale.includes(name)) await Deno.writeTextFile(new URL(name, directory), text);
   }
-  console.log(`${stale.length} of ${generatedShaders().size} generated shaders rewritten`);
+  console.log(`${stale.length} of ${shaders.size} generated shaders rewritten`);
 }

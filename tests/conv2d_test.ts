@@ -10,7 +10,7 @@ import {
 } from "../src/nn/conv2d.ts";
 import { ParameterBlock } from "../src/nn/parameters.ts";
 import { checkGradient, dot } from "./_gradcheck.ts";
-import { assertRejects } from "./_assert.ts";
+import { assertEquals, assertRejects } from "./_assert.ts";
 import { assertClose, loadFixture, norm, randn, testGpu } from "./_util.ts";
 
 const variants: Conv2dVariant[] = ["direct", "tiled"];
@@ -137,6 +137,9 @@ const large: Shape[] = [
   // Maps lower than a tile (a ResNet's last stage on 16×16 crops): tiles span images.
   { batch: 5, cin: 24, h: 2, w: 2, cout: 20, k: 3, stride: 1, padding: 1 },
   { batch: 3, cin: 10, h: 3, w: 5, cout: 17, k: 3, stride: 2, padding: 1 },
+  // Maps wider than a slice's 16 steps, and kernels wider than 3 (the loaders' carries).
+  { batch: 1, cin: 3, h: 19, w: 21, cout: 5, k: 7, stride: 2, padding: 3 },
+  { batch: 1, cin: 4, h: 5, w: 37, cout: 6, k: 5, stride: 1, padding: 2 },
 ];
 
 for (const variant of variants) {
@@ -170,6 +173,52 @@ for (const variant of variants) {
         program.destroy();
       }
     }
+  });
+}
+
+// The tiled family splits a sum over (channel, tap) by itself when its 64 × 64 tiles are too
+// few to fill a GPU and the sum is deep enough: one tile and 36 slices of 16 (cin 64, 3×3)
+// split into 4 parts; 1,024 tiles (256 × 256 pixels) with 18 slices do not; nor does one tile
+// with 9 slices (parts of fewer than 8 slices would cost more than they save).
+const autoSplit: { shape: Shape; splits: boolean }[] = [
+  { shape: { batch: 1, cin: 64, h: 4, w: 4, cout: 8, k: 3, stride: 1, padding: 1 }, splits: true },
+  {
+    shape: { batch: 1, cin: 32, h: 256, w: 256, cout: 8, k: 3, stride: 1, padding: 1 },
+    splits: false,
+  },
+  { shape: { batch: 2, cin: 16, h: 5, w: 5, cout: 8, k: 3, stride: 1, padding: 1 }, splits: false },
+];
+Deno.test("conv2d tiled splits its forward sum only when tiles are few and the sum deep", async () => {
+  const gpu = await testGpu();
+  for (const { shape, splits } of autoSplit) {
+    const program = new Program(gpu, "conv2d automatic splits");
+    const x = program.tensor([shape.batch, shape.cin, shape.h, shape.w], "x");
+    const w = program.tensor([shape.cout, shape.cin, shape.k, shape.k], "w");
+    program.keep(conv2dForward(program, x, w, { ...shape, variant: "tiled" }));
+    const names = program.dispatches.map((d) => d.name);
+    assertEquals(names.includes("conv2d_split_sum"), splits, `[${Object.values(shape)}] split`);
+    program.destroy();
+  }
+});
+
+// A stride phase of the input gradient that no tap reaches (stride 3 over a 3×3 map, padding
+// 1: input row 2 is read by no kernel tap of the one output row) gets zero gradient.
+for (const variant of variants) {
+  Deno.test(`conv2d ${variant} input gradient of a phase no tap reaches is zero`, async () => {
+    const gpu = await testGpu();
+    const s = { batch: 1, cin: 2, h: 3, w: 3, cout: 3, k: 3, stride: 3, padding: 1 };
+    const program = new Program(gpu, "conv2d unreached phase");
+    const t = record(program, s, variant);
+    const x = randn(18, 1), w = randn(54, 2), gy = randn(3, 3);
+    write(t.x, x, program);
+    write(t.w, w, program);
+    write(t.gy, gy, program);
+    gpu.submit(program);
+    const [yv, gxv] = await gpu.read(t.y, t.gx);
+    const ref = reference(s, x, w, gy);
+    assertClose(yv, ref.y, { atol: 1e-5, label: `${variant} output` });
+    assertClose(gxv, ref.gx, { atol: 1e-5, label: `${variant} input gradient` });
+    program.destroy();
   });
 }
 

@@ -37,7 +37,7 @@ export interface Conv2dOptions {
   /**
    * How many parts each pass's sum is split into (partial sums, then one reduction): the sum
    * over output pixels of the weight gradient, and in the tiled family also the sum over
-   * (input channel, tap) of the forward and input-gradient passes. At most one part per
+   * (input channel, tap) of the forward and input-gradient passes, in parts of a multiple of
    * 16 terms. By default chosen from the shape so that the device has enough parallel work.
    */
   readonly splits?: number;
@@ -463,11 +463,16 @@ function tiledConvolve(
   const pixels = at.batch * at.outH * at.outW;
   const tiles = Math.ceil(pixels / 64) * (pack.padded / 64);
   const kTotal = pack.reduce * taps;
-  const slices = Math.ceil(kTotal / 16);
+  const count = at.batch * pack.cols * at.outH * at.outW;
   const wanted = splitsOverride ??
-    Math.min(Math.ceil(tiledTargetWorkgroups / tiles), Math.floor(slices / minSlicesPerSplit));
-  const perSplit = Math.ceil(slices / Math.max(1, Math.min(wanted, slices))) * 16;
-  const splits = Math.ceil(kTotal / perSplit);
+    Math.min(
+      Math.ceil(tiledTargetWorkgroups / tiles),
+      Math.floor(kTotal / 16 / minSlicesPerSplit),
+    );
+  // A phase that no tap reaches (kTotal 0) stores zeros in one split.
+  const { splits, per: perSplit } = kTotal === 0
+    ? { splits: 1, per: 16 }
+    : split(kTotal, wanted, 16, program.gpu, count);
   const grid = [Math.ceil(pixels / 64), pack.padded / 64, splits] as const;
   if (splits === 1) {
     program.dispatch(
@@ -479,7 +484,6 @@ function tiledConvolve(
     );
     return;
   }
-  const count = at.batch * pack.cols * at.outH * at.outW;
   const parts = program.temp([splits, count], "conv2d partial sums over k");
   // Each split's outputs are dense, [batch, cols, outH, outW]: planes of outH × outW, step 1.
   const dense = {
