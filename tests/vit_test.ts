@@ -6,14 +6,22 @@ import { gatherTokens, scatterTokens, sincosPositions } from "../src/nn/tokens.t
 import { VisionTransformer, type VitConfig, vitSmallDefault, vitTiny } from "../src/nn/vit.ts";
 import { assertEquals, assertThrows } from "./_assert.ts";
 import { checkGradient, dot } from "./_gradcheck.ts";
-import { assertClose, loadFixtureFile, randn, testGpu } from "./_util.ts";
+import {
+  adapterClasses,
+  assertClose,
+  familyGpu,
+  loadFixtureFile,
+  randn,
+  testGpu,
+} from "./_util.ts";
+import type { AdapterClass } from "../src/gpu/gpu.ts";
 
 const fixture = await loadFixtureFile(
   new URL("./fixtures/vit_model.safetensors", import.meta.url).pathname,
 );
 
-/** The fixture's model as a selfsup ViT, with its parameters loaded. */
-async function fixtureModel(name: "learned" | "sincos") {
+/** The fixture's model as a selfsup ViT, with its parameters loaded, on a kernel family. */
+async function fixtureModel(name: "learned" | "sincos", adapterClass: AdapterClass) {
   const c = fixture.meta[name] as Record<string, number>;
   const config: VitConfig = {
     imageSize: c.img_size,
@@ -23,7 +31,7 @@ async function fixtureModel(name: "learned" | "sincos") {
     heads: c.num_heads,
     positions: name,
   };
-  const gpu = await testGpu();
+  const gpu = await familyGpu(adapterClass);
   const model = new VisionTransformer(config);
   const block = new ParameterBlock(gpu, model.entries());
   const values = new Map<string, Float32Array>();
@@ -32,9 +40,15 @@ async function fixtureModel(name: "learned" | "sincos") {
   return { gpu, model, block, batch: c.batch };
 }
 
-for (const name of ["learned", "sincos"] as const) {
-  Deno.test(`ViT (${name} positions) features and every gradient match PyTorch`, async () => {
-    const { gpu, model, block, batch } = await fixtureModel(name);
+// Both kernel families: the GPU family's linear layers are the tiled GEMMs.
+for (
+  const [name, adapterClass] of adapterClasses.flatMap((c) =>
+    [["learned", c], ["sincos", c]] as const
+  )
+) {
+  const title = `ViT (${name} positions, ${adapterClass} kernels) features and every gradient`;
+  Deno.test(`${title} match PyTorch`, async () => {
+    const { gpu, model, block, batch } = await fixtureModel(name, adapterClass);
     const program = new Program(gpu, "vit fixture");
     const images = program.tensor(fixture.shape(`${name}.images`), "images");
     const r = program.tensor([batch, model.featureDim], "r");
