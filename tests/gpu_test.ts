@@ -2,6 +2,7 @@ import { assertEquals, assertRejects, assertThrows } from "./_assert.ts";
 import { Gpu, Program } from "../src/gpu/gpu.ts";
 import { f32, packParams } from "../src/gpu/kernel.ts";
 import { SelfsupError } from "../src/errors.ts";
+import { vulkanDriverInstalled } from "../src/gpu/device.ts";
 import { add } from "../src/nn/add.ts";
 import { testGpu } from "./_util.ts";
 
@@ -110,4 +111,44 @@ Deno.test("temporaries share memory only once their uses are over", async () => 
   const other = new Program(gpu, "other");
   assertThrows(() => add(other, c, c), Error, "another program");
   for (const p of [program, other]) p.destroy();
+});
+
+// Linux with a Vulkan driver installed (this CI's lavapipe): createGpu asks for Vulkan alone,
+// so Mesa's GL stack is never loaded (see preferVulkan in src/gpu/device.ts); a backend the
+// user chose is left alone.
+Deno.test({
+  name: "with a Vulkan driver on Linux, createGpu asks for Vulkan alone unless told otherwise",
+  ignore: !vulkanDriverInstalled(),
+  fn: async () => {
+    const script = await Deno.makeTempFile({ suffix: ".ts" });
+    const device = new URL("../src/gpu/device.ts", import.meta.url).href;
+    await Deno.writeTextFile(
+      script,
+      `import { createGpu } from "${device}";\n` +
+        "await createGpu();\n" +
+        'const egl = Deno.readTextFileSync("/proc/self/maps").includes("libEGL");\n' +
+        'console.log(JSON.stringify([Deno.env.get("DENO_WEBGPU_BACKEND") ?? null, egl]));\n',
+    );
+    const run = async (backend?: string) => {
+      const env = { ...Deno.env.toObject() };
+      delete env.DENO_WEBGPU_BACKEND;
+      if (backend) env.DENO_WEBGPU_BACKEND = backend;
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", script],
+        env,
+        clearEnv: true,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stderr = new TextDecoder().decode(out.stderr);
+      assertEquals(out.code, 0, `createGpu with backend ${backend ?? "unset"}: ${stderr}`);
+      return JSON.parse(new TextDecoder().decode(out.stdout));
+    };
+    try {
+      assertEquals(await run(), ["vulkan", false], "no backend chosen: [backend, EGL loaded]");
+      assertEquals(await run("gl"), ["gl", true], "GL chosen: [backend, EGL loaded]");
+    } finally {
+      await Deno.remove(script);
+    }
+  },
 });
