@@ -76,28 +76,38 @@ const vulkanDriverFolders = [
  * glibc ("double free or corruption": a thread's EGL state freed while the process unloads
  * EGL). Six test modules using WebGPU aborted at exit in 6–8 of 100 runs, none in 100 with
  * Vulkan alone. So where a Vulkan driver is installed and the user chose no backend, ask for
- * Vulkan alone; returns whether it did. Without --allow-env or --allow-read, leaves the choice
- * to wgpu.
+ * Vulkan alone; returns whether it did. Without permission to read the environment and the
+ * driver folders, leaves the choice to wgpu, prompting for nothing.
  */
 function preferVulkan(): boolean {
+  const variable = "DENO_WEBGPU_BACKEND";
   try {
-    if (Deno.env.get("DENO_WEBGPU_BACKEND") || !vulkanDriverInstalled()) return false;
-    Deno.env.set("DENO_WEBGPU_BACKEND", "vulkan");
+    if (!granted({ name: "env", variable }) || Deno.env.get(variable)) return false;
+    if (!vulkanDriverInstalled()) return false;
+    Deno.env.set(variable, "vulkan");
     return true;
   } catch {
     return false;
   }
 }
 
-/** Whether Linux's Vulkan loader finds an installed driver (false where it cannot look). */
+/**
+ * Whether Linux's Vulkan loader finds an installed driver; false where it may not look (a
+ * library caller without read permission is not prompted for it).
+ */
 export function vulkanDriverInstalled(): boolean {
-  return Deno.build.os === "linux" && vulkanDriverFolders.some((folder) => {
+  return Deno.build.os === "linux" && vulkanDriverFolders.some((path) => {
     try {
-      return [...Deno.readDirSync(folder)].some((entry) => entry.name.endsWith(".json"));
+      if (!granted({ name: "read", path })) return false;
+      return [...Deno.readDirSync(path)].some((entry) => entry.name.endsWith(".json"));
     } catch {
       return false;
     }
   });
+}
+
+function granted(permission: Deno.PermissionDescriptor): boolean {
+  return Deno.permissions.querySync(permission).state === "granted";
 }
 
 /**
