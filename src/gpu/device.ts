@@ -92,11 +92,16 @@ function preferVulkan(): boolean {
 }
 
 /**
- * Whether Linux's Vulkan loader finds an installed driver; false where it may not look (a
- * library caller without read permission is not prompted for it).
+ * Whether Linux's Vulkan loader finds an installed driver: one named by VK_DRIVER_FILES or
+ * VK_ICD_FILENAMES, or a manifest in its standard folders; false where it may not look (a
+ * library caller without permission is not prompted for it).
  */
 export function vulkanDriverInstalled(): boolean {
-  return Deno.build.os === "linux" && vulkanDriverFolders.some((path) => {
+  if (Deno.build.os !== "linux") return false;
+  const named = ["VK_DRIVER_FILES", "VK_ICD_FILENAMES"].some((variable) =>
+    granted({ name: "env", variable }) && Boolean(Deno.env.get(variable))
+  );
+  return named || vulkanDriverFolders.some((path) => {
     try {
       if (!granted({ name: "read", path })) return false;
       return [...Deno.readDirSync(path)].some((entry) => entry.name.endsWith(".json"));
