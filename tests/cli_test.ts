@@ -639,6 +639,9 @@ Deno.test("bench --json at tiny sizes reports every measurement, with finite fig
     [128, 128, 128],
   ], "only gemm");
   for (const row of gemm.gemm) positive(row.gflops, `${row.name} GFLOP/s`);
+  // A product whose matrices no adapter can bind: one line that says the largest that fits.
+  const huge = await task("bench", ["--only", "gemm", "--gemm-size", "65536"]);
+  assertOneLineError(huge, "the largest size here is");
   // CLIP's step: a ResNet-18 and its text encoder.
   const clip = await json("bench", [
     ...["--only", "step", "--method", "clip", "--width", "4", "--batch-size", "2"],

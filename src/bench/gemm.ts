@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { SelfsupError } from "../errors.ts";
 import { type Gpu, Program } from "../gpu/gpu.ts";
 import { conv2dBackwardWeight, conv2dForward } from "../nn/conv2d.ts";
 import { linearForward } from "../nn/linear.ts";
@@ -26,13 +27,22 @@ export interface GemmBenchRow {
  * Times the product as the layers compute it on this adapter's kernel family: a linear
  * layer's forward pass (x [N, N]·Wᵀ), and a 1×1 convolution of N channels over N pixels (one
  * image of 64 × N/64: the convolution kernels' implicit GEMM), forward and weight gradient.
- * `size` must be a multiple of 64.
+ * `size` must be a multiple of 64, and an N×N matrix must fit one binding of the adapter.
  */
 export async function benchGemm(
   gpu: Gpu,
   { size, seconds }: { size: number; seconds: number },
 ): Promise<GemmBenchRow[]> {
-  if (size % 64 !== 0) throw new Error(`GEMM size ${size} is not a multiple of 64`);
+  if (size % 64 !== 0) throw new SelfsupError(`GEMM size ${size} is not a multiple of 64`);
+  const limit = gpu.limits.maxStorageBufferBindingSize;
+  if (size * size * 4 > limit) {
+    const largest = Math.floor(Math.sqrt(limit / 4) / 64) * 64;
+    const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
+    throw new SelfsupError(
+      `GEMM size ${size}: a ${size}×${size} matrix needs ${mib(size * size * 4)} MiB, more ` +
+        `than this adapter can bind (${mib(limit)} MiB); the largest size here is ${largest}`,
+    );
+  }
   const setup = new Program(gpu, `bench GEMM ${size}`);
   const x = setup.tensor([size, size], "x");
   const weight = setup.tensor([size, size], "weight");
