@@ -4,10 +4,12 @@
 // workgroup computes a 64-channel × 64-pixel tile, each of its 256 invocations a 4 × 4 block.
 // Same parameters, packed weights (64-column multiple) and output placement as
 // conv2d_forward, so it also computes the input gradient one stride phase at a time.
-// The sum over k may be split: workgroup z sums k_per_split values of k from z·k_per_split
-// (a multiple of 16) and stores at z·split_stride onwards; conv2d_split_sum then adds the
+// The sum over k may be split: split s sums k_per_split values of k from s·k_per_split
+// (a multiple of 16) and stores at s·split_stride onwards; conv2d_split_sum then adds the
 // splits up (0 and k_per_split ≥ k_total: one split, stored in place).
-// Grid: (ceil(batch · out_h · out_w / 64), padded / 64, splits).
+// Grid: (x, padded / 64 · splits, z) with x · z ≥ ceil(batch · out_h · out_w / 64): the
+// pixel tiles, folded into x and z past 65,535 (large images); y numbers the channel blocks
+// of split 0, then of split 1, ….
 struct Params {
   batch: u32,
   in_channels: u32,
@@ -65,16 +67,22 @@ fn store(co: u32, p: u32, value: f32, split: u32) {
 }
 
 @compute @workgroup_size(256)
-fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3u) {
-  let p0 = wid.x * 64u;
-  let co0 = wid.y * 64u;
+fn main(
+  @builtin(local_invocation_index) li: u32,
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+) {
+  let p0 = (wid.x + wid.z * nwg.x) * 64u;
+  let blocks = params.padded / 64u;
+  let co0 = wid.y % blocks * 64u;
+  let split = wid.y / blocks;
   let taps = params.kh * params.kw;
   let k_total = params.in_channels * taps;
   let pixels = params.out_h * params.out_w;
   // This invocation stages row k0 + li / 16 of the weights (channels co0 + 4·(li % 16) ..)
   // and of the inputs (pixels qj = p0 + 4·(li % 16) + j, j = 0..3) of every slice; a pixel past
   // the end reads nothing (its window starts below the image).
-  let k_begin = wid.z * params.k_per_split;
+  let k_begin = split * params.k_per_split;
   let k_end = min(k_total, k_begin + params.k_per_split);
   let k_row = li / 16u;
   var ci = (k_begin + k_row) / (params.kh * params.kw);
@@ -270,20 +278,20 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
     }
     workgroupBarrier();
   }
-  store(co0 + 4u * ty + 0u, p0 + 4u * tx + 0u, acc0.x, wid.z);
-  store(co0 + 4u * ty + 0u, p0 + 4u * tx + 1u, acc0.y, wid.z);
-  store(co0 + 4u * ty + 0u, p0 + 4u * tx + 2u, acc0.z, wid.z);
-  store(co0 + 4u * ty + 0u, p0 + 4u * tx + 3u, acc0.w, wid.z);
-  store(co0 + 4u * ty + 1u, p0 + 4u * tx + 0u, acc1.x, wid.z);
-  store(co0 + 4u * ty + 1u, p0 + 4u * tx + 1u, acc1.y, wid.z);
-  store(co0 + 4u * ty + 1u, p0 + 4u * tx + 2u, acc1.z, wid.z);
-  store(co0 + 4u * ty + 1u, p0 + 4u * tx + 3u, acc1.w, wid.z);
-  store(co0 + 4u * ty + 2u, p0 + 4u * tx + 0u, acc2.x, wid.z);
-  store(co0 + 4u * ty + 2u, p0 + 4u * tx + 1u, acc2.y, wid.z);
-  store(co0 + 4u * ty + 2u, p0 + 4u * tx + 2u, acc2.z, wid.z);
-  store(co0 + 4u * ty + 2u, p0 + 4u * tx + 3u, acc2.w, wid.z);
-  store(co0 + 4u * ty + 3u, p0 + 4u * tx + 0u, acc3.x, wid.z);
-  store(co0 + 4u * ty + 3u, p0 + 4u * tx + 1u, acc3.y, wid.z);
-  store(co0 + 4u * ty + 3u, p0 + 4u * tx + 2u, acc3.z, wid.z);
-  store(co0 + 4u * ty + 3u, p0 + 4u * tx + 3u, acc3.w, wid.z);
+  store(co0 + 4u * ty + 0u, p0 + 4u * tx + 0u, acc0.x, split);
+  store(co0 + 4u * ty + 0u, p0 + 4u * tx + 1u, acc0.y, split);
+  store(co0 + 4u * ty + 0u, p0 + 4u * tx + 2u, acc0.z, split);
+  store(co0 + 4u * ty + 0u, p0 + 4u * tx + 3u, acc0.w, split);
+  store(co0 + 4u * ty + 1u, p0 + 4u * tx + 0u, acc1.x, split);
+  store(co0 + 4u * ty + 1u, p0 + 4u * tx + 1u, acc1.y, split);
+  store(co0 + 4u * ty + 1u, p0 + 4u * tx + 2u, acc1.z, split);
+  store(co0 + 4u * ty + 1u, p0 + 4u * tx + 3u, acc1.w, split);
+  store(co0 + 4u * ty + 2u, p0 + 4u * tx + 0u, acc2.x, split);
+  store(co0 + 4u * ty + 2u, p0 + 4u * tx + 1u, acc2.y, split);
+  store(co0 + 4u * ty + 2u, p0 + 4u * tx + 2u, acc2.z, split);
+  store(co0 + 4u * ty + 2u, p0 + 4u * tx + 3u, acc2.w, split);
+  store(co0 + 4u * ty + 3u, p0 + 4u * tx + 0u, acc3.x, split);
+  store(co0 + 4u * ty + 3u, p0 + 4u * tx + 1u, acc3.y, split);
+  store(co0 + 4u * ty + 3u, p0 + 4u * tx + 2u, acc3.z, split);
+  store(co0 + 4u * ty + 3u, p0 + 4u * tx + 3u, acc3.w, split);
 }

@@ -201,6 +201,27 @@ Deno.test("conv2d tiled splits its forward sum only when tiles are few and the s
   }
 });
 
+// An image of more than 65,535 × 64 output pixels (2048 × 2049): the tiled kernel's pixel
+// tiles fold into a second grid dimension instead of exceeding the adapter's limit.
+Deno.test("conv2d tiled folds more than 65,535 pixel tiles into the grid's z", async () => {
+  const gpu = await testGpu();
+  const program = new Program(gpu, "conv2d large image");
+  const x = program.tensor([1, 1, 2048, 2049], "x");
+  const w = program.tensor([2, 1, 1, 1], "w");
+  const y = conv2dForward(program, x, w, { variant: "tiled" });
+  program.keep(y);
+  const xs = new Float32Array(x.size).map((_, i) => (i % 7) - 3);
+  gpu.write(x, xs);
+  gpu.write(w, new Float32Array([2, -1]));
+  gpu.submit(program);
+  const [ys] = await gpu.read(y);
+  const expected = new Float32Array(2 * xs.length);
+  expected.set(xs.map((v) => 2 * v));
+  expected.set(xs.map((v) => -v), xs.length);
+  assertClose(ys, expected, { atol: 0, rtol: 0, label: "1×1 convolution of a large image" });
+  program.destroy();
+});
+
 // A stride phase of the input gradient that no tap reaches (stride 3 over a 3×3 map, padding
 // 1: input row 2 is read by no kernel tap of the one output row) gets zero gradient.
 for (const variant of variants) {

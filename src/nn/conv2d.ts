@@ -473,7 +473,10 @@ function tiledConvolve(
   const { splits, per: perSplit } = kTotal === 0
     ? { splits: 1, per: 16 }
     : split(kTotal, wanted, 16, program.gpu, count);
-  const grid = [Math.ceil(pixels / 64), pack.padded / 64, splits] as const;
+  // Pixel tiles past the adapter's 65,535 workgroups a dimension (large images) fold into z.
+  const pixelTiles = Math.ceil(pixels / 64);
+  const layers = Math.ceil(pixelTiles / program.gpu.limits.maxComputeWorkgroupsPerDimension);
+  const grid = [Math.ceil(pixelTiles / layers), (pack.padded / 64) * splits, layers] as const;
   if (splits === 1) {
     program.dispatch(
       kernel,
