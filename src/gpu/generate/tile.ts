@@ -1,8 +1,8 @@
 /**
  * The micro-kernel the tiled (GPU) kernels share, written out as straight-line WGSL: every
  * loop over a compile-time count (the 16 steps of a staged slice, the 4 lanes of a loader, the
- * 4 × 4 outputs of a store) is unrolled by the generators, and the 16 accumulators are named
- * vec4s. naga lowers each WGSL loop to `loop {}` with an added bound counter, which can keep a
+ * 4 × 4 outputs of a store) is unrolled by the generators, and the 16 accumulated outputs are
+ * four named vec4s. naga lowers each WGSL loop to `loop {}` with an added bound counter, which can keep a
  * driver from unrolling it, and a private array indexed by a loop counter then lives in local
  * memory; code with no such loop leaves the driver nothing to decide.
  *
