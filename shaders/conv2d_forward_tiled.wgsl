@@ -2,8 +2,8 @@
 // Convolution for GPUs: an implicit GEMM, y[co, pixel] = Σ_k w[k, co] · im2col(x)[k, pixel],
 // k = (input channel, tap), staged through workgroup memory 16 values of k at a time. A
 // workgroup computes a 64-channel × 64-pixel tile, each of its 256 invocations a 4 × 4 block.
-// Same parameters, packed weights (64-column multiple) and output placement as
-// conv2d_forward, so it also computes the input gradient one stride phase at a time.
+// Same parameters and output placement as conv2d_forward, so it also computes the input
+// gradient one stride phase at a time; it reads w itself, as conv2d_pack_weights does.
 // The sum over k may be split: split s sums k_per_split values of k from s·k_per_split
 // (a multiple of 16) and stores at s·split_stride onwards; conv2d_split_sum then adds the
 // splits up (0 and k_per_split ≥ k_total: one split, stored in place).
@@ -32,11 +32,20 @@ struct Params {
   offset_x: u32,
   k_per_split: u32,
   split_stride: u32,
+  // How w [Cout, Cin, k, k] is read (conv2d_pack_weights's parameters): value (r, u, v)
+  // of column c at c·col_stride + r·row_stride + (y0 + u·dy)·ksize + x0 + v·dx.
+  col_stride: u32,
+  row_stride: u32,
+  ksize: u32,
+  y0: i32,
+  dy: i32,
+  x0: i32,
+  dx: i32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<vec4f>;
+@group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 
 // 16 values of k by 64 output channels (weights) and by 64 pixels (inputs), as vec4s (rows of 17): 8.5 KiB.
@@ -49,6 +58,16 @@ fn x_at(base: u32, ci: u32, iy: i32, ix: i32, k_ok: bool) -> f32 {
   let ok = k_ok && u32(iy) < params.in_h && u32(ix) < params.in_w;
   let i = ((base + ci * params.in_h) + u32(iy)) * params.in_w + u32(ix);
   return select(0.0, x[select(0u, i, ok)], ok);
+}
+
+// Weight of column (output channel) c at reduction channel ci, tap (ky, kx) of the taps
+// summed, or 0 past the last column and for k past the end.
+fn w_at(c: u32, ci: u32, ky: u32, kx: u32, k_ok: bool) -> f32 {
+  let ok = k_ok && c < params.out_channels;
+  let row = u32(params.y0 + i32(ky) * params.dy);
+  let column = u32(params.x0 + i32(kx) * params.dx);
+  let i = c * params.col_stride + ci * params.row_stride + row * params.ksize + column;
+  return select(0.0, w[select(0u, i, ok)], ok);
 }
 
 // Stores output channel co of output pixel p (flat over batch, rows, columns) of a split's
@@ -119,8 +138,7 @@ fn main(
   {
     let k = k_begin + k_row;
     let k_ok = k < k_end;
-    let wi = k * (params.padded / 4u) + co0 / 4u + li % 16u;
-    a_next = select(vec4f(), w[select(0u, wi, k_ok)], k_ok);
+    a_next = vec4f(w_at(co0 + li % 16u * 4u + 0u, ci, ky, kx, k_ok), w_at(co0 + li % 16u * 4u + 1u, ci, ky, kx, k_ok), w_at(co0 + li % 16u * 4u + 2u, ci, ky, kx, k_ok), w_at(co0 + li % 16u * 4u + 3u, ci, ky, kx, k_ok));
     b_next = vec4f(x_at(base0, ci, iy0 + i32(ky), ix0 + i32(kx), k_ok), x_at(base1, ci, iy1 + i32(ky), ix1 + i32(kx), k_ok), x_at(base2, ci, iy2 + i32(ky), ix2 + i32(kx), k_ok), x_at(base3, ci, iy3 + i32(ky), ix3 + i32(kx), k_ok));
     kx += kx_step;
     let kx_carry = kx >= params.kw;
@@ -137,8 +155,7 @@ fn main(
     {
       let k = k0 + 16u + k_row;
       let k_ok = k < k_end;
-      let wi = k * (params.padded / 4u) + co0 / 4u + li % 16u;
-      a_next = select(vec4f(), w[select(0u, wi, k_ok)], k_ok);
+      a_next = vec4f(w_at(co0 + li % 16u * 4u + 0u, ci, ky, kx, k_ok), w_at(co0 + li % 16u * 4u + 1u, ci, ky, kx, k_ok), w_at(co0 + li % 16u * 4u + 2u, ci, ky, kx, k_ok), w_at(co0 + li % 16u * 4u + 3u, ci, ky, kx, k_ok));
       b_next = vec4f(x_at(base0, ci, iy0 + i32(ky), ix0 + i32(kx), k_ok), x_at(base1, ci, iy1 + i32(ky), ix1 + i32(kx), k_ok), x_at(base2, ci, iy2 + i32(ky), ix2 + i32(kx), k_ok), x_at(base3, ci, iy3 + i32(ky), ix3 + i32(kx), k_ok));
       kx += kx_step;
       let kx_carry = kx >= params.kw;

@@ -366,26 +366,16 @@ function convolve(
   const cols = reachable(pack.nv, at.padX, at.outW, at.stride, at.inW);
   const nu = rows.count;
   const nv = cols.count;
-  const packed = program.temp(
-    [Math.max(4, pack.reduce * nu * nv * pack.padded)],
-    "conv2d packed weights",
-  );
-  if (nu * nv > 0) {
-    program.dispatch(conv2dPackWeightsKernel, [weight, packed], Math.ceil(packed.size / 256), [
-      pack.reduce,
-      pack.cols,
-      pack.padded,
-      nu,
-      nv,
-      pack.colStride,
-      pack.rowStride,
-      pack.k,
-      i32(pack.y0 + rows.first * pack.dy),
-      i32(pack.dy),
-      i32(pack.x0 + cols.first * pack.dx),
-      i32(pack.dx),
-    ]);
-  }
+  // Where the reachable taps start in w, and how w is read: the packing's parameters.
+  const taps = [
+    pack.colStride,
+    pack.rowStride,
+    pack.k,
+    i32(pack.y0 + rows.first * pack.dy),
+    i32(pack.dy),
+    i32(pack.x0 + cols.first * pack.dx),
+    i32(pack.dx),
+  ];
   const padY = at.padY - rows.first;
   const padX = at.padX - cols.first;
   const shape = [
@@ -409,9 +399,25 @@ function convolve(
   // counted as other tools count them, even one that reads only padding.
   const flops = 2 * at.batch * at.outH * at.outW * pack.cols * pack.reduce * pack.nu * pack.nv;
   if (variant === "tiled") {
+    // The tiled kernels read w itself through the packing's parameters: no packing pass.
     const kernel = forward ? conv2dForwardTiledKernel : conv2dBackwardInputTiledKernel;
-    tiledConvolve(program, kernel, [x, packed, y], shape, pack, at, nu * nv, splitsOverride, flops);
+    const read = { shape, taps, count: nu * nv };
+    tiledConvolve(program, kernel, [x, weight, y], read, pack, at, splitsOverride, flops);
     return;
+  }
+  const packed = program.temp(
+    [Math.max(4, pack.reduce * nu * nv * pack.padded)],
+    "conv2d packed weights",
+  );
+  if (nu * nv > 0) {
+    program.dispatch(conv2dPackWeightsKernel, [weight, packed], Math.ceil(packed.size / 256), [
+      pack.reduce,
+      pack.cols,
+      pack.padded,
+      nu,
+      nv,
+      ...taps,
+    ]);
   }
   const columns = Math.ceil(at.outW / 4);
   const channelBlocks = pack.padded / 16;
@@ -443,26 +449,27 @@ function placement(at: Placement): number[] {
 }
 
 /**
- * Records the tiled kernel of a convolution (or of one phase of an input gradient) whose
- * conv2d_forward parameters are `shape` and `at`'s placement, over `taps` of the kernel's taps.
- * When its tiles are too few to fill a GPU, the sum over k = (input channel, tap) is split:
- * each split stores its partial outputs densely, and conv2d_split_sum adds them up into the
- * output's placement.
+ * Records the tiled kernel of a convolution (or of one phase of an input gradient) of x with
+ * the weights w [Cout, Cin, k, k] into y: `read.shape` holds its conv2d_forward parameters
+ * before the placement (which comes from `at`), `read.taps` how it reads w (the packing's
+ * parameters), `read.count` how many of the kernel's taps it sums over. When its tiles are
+ * too few to fill a GPU, the sum over k = (input channel, tap) is split: each split stores
+ * its partial outputs densely, and conv2d_split_sum adds them up into the output's placement.
  */
 function tiledConvolve(
   program: Program,
   kernel: Kernel,
-  [x, packed, y]: readonly Tensor[],
-  shape: readonly number[],
+  [x, w, y]: readonly Tensor[],
+  read: { shape: readonly number[]; taps: readonly number[]; count: number },
   pack: PackParams,
   at: Placement,
-  taps: number,
   splitsOverride: number | undefined,
   flops: number,
 ): void {
+  const { shape, taps } = read;
   const pixels = at.batch * at.outH * at.outW;
   const tiles = Math.ceil(pixels / 64) * (pack.padded / 64);
-  const kTotal = pack.reduce * taps;
+  const kTotal = pack.reduce * read.count;
   const count = at.batch * pack.cols * at.outH * at.outW;
   const wanted = splitsOverride ??
     Math.min(
@@ -480,9 +487,9 @@ function tiledConvolve(
   if (splits === 1) {
     program.dispatch(
       kernel,
-      [x, packed, y],
+      [x, w, y],
       grid,
-      [...shape, ...placement(at), perSplit, 0],
+      [...shape, ...placement(at), perSplit, 0, ...taps],
       flops,
     );
     return;
@@ -498,8 +505,8 @@ function tiledConvolve(
     stepX: 1,
     offsetX: 0,
   };
-  const params = [...shape, ...placement(dense), perSplit, count];
-  program.dispatch(kernel, [x, packed, parts], grid, params, flops);
+  const params = [...shape, ...placement(dense), perSplit, count, ...taps];
+  program.dispatch(kernel, [x, w, parts], grid, params, flops);
   program.dispatch(
     conv2dSplitSumKernel,
     [parts, y],
