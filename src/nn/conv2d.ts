@@ -366,8 +366,8 @@ function convolve(
   const cols = reachable(pack.nv, at.padX, at.outW, at.stride, at.inW);
   const nu = rows.count;
   const nv = cols.count;
-  // Where the reachable taps start in w, and how w is read: the packing's parameters.
-  const taps = [
+  // How w is read, from where its reachable taps start: the packing's parameters.
+  const weightReading = [
     pack.colStride,
     pack.rowStride,
     pack.k,
@@ -401,7 +401,7 @@ function convolve(
   if (variant === "tiled") {
     // The tiled kernels read w itself through the packing's parameters: no packing pass.
     const kernel = forward ? conv2dForwardTiledKernel : conv2dBackwardInputTiledKernel;
-    const read = { shape, taps, count: nu * nv };
+    const read = { shape, weightReading, taps: nu * nv };
     tiledConvolve(program, kernel, [x, weight, y], read, pack, at, splitsOverride, flops);
     return;
   }
@@ -416,7 +416,7 @@ function convolve(
       pack.padded,
       nu,
       nv,
-      ...taps,
+      ...weightReading,
     ]);
   }
   const columns = Math.ceil(at.outW / 4);
@@ -451,25 +451,26 @@ function placement(at: Placement): number[] {
 /**
  * Records the tiled kernel of a convolution (or of one phase of an input gradient) of x with
  * the weights w [Cout, Cin, k, k] into y: `read.shape` holds its conv2d_forward parameters
- * before the placement (which comes from `at`), `read.taps` how it reads w (the packing's
- * parameters), `read.count` how many of the kernel's taps it sums over. When its tiles are
- * too few to fill a GPU, the sum over k = (input channel, tap) is split: each split stores
- * its partial outputs densely, and conv2d_split_sum adds them up into the output's placement.
+ * before the placement (which comes from `at`), `read.weightReading` how it reads w (the
+ * packing's parameters), `read.taps` how many of the kernel's taps it sums over. When its
+ * tiles are too few to fill a GPU, the sum over k = (input channel, tap) is split: each split
+ * stores its partial outputs densely, and conv2d_split_sum adds them up into the output's
+ * placement.
  */
 function tiledConvolve(
   program: Program,
   kernel: Kernel,
   [x, w, y]: readonly Tensor[],
-  read: { shape: readonly number[]; taps: readonly number[]; count: number },
+  read: { shape: readonly number[]; weightReading: readonly number[]; taps: number },
   pack: PackParams,
   at: Placement,
   splitsOverride: number | undefined,
   flops: number,
 ): void {
-  const { shape, taps } = read;
+  const { shape, weightReading } = read;
   const pixels = at.batch * at.outH * at.outW;
   const tiles = Math.ceil(pixels / 64) * (pack.padded / 64);
-  const kTotal = pack.reduce * read.count;
+  const kTotal = pack.reduce * read.taps;
   const count = at.batch * pack.cols * at.outH * at.outW;
   const wanted = splitsOverride ??
     Math.min(
@@ -489,7 +490,7 @@ function tiledConvolve(
       kernel,
       [x, w, y],
       grid,
-      [...shape, ...placement(at), perSplit, 0, ...taps],
+      [...shape, ...placement(at), perSplit, 0, ...weightReading],
       flops,
     );
     return;
@@ -505,7 +506,7 @@ function tiledConvolve(
     stepX: 1,
     offsetX: 0,
   };
-  const params = [...shape, ...placement(dense), perSplit, count, ...taps];
+  const params = [...shape, ...placement(dense), perSplit, count, ...weightReading];
   program.dispatch(kernel, [x, w, parts], grid, params, flops);
   program.dispatch(
     conv2dSplitSumKernel,
