@@ -1,7 +1,9 @@
 /**
  * `deno task shaders`: rewrites the generated WGSL files in shaders/ from their generators
  * (src/gpu/generate/); `--check` only reports the files that differ, and fails if any does.
- * For developers: the files are committed, so users never run this.
+ * For developers: the files are committed, so users never run this. Its one flag is read by
+ * hand: src/deps.ts (commander) and src/cli.ts also load imagescript's decoders, which want
+ * environment access this task, allowed to read and to write shaders/ alone, does not have.
  *
  * @module
  */
