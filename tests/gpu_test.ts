@@ -76,6 +76,21 @@ Deno.test("a tensor larger than the adapter can bind is a clear error, not a cra
   assertThrows(() => gpu.tensor([tooMany], "huge activation"), SelfsupError, "smaller batch");
 });
 
+Deno.test("f16 tensors: 2-byte elements, an odd count bound and written whole, host types checked", async () => {
+  const gpu = await testGpu();
+  const t = gpu.tensor([5], "five f16s", "f16");
+  assertEquals([t.byteLength, t.buffer.size >= 12], [12, true]);
+  const values = Float16Array.of(1.5, -2, 65504, 2 ** -14, 0.1);
+  gpu.write(t, values);
+  const [back] = await gpu.read(t);
+  assertEquals([back.constructor.name, [...back]], ["Float16Array", [...values]]);
+  assertThrows(() => gpu.write(t, new Float32Array(5)), Error, "Float32Array into f16 tensor");
+  const f32Tensor = gpu.tensor([2], "f32");
+  assertThrows(() => gpu.write(f32Tensor, new Float16Array(2)), Error, "f32 tensor");
+  gpu.release(t.buffer);
+  gpu.release(f32Tensor.buffer);
+});
+
 Deno.test("kernel parameters pack as 4-byte scalars padded to 16 bytes", () => {
   const bytes = packParams([3, f32(0.5), 7]);
   const view = new DataView(bytes.buffer);

@@ -9,7 +9,15 @@ import {
 import { ParameterBlock } from "../src/nn/parameters.ts";
 import { assertEquals } from "./_assert.ts";
 import { checkGradient, dot } from "./_gradcheck.ts";
-import { adapterClasses, assertClose, familyGpu, loadFixture, randn, testGpu } from "./_util.ts";
+import {
+  adapterClasses,
+  assertClose,
+  familyGpu,
+  loadFixture,
+  loadFixtureFile,
+  randn,
+  testGpu,
+} from "./_util.ts";
 
 // Float64 references for x [m, k], W [n, k], b [n], gy [m, n].
 function reference(
@@ -244,3 +252,49 @@ Deno.test("Linear layer takes [..., in]: leading dimensions are rows of one GEMM
   program.destroy();
   block.destroy();
 });
+
+// f16 operands (x, W, gy and the outputs y, gx; the parameters' gradients stay f32) have only
+// the tiled kernels, on every adapter. Each staged slice of 16 products is summed in f16 and
+// the slices' sums in f32, and y and gx are rounded to f16: against PyTorch's float64 results
+// from the same f16 values the errors reach about 2⁻¹¹ of each slice's sum per rounding (sums
+// of unit normals: |y| up to ~60 here, errors up to 0.05). atol 0.1 and rtol 2⁻⁸ hold those
+// with margin; a wrong or missing term is off by about 1.
+const f16Tolerance = { atol: 0.1, rtol: 2 ** -8 };
+
+for (const adapterClass of adapterClasses) {
+  for (const name of ["tiles", "split"]) {
+    Deno.test(`linear on f16 operands (${name}; ${adapterClass} adapter: tiled kernels) matches the PyTorch fixture`, async () => {
+      const f = await loadFixtureFile(
+        new URL("./fixtures/linear_f16.safetensors", import.meta.url).pathname,
+      );
+      const get = (key: string) => f.get(`${name}.${key}`);
+      const [m, k] = f.shape(`${name}.input`);
+      const [n] = f.shape(`${name}.weight`);
+      const gpu = await familyGpu(adapterClass);
+      const program = new Program(gpu, `f16 linear ${m}×${k}→${n}`);
+      const x = program.tensor([m, k], "x", "f16");
+      const w = program.tensor([n, k], "weight", "f16");
+      const b = program.tensor([n], "bias");
+      const gy = program.tensor([m, n], "gy", "f16");
+      const gw = program.tensor([n, k], "weight gradient");
+      const gb = program.tensor([n], "bias gradient");
+      const y = linearForward(program, x, w, b);
+      const gx = linearBackwardInput(program, gy, w);
+      program.keep(y, gx);
+      linearBackwardWeight(program, x, gy, gw, gb);
+      gpu.write(x, Float16Array.from(get("input")));
+      gpu.write(w, Float16Array.from(get("weight")));
+      gpu.write(gy, Float16Array.from(get("grad_output")));
+      gpu.write(b, get("bias").slice());
+      gpu.write(gw, new Float32Array(gw.size));
+      gpu.write(gb, new Float32Array(gb.size));
+      gpu.submit(program);
+      const outputs = await gpu.read(y, gx, gw, gb);
+      const labels = ["output", "grad_input", "grad_weight", "grad_bias"];
+      outputs.forEach((values, i) => {
+        assertClose(values, get(labels[i]), { ...f16Tolerance, label: labels[i] });
+      });
+      program.destroy();
+    });
+  }
+}

@@ -6,7 +6,7 @@
 // used after it.
 import { augmentPreset } from "../src/data/augment.ts";
 import { Program } from "../src/gpu/gpu.ts";
-import type { Gpu } from "../src/gpu/gpu.ts";
+import type { Gpu, HostValues } from "../src/gpu/gpu.ts";
 import type { Tensor } from "../src/gpu/tensor.ts";
 import { dino } from "../src/methods/dino.ts";
 import type { Method, MethodRun } from "../src/methods/method.ts";
@@ -49,7 +49,7 @@ async function train<O extends object>(
   options: Record<string, unknown>,
   first: number,
   last: number,
-  resumeFrom?: Map<string, Float32Array | Int32Array | Uint32Array>,
+  resumeFrom?: Map<string, HostValues>,
 ) {
   const checked = method.validate(options, batch);
   const groups = method.views(checked, augmentPreset("simclr-seed", 8));

@@ -1,6 +1,7 @@
 import { Program } from "../src/gpu/gpu.ts";
 import { add } from "../src/nn/add.ts";
 import { reluBackward, reluForward } from "../src/nn/relu.ts";
+import { assertEquals } from "./_assert.ts";
 import { checkGradient, dot } from "./_gradcheck.ts";
 import { assertClose, randn, testGpu } from "./_util.ts";
 
@@ -33,6 +34,26 @@ Deno.test("relu forward and backward match the definition and finite differences
     x0,
     gxv,
   );
+  program.destroy();
+});
+
+Deno.test("relu on f16 activations (the shader's f16 variant) matches the definition exactly", async () => {
+  const gpu = await testGpu();
+  const n = 315;
+  const x0 = Float16Array.from(randn(n, 5)), r = Float16Array.from(randn(n, 6));
+  const program = new Program(gpu, "f16 relu test");
+  const x = program.tensor([n], "x", "f16");
+  const gy = program.tensor([n], "gy", "f16");
+  const y = reluForward(program, x);
+  const gx = reluBackward(program, y, gy);
+  program.keep(y, gx);
+  gpu.write(x, x0);
+  gpu.write(gy, r);
+  gpu.submit(program);
+  const [yv, gxv] = await gpu.read(y, gx);
+  assertEquals([yv.constructor.name, gxv.constructor.name], ["Float16Array", "Float16Array"]);
+  assertClose(yv, x0.map((v) => Math.max(v, 0)), { atol: 0, rtol: 0, label: "relu output" });
+  assertClose(gxv, x0.map((v, i) => (v > 0 ? r[i] : 0)), { atol: 0, rtol: 0, label: "relu grad" });
   program.destroy();
 });
 

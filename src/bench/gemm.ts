@@ -26,7 +26,9 @@ export interface GemmBenchRow {
 /**
  * Times the product as the layers compute it on this adapter's kernel family: a linear
  * layer's forward pass (x [N, N]·Wᵀ), and a 1×1 convolution of N channels over N pixels (one
- * image of 64 × N/64: the convolution kernels' implicit GEMM), forward and weight gradient.
+ * image of 64 × N/64: the convolution kernels' implicit GEMM), forward and weight gradient;
+ * where the adapter has `shader-f16`, also the linear forward pass on f16 operands (the tiled
+ * kernels' f16 variant: f16 storage and slice sums, f32 across slices).
  * `size` must be a multiple of 64, and an N×N matrix must fit one binding of the adapter.
  */
 export async function benchGemm(
@@ -57,6 +59,13 @@ export async function benchGemm(
     ["1×1 convolution forward", (p) => void conv2dForward(p, image, kernel)],
     ["1×1 convolution weight gradient", (p) => conv2dBackwardWeight(p, image, gradY, gradKernel)],
   ];
+  if (gpu.features.has("shader-f16")) {
+    const xHalf = setup.tensor([size, size], "x (f16)", "f16");
+    const weightHalf = setup.tensor([size, size], "weight (f16)", "f16");
+    for (const t of [xHalf, weightHalf]) gpu.write(t, Float16Array.from(noise(t.size)));
+    const name = "linear forward, f16 operands";
+    products.push([name, (p) => void linearForward(p, xHalf, weightHalf, bias)]);
+  }
   const gflop = 2 * size ** 3 / 1e9;
   const rows: GemmBenchRow[] = [];
   for (const [name, record] of products) {

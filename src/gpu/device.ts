@@ -48,8 +48,9 @@ export async function createGpu(options: GpuOptions = {}): Promise<Gpu> {
   }
   const requiredLimits: Record<string, number> = {};
   for (const name of requestedLimits) requiredLimits[name] = adapter.limits[name];
-  const requiredFeatures: GPUFeatureName[] = [];
-  if (adapter.features.has("timestamp-query")) requiredFeatures.push("timestamp-query");
+  // Timestamps for the profile; f16 storage and arithmetic for the f16 kernels.
+  const wanted: GPUFeatureName[] = ["timestamp-query", "shader-f16"];
+  const requiredFeatures = wanted.filter((name) => adapter.features.has(name));
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   const info = adapter.info;
   const adapterName = info.description || info.device || info.vendor || "unknown adapter";

@@ -1,6 +1,6 @@
 import { SelfsupError } from "../errors.ts";
 import { type Kernel, kernelKey, packParams, type Params } from "./kernel.ts";
-import { Allocation, type DType, shapeSize, Tensor } from "./tensor.ts";
+import { Allocation, type DType, shapeSize, Tensor, tensorBytes } from "./tensor.ts";
 
 /**
  * Which family of kernel variants suits the adapter. Software rasterisers (llvmpipe, WARP,
@@ -14,6 +14,16 @@ export type Grid = number | readonly [number, number?, number?];
 
 const storageUsage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 const MiB = 1024 * 1024;
+
+/** A tensor's values on the host, in the typed array of its dtype. */
+export type HostValues = Float32Array | Int32Array | Uint32Array | Float16Array;
+
+const hostArray = {
+  f32: Float32Array,
+  i32: Int32Array,
+  u32: Uint32Array,
+  f16: Float16Array,
+} as const;
 
 /**
  * A WebGPU device and what selfsup keeps for it: compiled pipelines, a pool of reusable
@@ -104,20 +114,26 @@ export class Gpu {
 
   /** A tensor in a buffer of its own, from the pool; give it back with {@link release}. */
   tensor(shape: readonly number[], label: string, dtype: DType = "f32"): Tensor {
-    return new Tensor(this.acquire(shapeSize(shape) * 4, label), shape, 0, dtype);
+    return new Tensor(this.acquire(tensorBytes(shapeSize(shape), dtype), label), shape, 0, dtype);
   }
 
   /** Copies host data into a tensor (queued; ordered before later submits). */
-  write(tensor: Tensor, data: Float32Array | Int32Array | Uint32Array): void {
+  write(tensor: Tensor, data: HostValues): void {
     assertHostVisible(tensor);
     if (data.length !== tensor.size) {
       throw new Error(`Writing ${data.length} values into tensor [${tensor.shape}]`);
     }
+    if ((tensor.dtype === "f16") !== data instanceof Float16Array) {
+      throw new Error(`Writing ${data.constructor.name} into ${tensor.dtype} tensor`);
+    }
+    // Writes are whole 4-byte words: an odd number of f16s gets a zero after it.
+    let whole = data;
+    if (data.byteLength % 4 !== 0) (whole = new Float16Array(data.length + 1)).set(data);
     // The data may live in shared memory (batches built by workers); WebGPU copies it.
     this.device.queue.writeBuffer(
       tensor.buffer,
       tensor.byteOffset,
-      data as Float32Array<ArrayBuffer>,
+      whole as Float32Array<ArrayBuffer>,
     );
   }
 
@@ -135,7 +151,7 @@ export class Gpu {
   }
 
   /** Copies tensors back to the host after all submitted work, with one sync for all. */
-  async read(...tensors: Tensor[]): Promise<(Float32Array | Int32Array | Uint32Array)[]> {
+  async read(...tensors: Tensor[]): Promise<HostValues[]> {
     tensors.forEach(assertHostVisible);
     const total = tensors.reduce((sum, t) => sum + t.byteLength, 0);
     const staging = this.#staging(total);
@@ -153,8 +169,7 @@ export class Gpu {
     await this.#raisePending();
     offset = 0;
     return tensors.map((t) => {
-      const Type = t.dtype === "f32" ? Float32Array : t.dtype === "i32" ? Int32Array : Uint32Array;
-      const values = new Type(bytes, offset, t.size);
+      const values = new hostArray[t.dtype](bytes, offset, t.size);
       offset += t.byteLength;
       return values;
     });
@@ -253,7 +268,7 @@ export class Program {
   temp(shape: readonly number[], label: string, dtype: DType = "f32"): Tensor {
     this.#assertRecording();
     const allocation = new Allocation(
-      shapeSize(shape) * 4,
+      tensorBytes(shapeSize(shape), dtype),
       `${this.label}: ${label} [${shape}]`,
       this,
     );

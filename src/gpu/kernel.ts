@@ -1,3 +1,5 @@
+import type { DType } from "./tensor.ts";
+
 /**
  * A compute kernel: one WGSL entry point and the override constants that specialise it.
  * Two kernels with the same name and constants share a pipeline.
@@ -46,4 +48,34 @@ export function packParams(params: Params): Uint8Array<ArrayBuffer> {
 export function kernelKey(kernel: Kernel): string {
   const constants = Object.entries(kernel.constants ?? {}).sort(([a], [b]) => a < b ? -1 : 1);
   return `${kernel.name}:${kernel.entryPoint ?? "main"}:${JSON.stringify(constants)}`;
+}
+
+/** The storage types of activations and their gradients: f32, or f16 with `shader-f16`. */
+export type Precision = "f32" | "f16";
+
+/** The declaration by which a shader names the type it stores activations in. */
+const actF32 = "alias act = f32;";
+
+/**
+ * A kernel in a precision. A shader written for both declares `alias act = f32;`, stores
+ * activations (and their gradients) as `act`, converts what it loads with `f32(…)` and what
+ * it stores with `act(…)`, and computes in f32; its f16 variant is the same text with
+ * `enable f16;` and `alias act = f16;` (identity conversions leave the f32 kernel as it was).
+ */
+export function inPrecision(kernel: Kernel, precision: Precision): Kernel {
+  if (precision === "f32") return kernel;
+  if (!kernel.code.includes(actF32)) {
+    throw new Error(`Kernel ${kernel.name} has no f16 variant (no "${actF32}")`);
+  }
+  const code = `enable f16;\n${kernel.code.replace(actF32, "alias act = f16;")}`;
+  return { ...kernel, name: `${kernel.name}_f16`, code };
+}
+
+/** The precision of activations of these types, which must agree: f32 or f16. */
+export function precisionOf(...tensors: readonly { readonly dtype: DType }[]): Precision {
+  const dtype = tensors[0].dtype;
+  if ((dtype !== "f32" && dtype !== "f16") || tensors.some((t) => t.dtype !== dtype)) {
+    throw new Error(`Activations of types ${tensors.map((t) => t.dtype)} in one kernel`);
+  }
+  return dtype;
 }

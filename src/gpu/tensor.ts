@@ -1,5 +1,16 @@
-/** Element types a tensor can hold; all are 4 bytes wide. */
-export type DType = "f32" | "i32" | "u32";
+/** Element types a tensor can hold. */
+export type DType = "f32" | "i32" | "u32" | "f16";
+
+/** Bytes per element of each type. */
+export const dtypeBytes: Readonly<Record<DType, number>> = { f32: 4, i32: 4, u32: 4, f16: 2 };
+
+/**
+ * Bytes of memory for `size` elements of `dtype`: rounded up to 4, since a storage binding's
+ * size must be a multiple of 4 (an odd number of f16s still binds whole).
+ */
+export function tensorBytes(size: number, dtype: DType): number {
+  return Math.ceil((size * dtypeBytes[dtype]) / 4) * 4;
+}
 
 /**
  * The memory of a temporary tensor, which its program assigns only when it plans the
@@ -17,7 +28,7 @@ export class Allocation {
 }
 
 /**
- * A view of `size` 4-byte elements of a GPU buffer, with a shape. Tensors do not own their
+ * A view of `size` elements of a GPU buffer, with a shape. Tensors do not own their
  * buffer: a {@link Program} or a parameter block does, so many tensors can share one buffer
  * (every parameter lives in one flat block, as do their gradients).
  */
@@ -35,7 +46,7 @@ export class Tensor {
     this.#memory = memory;
     this.size = shapeSize(shape);
     const bytes = memory instanceof Allocation ? memory.bytes : memory.size;
-    if ((offset + this.size) * 4 > bytes) {
+    if (this.byteOffset + this.byteLength > bytes) {
       throw new Error(`Tensor [${shape}] at element ${offset} overruns a ${bytes}-byte buffer`);
     }
   }
@@ -57,11 +68,12 @@ export class Tensor {
   }
 
   get byteOffset(): number {
-    return this.offset * 4;
+    return this.offset * dtypeBytes[this.dtype];
   }
 
+  /** The bytes the elements span, rounded up to 4 (what a binding of them covers). */
   get byteLength(): number {
-    return this.size * 4;
+    return Math.ceil((this.size * dtypeBytes[this.dtype]) / 4) * 4;
   }
 
   /** The same elements under another shape of equal size. */

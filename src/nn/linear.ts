@@ -1,14 +1,14 @@
 import type { Program } from "../gpu/gpu.ts";
 import {
   linearBackwardInputKernel,
-  linearBackwardInputTiledKernel,
   linearBackwardWeightKernel,
   linearBackwardWeightReduceKernel,
-  linearBackwardWeightTiledKernel,
   linearForwardKernel,
-  linearForwardTiledKernel,
   linearPadKernel,
+  type LinearTiledKernels,
+  linearTiledKernels,
 } from "../gpu/kernels/linear.ts";
+import { precisionOf } from "../gpu/kernel.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import {
   type Entry,
@@ -30,8 +30,16 @@ const workgroup = 64;
 // out of a GPU's registers, and its 16 × 16 tiles leave most of a GPU idle.
 const tile = 64;
 
-function tiled(program: Program): boolean {
-  return program.gpu.adapterClass === "gpu";
+function tiled(program: Program, operands: Tensor[]): boolean {
+  return program.gpu.adapterClass === "gpu" || operands.some((t) => t.dtype === "f16");
+}
+
+/**
+ * The tiled kernels for the operands' type: f32, or f16 (which only the tiled family has; it
+ * is correct on any adapter). The operands must all be of that type.
+ */
+function tiledKernels(operands: Tensor[]): LinearTiledKernels {
+  return linearTiledKernels[precisionOf(...operands)];
 }
 
 // The kernels load vec4 rows, so a matrix whose rows are not a multiple of 4 wide is copied
@@ -66,12 +74,12 @@ export function linearForward(
   if (wk !== k || (bias && bias.size !== n)) {
     throw new Error(`Linear: input [${x.shape}], weight [${weight.shape}], bias [${bias?.shape}]`);
   }
-  const y = program.temp([m, n], "linear output");
+  const y = program.temp([m, n], "linear output", x.dtype);
   const b = bias ?? zeroBias(program, n);
-  if (tiled(program)) {
+  if (tiled(program, [x, weight])) {
     const grid = [Math.ceil(n / tile), Math.ceil(m / tile)] as const;
     program.dispatch(
-      linearForwardTiledKernel,
+      tiledKernels([x, weight]).forward,
       [x, weight, b, y],
       grid,
       [m, n, k, k, 0],
@@ -98,10 +106,10 @@ export function linearBackwardInput(program: Program, gradY: Tensor, weight: Ten
   const [m, k] = matrixShape(gradY, "output gradient");
   const [wk, n] = matrixShape(weight, "weight");
   if (wk !== k) throw new Error(`Linear: gradient [${gradY.shape}], weight [${weight.shape}]`);
-  const gx = program.temp([m, n], "linear input gradient");
-  if (tiled(program)) {
+  const gx = program.temp([m, n], "linear input gradient", gradY.dtype);
+  if (tiled(program, [gradY, weight])) {
     const grid = [Math.ceil(n / tile), Math.ceil(m / tile)] as const;
-    const kernel = linearBackwardInputTiledKernel;
+    const kernel = tiledKernels([gradY, weight]).backwardInput;
     program.dispatch(kernel, [gradY, weight, gx], grid, [m, n, k, k, 0], 2 * m * n * k);
     return gx;
   }
@@ -155,7 +163,7 @@ export function linearBackwardWeight(
     );
   }
   const biasSums = gradBias ?? program.temp([m], "unused bias gradient");
-  const side = tiled(program) ? tile : block;
+  const side = tiled(program, [x, gradY]) ? tile : block;
   const tilesN = Math.ceil(n / side);
   const tiles = Math.ceil(m / side) * tilesN;
   const wanted = Math.ceil(targetTiles[program.gpu.adapterClass] / tiles);
@@ -167,11 +175,12 @@ export function linearBackwardWeight(
   // Records the sums of every split: into the gradients (accumulate 1, one split) or into
   // each split's slice of partial sums (0).
   let sums: (outW: Tensor, outB: Tensor, accumulate: number) => void;
-  if (tiled(program)) {
+  if (tiled(program, [x, gradY])) {
     const grid = [tilesN, Math.ceil(m / tile), splits] as const;
+    const kernel = tiledKernels([x, gradY]).backwardWeight;
     sums = (outW, outB, accumulate) =>
       program.dispatch(
-        linearBackwardWeightTiledKernel,
+        kernel,
         [gradY, x, outW, outB],
         grid,
         [m, n, k, rowsPerSplit, accumulate],

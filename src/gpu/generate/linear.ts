@@ -7,6 +7,7 @@
  */
 import {
   accumulators,
+  enable,
   generatedBy,
   indent,
   lanes,
@@ -14,7 +15,9 @@ import {
   rowStride,
   sliceLoop,
   tileDeclarations,
+  wgsl,
 } from "./tile.ts";
+import type { Precision } from "../kernel.ts";
 
 /**
  * How an operand's elements lie in memory: `"k"` with k along a row (element (line, k) at
@@ -32,11 +35,12 @@ interface Operand {
 }
 
 /** The bounds-checked element reader of an operand: zero outside the matrix and the split. */
-function reader({ name, layout, lines }: Operand): string {
+function reader({ name, layout, lines }: Operand, precision: Precision): string {
   const offset = layout === "k" ? "line * params.k + kq" : `kq * params.${lines} + line`;
-  return `fn ${name}_at(line: u32, kq: u32, k_end: u32) -> f32 {
+  const { scalar, zero } = wgsl[precision];
+  return `fn ${name}_at(line: u32, kq: u32, k_end: u32) -> ${scalar} {
   let ok = line < params.${lines} && kq < k_end;
-  return select(0.0, ${name}[select(0u, ${offset}, ok)], ok);
+  return select(${zero}, ${name}[select(0u, ${offset}, ok)], ok);
 }`;
 }
 
@@ -46,14 +50,20 @@ function reader({ name, layout, lines }: Operand): string {
  * k's row of `tile`. Consecutive invocations read consecutive addresses: along k for layout
  * "k", along the lines for "lines".
  */
-function operandSlice(operand: Operand, next: string, tile: string, first: string) {
+function operandSlice(
+  operand: Operand,
+  next: string,
+  tile: string,
+  first: string,
+  precision: Precision,
+) {
   const [kk, group] = operand.layout === "k" ? ["li % 16u", "li / 16u"] : ["li / 16u", "li % 16u"];
   const at = (j: number) => `${operand.name}_at(${first} + ${group} * 4u + ${j}u, kq, k_end)`;
   return {
     fetch: (k: string) => [
       `{`,
       `  let kq = ${k} + ${kk};`,
-      `  ${next} = vec4f(${range(4).map(at).join(", ")});`,
+      `  ${next} = ${wgsl[precision].vec4}(${range(4).map(at).join(", ")});`,
       `}`,
     ],
     stage: `${tile}[${kk} * ${rowStride}u + ${group}] = ${next};`,
@@ -67,34 +77,53 @@ interface Gemm {
   readonly header: string[];
   readonly a: Operand;
   readonly b: Operand;
-  /** Bindings after A and B (from binding 3), as WGSL declarations. */
-  readonly outputs: string[];
-  /** Extra statements after each slice's products (the bias sums). */
-  readonly perSlice?: string[];
-  /** Statements that store accumulator `acc{i}` for row `row` and columns col .. col + 3. */
-  readonly store: (i: number) => string[];
+  /** Bindings after A and B (from binding 3), as WGSL declarations; `scalar`: A's and B's type. */
+  readonly outputs: (scalar: string) => string[];
+  /** Extra statements after each slice's products (the bias sums); `widen` makes a vec4 f32. */
+  readonly perSlice?: (widen: (v: string) => string) => string[];
+  /**
+   * Statements that store accumulator `acc{i}` for row `row` and columns col .. col + 3;
+   * `narrow` converts an f32 value to A's and B's type.
+   */
+  readonly store: (i: number, narrow: (v: string) => string) => string[];
   /** Extra statements after the stores. */
   readonly after?: string[];
 }
 
-function gemm(spec: Gemm): string {
-  const a = operandSlice(spec.a, "a_next", "a_tile", "m0");
-  const b = operandSlice(spec.b, "b_next", "b_tile", "n0");
+/** The file name (without extension) of a GEMM's shader at a precision. */
+function fileName(spec: Gemm, precision: Precision): string {
+  return precision === "f32" ? spec.name : `${spec.name}_${precision}`;
+}
+
+function gemm(spec: Gemm, precision: Precision): string {
+  const a = operandSlice(spec.a, "a_next", "a_tile", "m0", precision);
+  const b = operandSlice(spec.b, "b_next", "b_tile", "n0", precision);
+  const { scalar } = wgsl[precision];
+  const f16 = precision === "f16";
+  const widen = (v: string) => f16 ? `vec4f(${v})` : v;
+  const narrow = (v: string) => f16 ? `f16(${v})` : v;
   return [
     generatedBy("linear.ts"),
     ...spec.header.map((l) => `// ${l}`),
+    ...(f16
+      ? [
+        `// The f16 variant of ${spec.name}: operands stored and staged as f16, the 16 products`,
+        "// of each staged slice summed in f16, the slices' sums in f32.",
+      ]
+      : []),
+    ...enable(precision),
     "struct Params { m: u32, n: u32, k: u32, k_per_split: u32, accumulate: u32 }",
     "",
     "@group(0) @binding(0) var<uniform> params: Params;",
-    `@group(0) @binding(1) var<storage, read> ${spec.a.name}: array<f32>;`,
-    `@group(0) @binding(2) var<storage, read> ${spec.b.name}: array<f32>;`,
-    ...spec.outputs.map((o, i) => `@group(0) @binding(${i + 3}) ${o}`),
+    `@group(0) @binding(1) var<storage, read> ${spec.a.name}: array<${scalar}>;`,
+    `@group(0) @binding(2) var<storage, read> ${spec.b.name}: array<${scalar}>;`,
+    ...spec.outputs(scalar).map((o, i) => `@group(0) @binding(${i + 3}) ${o}`),
     "",
-    ...tileDeclarations("lines of each operand"),
+    ...tileDeclarations("lines of each operand", precision),
     "",
-    reader(spec.a),
+    reader(spec.a, precision),
     "",
-    reader(spec.b),
+    reader(spec.b, precision),
     "",
     "@compute @workgroup_size(256)",
     "fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3u) {",
@@ -112,15 +141,15 @@ function gemm(spec: Gemm): string {
         end: "k_end",
         fetch: (k) => [...a.fetch(k), ...b.fetch(k)],
         stage: [a.stage, b.stage],
-        perSlice: spec.perSlice,
-      }),
+        perSlice: spec.perSlice?.(widen),
+      }, precision),
       "  ",
     ),
     "  let col = n0 + 4u * tx;",
     ...range(4).flatMap((i) => [
       `  {`,
       `    let row = m0 + 4u * ty + ${i}u;`,
-      ...indent(spec.store(i), "    "),
+      ...indent(spec.store(i, narrow), "    "),
       `  }`,
     ]),
     ...indent(spec.after ?? [], "  "),
@@ -150,12 +179,15 @@ const forward: Gemm = {
   ],
   a: { name: "x", layout: "k", lines: "m" },
   b: { name: "w", layout: "k", lines: "n" },
-  outputs: [
+  outputs: (scalar) => [
     "var<storage, read> bias: array<f32>;",
-    "var<storage, read_write> y: array<f32>;",
+    `var<storage, read_write> y: array<${scalar}>;`,
   ],
-  store: (i) =>
-    storeColumns(i, (j, value) => `y[row * params.n + col + ${j}u] = ${value} + bias[col + ${j}u]`),
+  store: (i, narrow) =>
+    storeColumns(
+      i,
+      (j, value) => `y[row * params.n + col + ${j}u] = ${narrow(`${value} + bias[col + ${j}u]`)}`,
+    ),
 };
 
 const backwardInput: Gemm = {
@@ -167,8 +199,9 @@ const backwardInput: Gemm = {
   ],
   a: { name: "gy", layout: "k", lines: "m" },
   b: { name: "w", layout: "lines", lines: "n" },
-  outputs: ["var<storage, read_write> gx: array<f32>;"],
-  store: (i) => storeColumns(i, (j, value) => `gx[row * params.n + col + ${j}u] = ${value}`),
+  outputs: (scalar) => [`var<storage, read_write> gx: array<${scalar}>;`],
+  store: (i, narrow) =>
+    storeColumns(i, (j, value) => `gx[row * params.n + col + ${j}u] = ${narrow(value)}`),
 };
 
 const backwardWeight: Gemm = {
@@ -184,13 +217,14 @@ const backwardWeight: Gemm = {
   ],
   a: { name: "gy", layout: "lines", lines: "m" },
   b: { name: "x", layout: "lines", lines: "n" },
-  outputs: [
+  // The gradients of the (f32) parameters are f32 at every precision.
+  outputs: () => [
     "var<storage, read_write> out_w: array<f32>;",
     "var<storage, read_write> out_b: array<f32>;",
   ],
-  perSlice: [
+  perSlice: (widen) => [
     "if (wid.x == 0u) {",
-    ...range(16).map((kk) => `  bias_sum += a_tile[${kk * rowStride}u + ty];`),
+    ...range(16).map((kk) => `  bias_sum += ${widen(`a_tile[${kk * rowStride}u + ty]`)};`),
     "}",
   ],
   store: (i) => [
@@ -212,7 +246,12 @@ const backwardWeight: Gemm = {
   ],
 };
 
-/** The generated shaders, by file name in shaders/. */
+/** The generated shaders, by file name in shaders/: each pass in f32 and in f16. */
 export function linearShaders(): Map<string, string> {
-  return new Map([forward, backwardInput, backwardWeight].map((g) => [`${g.name}.wgsl`, gemm(g)]));
+  const precisions: Precision[] = ["f32", "f16"];
+  return new Map(
+    [forward, backwardInput, backwardWeight].flatMap((g) =>
+      precisions.map((p) => [`${fileName(g, p)}.wgsl`, gemm(g, p)] as const)
+    ),
+  );
 }

@@ -14,9 +14,26 @@
  *
  * @module
  */
+import type { Precision } from "../kernel.ts";
 
 /** vec4s per staged k-row: 16 hold the tile's 64 lines, the 17th spreads the banks. */
 export const rowStride = 17;
+
+/**
+ * WGSL spellings of a precision's scalar, vec4 and zero: the type the operands are stored and
+ * staged in. With f16 the products of one staged slice (16 values of k) are summed in f16 and
+ * each slice's sum is added to f32 accumulators, so that rounding grows with the slice, not
+ * with the whole of k.
+ */
+export const wgsl: Readonly<Record<Precision, { scalar: string; vec4: string; zero: string }>> = {
+  f32: { scalar: "f32", vec4: "vec4f", zero: "0.0" },
+  f16: { scalar: "f16", vec4: "vec4h", zero: "0.0h" },
+};
+
+/** The directive a shader of this precision starts with, if any. */
+export function enable(precision: Precision): string[] {
+  return precision === "f16" ? ["enable f16;", ""] : [];
+}
 
 /** The components of a vec4, by index. */
 export const lanes = ["x", "y", "z", "w"] as const;
@@ -37,11 +54,13 @@ export function generatedBy(generator: string): string {
 }
 
 /** The two staged operands: a_tile (the output's rows), b_tile (its columns). */
-export function tileDeclarations(what: string): string[] {
+export function tileDeclarations(what: string, precision: Precision = "f32"): string[] {
+  const kib = (16 * rowStride * 4 * (precision === "f16" ? 2 : 4) * 2) / 1024;
+  const vec4 = wgsl[precision].vec4;
   return [
-    `// 16 values of k by 64 ${what}, as vec4s (rows of ${rowStride}): 8.5 KiB.`,
-    `var<workgroup> a_tile: array<vec4f, ${16 * rowStride}>;`,
-    `var<workgroup> b_tile: array<vec4f, ${16 * rowStride}>;`,
+    `// 16 values of k by 64 ${what}, as vec4s (rows of ${rowStride}): ${kib} KiB.`,
+    `var<workgroup> a_tile: array<${vec4}, ${16 * rowStride}>;`,
+    `var<workgroup> b_tile: array<${vec4}, ${16 * rowStride}>;`,
   ];
 }
 
@@ -54,15 +73,26 @@ export function accumulators(): string[] {
   ];
 }
 
-/** The unrolled products of one staged slice: 16 steps of 4 vec4 multiply-adds. */
-export function products(): string[] {
-  return range(16).flatMap((kk) => [
+/**
+ * The unrolled products of one staged slice: 16 steps of 4 vec4 multiply-adds, into the
+ * accumulators (f32) or into the slice's f16 sums part{i}, then added to them (f16).
+ */
+export function products(precision: Precision = "f32"): string[] {
+  const { vec4 } = wgsl[precision];
+  const into = precision === "f16" ? "part" : "acc";
+  const steps = range(16).flatMap((kk) => [
     `{`,
     `  let a = a_tile[${kk * rowStride}u + ty];`,
     `  let b = b_tile[${kk * rowStride}u + tx];`,
-    ...range(4).map((i) => `  acc${i} = fma(vec4f(a.${lanes[i]}), b, acc${i});`),
+    ...range(4).map((i) => `  ${into}${i} = fma(${vec4}(a.${lanes[i]}), b, ${into}${i});`),
     `}`,
   ]);
+  if (precision === "f32") return steps;
+  return [
+    ...range(4).map((i) => `var part${i} = vec4h();`),
+    ...steps,
+    ...range(4).map((i) => `acc${i} += vec4f(part${i});`),
+  ];
 }
 
 /** The parts of a kernel's loop over staged slices; see {@link sliceLoop}. */
@@ -88,16 +118,17 @@ export interface Slices {
  * instead of stalling the workgroup between barriers. The fetch past the last slice reads
  * nothing (its loads are masked by the bounds).
  */
-export function sliceLoop(s: Slices): string[] {
+export function sliceLoop(s: Slices, precision: Precision = "f32"): string[] {
+  const { vec4 } = wgsl[precision];
   return [
-    "var a_next: vec4f;",
-    "var b_next: vec4f;",
+    `var a_next: ${vec4};`,
+    `var b_next: ${vec4};`,
     ...s.fetch(s.begin),
     `for (var ${s.counter} = ${s.begin}; ${s.counter} < ${s.end}; ${s.counter} += 16u) {`,
     ...indent(s.stage, "  "),
     "  workgroupBarrier();",
     ...indent(s.fetch(`${s.counter} + 16u`), "  "),
-    ...indent(products(), "  "),
+    ...indent(products(precision), "  "),
     ...indent(s.perSlice ?? [], "  "),
     "  workgroupBarrier();",
     "}",
