@@ -25,17 +25,24 @@ import {
 } from "./evaluate.ts";
 import { createGpu } from "./gpu/device.ts";
 import type { Gpu } from "./gpu/gpu.ts";
-import { createMethodOptimizer, type Method, type MethodConfig } from "./methods/method.ts";
+import {
+  createLossScale,
+  createMethodOptimizer,
+  type Method,
+  type MethodConfig,
+} from "./methods/method.ts";
 import { methodNamed } from "./methods/registry.ts";
 import {
   type Backbone,
   type BackboneConfig,
   checkImageSize,
+  checkPrecision,
   describeBackbone,
 } from "./nn/backbone.ts";
 import type { TextEncoderConfig } from "./nn/text_encoder.ts";
 import { CaptionedLoader, hasCaptions } from "./data/captions.ts";
 import type { OptimizerConfig } from "./optim/optimizer.ts";
+import type { Precision } from "./gpu/kernel.ts";
 import { renderPlot } from "./plot.ts";
 import { reconstructionsPng } from "./plot_reconstructions.ts";
 import { RunFolder } from "./run_folder.ts";
@@ -48,6 +55,12 @@ export interface PretrainConfig {
   readonly dataset: DatasetConfig;
   /** The encoder trained and evaluated, e.g. `{ name: "resnet18", stem: "cifar", width: 64 }`. */
   readonly backbone: BackboneConfig;
+  /**
+   * The type of the backbone's activations and gradients while training: f32 (left out), or
+   * f16 on a ResNet where the adapter has `shader-f16`, with f32 parameters, optimizer state,
+   * batch-norm statistics and sums across K-steps, and dynamic loss scaling.
+   */
+  readonly precision?: Precision;
   /** The text encoder of a method that pairs images with text (CLIP). */
   readonly text?: TextEncoderConfig;
   readonly epochs: number;
@@ -186,7 +199,15 @@ export async function pretrain(
     stepsPerEpoch,
     seed: config.seed,
   };
-  const methodRun = method.build(context, methodOptions);
+  const precision = config.precision ?? "f32";
+  checkPrecision(precision, backbone, gpu);
+  // The run's precision goes to the backbones the method builds; checkpoints and evaluation
+  // of them later describe the network alone.
+  const built = precision === "f16" && backbone.name === "resnet18"
+    ? { ...context, backbone: { ...backbone, precision } }
+    : context;
+  const methodRun = method.build(built, methodOptions);
+  const lossScale = createLossScale(gpu, methodRun);
   const optimizer = createMethodOptimizer(gpu, methodRun, {
     name: config.optimizer,
     weightDecay: config.weightDecay,
@@ -201,6 +222,7 @@ export async function pretrain(
     trainingFreed = true;
     loader.close();
     optimizer.destroy();
+    lossScale?.destroy();
   };
   try {
     const started = performance.now();
@@ -210,6 +232,7 @@ export async function pretrain(
       resumed,
       method: methodRun,
       optimizer,
+      lossScale,
       loader,
       groups,
       text,

@@ -23,9 +23,15 @@ import { SelfsupError } from "./errors.ts";
 import { type Gpu, Program } from "./gpu/gpu.ts";
 import type { Tensor } from "./gpu/tensor.ts";
 import { recordLossSum } from "./loss/loss_sum.ts";
-import { createStepInputs, type MethodRun, writeStepInputs } from "./methods/method.ts";
+import {
+  createStepInputs,
+  type MethodRun,
+  recordTrainingStep,
+  writeStepInputs,
+} from "./methods/method.ts";
 import { isCollapsed, recordSpread } from "./monitor.ts";
 import { ParameterBlock } from "./nn/parameters.ts";
+import type { LossScale } from "./optim/loss_scale.ts";
 import type { Optimizer } from "./optim/optimizer.ts";
 import { type BackboneConfig, checkBackbone } from "./nn/backbone.ts";
 import { constantLearningRate, learningRate } from "./optim/schedule.ts";
@@ -41,6 +47,8 @@ export interface TrainingSetup {
   readonly run: RunFolder;
   readonly method: MethodRun;
   readonly optimizer: Optimizer;
+  /** The loss scale of a backbone that trains in f16 (see LossScale). */
+  readonly lossScale?: LossScale;
   readonly loader: TrainingLoader;
   readonly groups: readonly ViewGroup[];
   /** The token sequences of each item, for a method that reads text. */
@@ -80,6 +88,8 @@ export interface RunSpec {
   readonly resumed?: Checkpoint;
   readonly method: MethodRun;
   readonly optimizer: Optimizer;
+  /** The loss scale of a backbone that trains in f16 (see LossScale). */
+  readonly lossScale?: LossScale;
   readonly loader: TrainingLoader;
   readonly groups: readonly ViewGroup[];
   readonly text?: TextViews;
@@ -99,9 +109,10 @@ export interface RunSpec {
  * have extended the run) and trains to the configured number of epochs.
  */
 export async function trainRun(spec: RunSpec): Promise<TrainingOutcome> {
-  const { gpu, run, resumed, method, optimizer, config } = spec;
+  const { gpu, run, resumed, method, optimizer, lossScale, config } = spec;
   if (resumed) {
-    restoreContents(gpu, resumed, checkpointContents(method, optimizer), run.checkpointPath);
+    const contents = checkpointContents(method, optimizer, lossScale);
+    restoreContents(gpu, resumed, contents, run.checkpointPath);
     loadOptimizerState(
       gpu,
       method.trainable,
@@ -120,6 +131,7 @@ export async function trainRun(spec: RunSpec): Promise<TrainingOutcome> {
     run,
     method,
     optimizer,
+    lossScale,
     loader: spec.loader,
     groups: spec.groups,
     text: spec.text,
@@ -148,22 +160,19 @@ const collapsedReads = 2;
  * interrupted, saves the final checkpoint marked done.
  */
 export async function trainEpochs(setup: TrainingSetup): Promise<TrainingOutcome> {
-  const { gpu, run, method, optimizer, loader, log } = setup;
+  const { gpu, run, method, optimizer, lossScale, loader, log } = setup;
   const program = new Program(gpu, "training step");
   const inputs = createStepInputs(program, {
     groups: setup.groups,
     text: setup.text,
     batchSize: setup.batchSize,
   });
-  program.clear(method.trainable.grads);
-  const step = method.record(program, inputs);
-  optimizer.record(program);
-  method.recordAfterUpdate?.(program);
+  const step = recordTrainingStep(program, method, optimizer, inputs, lossScale);
   const lossSum = recordLossSum(program, step.loss);
   const spread = recordSpread(program, step.embeddings);
   const dimensions = step.embeddings.shape[1];
 
-  const contents = checkpointContents(method, optimizer);
+  const contents = checkpointContents(method, optimizer, lossScale);
   let savedStep = setup.savedStep;
   let position = setup.start;
   const save = async () => {
@@ -301,10 +310,17 @@ export async function trainEpochs(setup: TrainingSetup): Promise<TrainingOutcome
   return { interrupted, position, firstStep, lastLoss, trainedImages, trainingSeconds };
 }
 
-/** What a run's checkpoint holds: the trained block, the method's state, the optimizer's. */
-export function checkpointContents(method: MethodRun, optimizer: Optimizer): CheckpointContents {
+/**
+ * What a run's checkpoint holds: the trained block, the method's state, the optimizer's, and
+ * the loss scale's, if any.
+ */
+export function checkpointContents(
+  method: MethodRun,
+  optimizer: Optimizer,
+  lossScale?: LossScale,
+): CheckpointContents {
   const blocks = new Map<string, ParameterBlock>([["", method.trainable]]);
-  const tensors = new Map<string, Tensor>();
+  const tensors = new Map<string, Tensor>(lossScale?.state);
   for (const [name, value] of method.state) {
     if (value instanceof ParameterBlock) blocks.set(name, value);
     else tensors.set(name, value);

@@ -18,7 +18,7 @@ import { createGpu } from "../src/gpu/device.ts";
 import { tokenizerNames } from "../src/data/tokenizer.ts";
 import { textEncoderConfig } from "../src/methods/_text.ts";
 import { methodNamed, methodNames } from "../src/methods/registry.ts";
-import { describeBackbone } from "../src/nn/backbone.ts";
+import { type BackboneConfig, checkPrecision, describeBackbone } from "../src/nn/backbone.ts";
 import { vitSmallDefault } from "../src/nn/vit.ts";
 
 // --gemm-size: the convolution form of the product lays N pixels out as 64 rows of N / 64.
@@ -42,6 +42,10 @@ const command = new Command()
     ),
   )
   .option("--width <n>", "channels of ResNet layer1", positiveInteger, 64)
+  .addOption(
+    new Option("--precision <type>", "the ResNet step's activations and gradients")
+      .choices(["f32", "f16"] as const).default("f32" as const),
+  )
   .addOption(
     new Option(
       "--backbone <name>",
@@ -77,6 +81,19 @@ await runTask("bench", async () => {
   const gpu = await createGpu();
   const backbone = flags.backbone ??
     (methodNamed(flags.method).modality === "text" ? "text" : "resnet18");
+  const stepBackbone: BackboneConfig = backbone === "text"
+    ? textEncoderConfig(flags.tokenizer)
+    : backbone === "vit"
+    ? {
+      name: "vit",
+      imageSize: 32,
+      patchSize: flags.patchSize,
+      dim: flags.vitDim,
+      depth: flags.vitDepth,
+      heads: flags.vitHeads,
+    }
+    : { name: "resnet18", stem: flags.stem, width: flags.width, precision: flags.precision };
+  checkPrecision(flags.precision, stepBackbone, gpu);
   // The ViT and the large GEMM are timed only on request.
   const want = (part: string) =>
     flags.only === part || (!flags.only && part !== "vit" && part !== "gemm");
@@ -90,7 +107,8 @@ await runTask("bench", async () => {
       ? `text transformer ${
         describeBackbone(textEncoderConfig(flags.tokenizer))
       }, batch ${flags.batchSize}\n`
-      : `ResNet-18, ${flags.stem} stem, width ${flags.width}, batch ${flags.batchSize}\n`,
+      : `ResNet-18, ${flags.stem} stem, width ${flags.width}, batch ${flags.batchSize}, ` +
+        `${flags.precision}\n`,
   );
 
   let conv: ConvBenchRow[] | undefined;
@@ -112,16 +130,7 @@ await runTask("bench", async () => {
   if (want("step")) {
     step = await benchStep(gpu, {
       method: flags.method,
-      backbone: backbone === "text" ? textEncoderConfig(flags.tokenizer) : backbone === "vit"
-        ? {
-          name: "vit",
-          imageSize: 32,
-          patchSize: flags.patchSize,
-          dim: flags.vitDim,
-          depth: flags.vitDepth,
-          heads: flags.vitHeads,
-        }
-        : { name: "resnet18", stem: flags.stem, width: flags.width },
+      backbone: stepBackbone,
       batch: flags.batchSize,
       seconds: flags.seconds,
       profile: flags.profile,
@@ -211,6 +220,7 @@ await runTask("bench", async () => {
           adapter: gpu.adapterName,
           adapterClass: gpu.adapterClass,
           method: flags.method,
+          precision: flags.precision,
           ...shape,
           conv,
           step,

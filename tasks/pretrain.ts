@@ -90,6 +90,12 @@ const command = new Command()
       "text: each token attends to all (bidirectional; mlm) or to those before it (causal; clip)",
     ).choices(["bidirectional", "causal"] as const),
   )
+  .addOption(
+    new Option(
+      "--precision <type>",
+      "the ResNet's activations and gradients: f32, or f16 (needs shader-f16; loss-scaled)",
+    ).choices(["f32", "f16"] as const),
+  )
   .option("--epochs <n>", "training epochs", positiveInteger)
   .option("--batch-size <n>", "images per step (each with the method's views)", positiveInteger)
   .addOption(
@@ -197,6 +203,7 @@ const runDefining = [
   ...resnetFlags,
   ...vitFlags,
   ...textFlags,
+  "precision",
   "batchSize",
   "optimizer",
   "lr",
@@ -248,6 +255,8 @@ await runTask("pretrain", async () => {
         seed: flags.seed ?? preset.dataset.seed,
       },
       backbone: backboneFlags(preset.backbone, preset.text !== undefined),
+      // Left out of config.json when f32, as before the flag existed.
+      ...(flags.precision === "f16" ? { precision: "f16" as const } : {}),
       ...(preset.text ? { text: textEncoderFlags(preset.text) } : {}),
       epochs: flags.epochs ?? preset.epochs,
       batchSize: flags.batchSize ?? preset.batchSize,

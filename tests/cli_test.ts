@@ -555,7 +555,10 @@ Deno.test("bench --json at tiny sizes reports every measurement, with finite fig
   ]);
   assertEquals(
     Object.keys(result),
-    ["adapter", "adapterClass", "method", "stem", "width", "batch", "conv", "step", "augment"],
+    [
+      ...["adapter", "adapterClass", "method", "precision", "stem", "width", "batch"],
+      ...["conv", "step", "augment"],
+    ],
     "keys",
   );
   assertEquals([result.stem, result.width, result.batch], ["imagenet", 4, 2], "shape");
@@ -631,13 +634,22 @@ Deno.test("bench --json at tiny sizes reports every measurement, with finite fig
   ]);
   assertEquals([mlm.step.method, mlm.step.views, mlm.conv], ["mlm", 0, undefined], "MLM step");
   for (const key of ["gflopPerStep", "gflops", "imagesPerSecond"]) positive(mlm.step[key], key);
+  // A ResNet step on f16 activations: the loss scale's passes and the guarded update included.
+  const half = await json("bench", [
+    ...["--only", "step", "--precision", "f16", "--stem", "imagenet", "--width", "4"],
+    ...["--batch-size", "2", "--seconds", "0.05"],
+  ]);
+  assertEquals([half.precision, half.step.method], ["f16", "simclr"], "f16 step");
+  for (const key of ["gflopPerStep", "gflops", "imagesPerSecond"]) positive(half.step[key], key);
   // The matrix kernels on one N³ product, as the layers compute it.
   const gemm = await json("bench", ["--only", "gemm", "--gemm-size", "128", "--seconds", "0.05"]);
+  // Four rows where the adapter has shader-f16 (llvmpipe has): the last on f16 operands.
   assertEquals([gemm.conv, gemm.step, gemm.gemm.map((r: { size: number }) => r.size)], [
     undefined,
     undefined,
-    [128, 128, 128],
+    [128, 128, 128, 128],
   ], "only gemm");
+  assertEquals(gemm.gemm[3].name, "linear forward, f16 operands");
   for (const row of gemm.gemm) positive(row.gflops, `${row.name} GFLOP/s`);
   // A product whose matrices no adapter can bind: one line that says the largest that fits.
   const huge = await task("bench", ["--only", "gemm", "--gemm-size", "65536"]);
@@ -931,6 +943,49 @@ Deno.test("finetune trains a checkpoint's backbone or a random one on labels, re
 });
 
 // Last: the flags the tests above gave each task.
+Deno.test("--precision f16 trains the ResNet with its loss scale checkpointed; the ViT and bench's ViT step refuse it", async () => {
+  const dir = await Deno.makeTempDir();
+  const small = ["--limit", "64", "--batch-size", "16", "--workers", "1", "--epochs", "1"];
+  const run = await task("pretrain", [
+    ...["--precision", "f16", "--stem", "imagenet", "--width", "4", ...small, "--no-probe"],
+    ...["--out", `${dir}/f16`],
+  ]);
+  assertEquals(run.code, 0, run.stderr);
+  const config = JSON.parse(await Deno.readTextFile(`${dir}/f16/config.json`));
+  assertEquals([config.precision, config.backbone.precision], ["f16", undefined], "config");
+  const checkpoint = await loadCheckpoint(`${dir}/f16/checkpoint.safetensors`);
+  // 4 steps, none overflowing at the first scale: 2¹⁶, 4 good steps.
+  assertEquals(
+    [...["loss_scale", "loss_scale_good_steps"].map((k) =>
+      checkpoint.tensors.get(`method.${k}`)![0]
+    )],
+    [2 ** 16, 4],
+    "loss scale",
+  );
+  // The checkpoint describes the network alone: it loads into evaluation in f32.
+  assertEquals(checkpoint.meta.architecture.backbone, {
+    name: "resnet18",
+    stem: "imagenet",
+    width: 4,
+  });
+  assertOneLineError(
+    await task("pretrain", [...[
+      "--precision",
+      "f16",
+      "--backbone",
+      "vit",
+      ...small,
+      "--out",
+      `${dir}/vit`,
+    ]]),
+    "--precision f16 trains the ResNet",
+  );
+  assertOneLineError(
+    await task("bench", ["--only", "step", "--backbone", "vit", "--precision", "f16"]),
+    "--precision f16 trains the ResNet",
+  );
+});
+
 Deno.test("every flag the README lists has been run through the CLI", async () => {
   const missing: string[] = [];
   for (const [name, flags] of await readmeFlags()) {

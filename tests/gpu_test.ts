@@ -4,6 +4,7 @@ import { f32, packParams } from "../src/gpu/kernel.ts";
 import { SelfsupError } from "../src/errors.ts";
 import { vulkanDriverInstalled } from "../src/gpu/device.ts";
 import { add } from "../src/nn/add.ts";
+import type { Tensor } from "../src/gpu/tensor.ts";
 import { testGpu } from "./_util.ts";
 
 // Each workgroup counts itself at its linear index, and the first records the grid it ran in.
@@ -89,6 +90,34 @@ Deno.test("f16 tensors: 2-byte elements, an odd count bound and written whole, h
   assertThrows(() => gpu.write(f32Tensor, new Float16Array(2)), Error, "f32 tensor");
   gpu.release(t.buffer);
   gpu.release(f32Tensor.buffer);
+});
+
+Deno.test("guarded dispatches run only while their flag is 0, decided on the GPU", async () => {
+  const gpu = await testGpu();
+  const program = new Program(gpu, "guard test");
+  const a = program.tensor([300], "a");
+  const b = program.tensor([300], "b");
+  const flag = program.tensor([1], "flag", "u32");
+  const sum = add(program, a, b); // a temporary used inside the guard as well
+  let twice!: Tensor;
+  program.guard(flag, () => {
+    twice = add(program, sum, b);
+  });
+  const after = add(program, sum, a); // after the guard: always runs
+  program.keep(sum, twice, after);
+  assertEquals(program.dispatchCount, 4); // the gate included
+  const run = async (av: number, flagValue: number) => {
+    gpu.write(a, new Float32Array(300).fill(av));
+    gpu.write(b, new Float32Array(300).fill(1));
+    gpu.write(flag, Uint32Array.of(flagValue));
+    gpu.submit(program);
+    return (await gpu.read(sum, twice, after)).map((t) => [t[0], t[299]]);
+  };
+  assertEquals(await run(1, 0), [[2, 2], [3, 3], [3, 3]]);
+  assertEquals(await run(5, 1), [[6, 6], [3, 3], [11, 11]]); // the guarded add kept its old values
+  assertEquals(await run(2, 0), [[3, 3], [4, 4], [5, 5]]);
+  assertThrows(() => program.guard(sum as Tensor, () => {}), Error, "has run");
+  program.destroy();
 });
 
 Deno.test("kernel parameters pack as 4-byte scalars padded to 16 bytes", () => {

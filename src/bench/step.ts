@@ -6,7 +6,13 @@ import type { Gpu } from "../gpu/gpu.ts";
 import { Program } from "../gpu/gpu.ts";
 import { type KernelTime, profileProgram } from "../gpu/profile.ts";
 import type { Tensor } from "../gpu/tensor.ts";
-import { createMethodOptimizer, createStepInputs, writeStepInputs } from "../methods/method.ts";
+import {
+  createLossScale,
+  createMethodOptimizer,
+  createStepInputs,
+  recordTrainingStep,
+  writeStepInputs,
+} from "../methods/method.ts";
 import { methodNamed } from "../methods/registry.ts";
 import { textEncoderConfig } from "../methods/_text.ts";
 import type { BackboneConfig } from "../nn/backbone.ts";
@@ -85,13 +91,11 @@ export async function benchStep(gpu: Gpu, options: StepBenchOptions): Promise<St
     methodOptions,
   );
   const optimizer = createMethodOptimizer(gpu, run, { name: "adam" });
+  const lossScale = createLossScale(gpu, run);
   const program = new Program(gpu, `bench ${method.name} step`);
   try {
     const inputs = createStepInputs(program, { groups, text, batchSize: batch });
-    program.clear(run.trainable.grads);
-    const { loss } = run.record(program, inputs);
-    optimizer.record(program);
-    run.recordAfterUpdate?.(program);
+    const { loss } = recordTrainingStep(program, run, optimizer, inputs, lossScale);
     for (const v of inputs.views) gpu.write(v, noise(v.size));
     if (text) {
       // Sequences of the synthetic corpus, masked and paired as the method asks.
@@ -140,6 +144,7 @@ export async function benchStep(gpu: Gpu, options: StepBenchOptions): Promise<St
   } finally {
     program.destroy();
     optimizer.destroy();
+    lossScale?.destroy();
     run.destroy();
   }
 }

@@ -1,5 +1,6 @@
 import { SelfsupError } from "../errors.ts";
 import { type Kernel, kernelKey, packParams, type Params } from "./kernel.ts";
+import { dispatchGuardKernel } from "./kernels/guard.ts";
 import { Allocation, type DType, shapeSize, Tensor, tensorBytes } from "./tensor.ts";
 
 /**
@@ -12,7 +13,9 @@ export type AdapterClass = "cpu" | "gpu";
 /** A workgroup grid: a count of workgroups (folded into 2-D as needed) or explicit x, y, z. */
 export type Grid = number | readonly [number, number?, number?];
 
-const storageUsage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+// INDIRECT: a guarded dispatch reads its grid from a tensor (see Program.guard).
+const storageUsage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST |
+  GPUBufferUsage.INDIRECT;
 const MiB = 1024 * 1024;
 
 /** A tensor's values on the host, in the typed array of its dtype. */
@@ -235,6 +238,8 @@ type Op =
     bindGroup?: GPUBindGroup;
     /** Floating-point operations of matrix work (2 per multiply-add), where counted. */
     flops: number;
+    /** A guarded dispatch's grid: u32 x, y, z at this element of the tensor (see guard). */
+    indirect?: { tensor: Tensor; index: number };
   }
   | { kind: "clear"; tensor: Tensor };
 
@@ -326,6 +331,48 @@ export class Program {
       grid: foldGrid(grid, gpu, kernel),
       flops,
     });
+  }
+
+  /**
+   * Records the dispatches `record` makes so that they run only while `flag` (u32 [1]) holds
+   * 0 when they start — a condition decided on the GPU, with no read by the host: a gate
+   * kernel before them writes each one's grid, or zeros, where the dispatch reads it
+   * (`dispatchWorkgroupsIndirect`). Clears inside `record` are not allowed: they cannot be
+   * skipped.
+   */
+  guard(flag: Tensor, record: () => void): void {
+    this.#assertRecording();
+    if (flag.dtype !== "u32" || flag.size !== 1 || flag.allocation) {
+      throw new Error("A guard's flag is one u32 of a tensor with its own buffer, not a temporary");
+    }
+    const gateAt = this.#ops.length;
+    record();
+    const guarded = this.#ops.slice(gateAt);
+    const grids: number[] = [];
+    for (const op of guarded) {
+      if (op.kind !== "dispatch" || op.indirect) {
+        throw new Error(`Program ${this.label}: only plain dispatches can be guarded`);
+      }
+      grids.push(...op.grid);
+    }
+    if (grids.length === 0) return;
+    const all = this.tensor([grids.length], "guarded grids", "u32");
+    const chosen = this.tensor([grids.length], "guarded grids as run", "u32");
+    this.gpu.write(all, Uint32Array.from(grids));
+    guarded.forEach((op, i) => {
+      if (op.kind === "dispatch") op.indirect = { tensor: chosen, index: 3 * i };
+    });
+    // The gate goes before the guarded dispatches: record it last, then move it there.
+    this.dispatch(dispatchGuardKernel, [flag, all, chosen], Math.ceil(grids.length / 64), [
+      grids.length,
+    ]);
+    this.#ops.splice(gateAt, 0, this.#ops.pop()!);
+    // The guarded dispatches' temporaries are used one op later than recorded (the gate's own
+    // tensors are not temporaries).
+    for (const a of this.#temps) {
+      if (a.first !== Infinity && a.first >= gateAt) a.first++;
+      if (a.last >= gateAt) a.last++;
+    }
   }
 
   /** Records zero-filling a tensor. */
@@ -436,7 +483,12 @@ export class Program {
         pass ??= encoder.beginComputePass({ label: this.label });
         pass.setPipeline(op.pipeline);
         pass.setBindGroup(0, op.bindGroup!);
-        pass.dispatchWorkgroups(op.grid[0], op.grid[1], op.grid[2]);
+        if (op.indirect) {
+          const { tensor, index } = op.indirect;
+          pass.dispatchWorkgroupsIndirect(tensor.buffer, tensor.byteOffset + 4 * index);
+        } else {
+          pass.dispatchWorkgroups(op.grid[0], op.grid[1], op.grid[2]);
+        }
         continue;
       }
       pass?.end();

@@ -12,6 +12,7 @@ import { predictionsPerSequence, type TextViews } from "../data/text_batcher.ts"
 import type { ViewGroup } from "../data/views.ts";
 import type { Gpu, Program } from "../gpu/gpu.ts";
 import type { Tensor } from "../gpu/tensor.ts";
+import { LossScale } from "../optim/loss_scale.ts";
 import { createOptimizer, type Optimizer, type OptimizerConfig } from "../optim/optimizer.ts";
 import type { Backbone, BackboneConfig } from "../nn/backbone.ts";
 import type { TextEncoderConfig } from "../nn/text_encoder.ts";
@@ -291,6 +292,42 @@ export function createMethodOptimizer(
     ...config,
     ...(run.lrScale ? { lrScale: run.lrScale } : {}),
   });
+}
+
+/**
+ * The loss scale of a run whose backbone computes in f16 (see LossScale), given to that
+ * backbone; none for a backbone in f32.
+ */
+export function createLossScale(gpu: Gpu, run: MethodRun): LossScale | undefined {
+  if (!run.backbone.useLossScale) return undefined;
+  const lossScale = new LossScale(gpu, run.trainable, "backbone.");
+  run.backbone.useLossScale(lossScale.scale);
+  return lossScale;
+}
+
+/**
+ * Records one training step of a run: gradients zeroed, the method's forward and backward
+ * passes, the optimizer's update — guarded by the loss scale's overflow check where the
+ * backbone trains in f16 — and what the method does after the update. Returns the method's
+ * loss and embeddings.
+ */
+export function recordTrainingStep(
+  program: Program,
+  run: MethodRun,
+  optimizer: Optimizer,
+  inputs: StepInputs,
+  lossScale?: LossScale,
+): { loss: Tensor; embeddings: Tensor } {
+  program.clear(run.trainable.grads);
+  const step = run.record(program, inputs);
+  if (lossScale) {
+    lossScale.recordUnscale(program, run.trainable.grads);
+    lossScale.recordGuarded(program, () => optimizer.record(program));
+  } else {
+    optimizer.record(program);
+  }
+  run.recordAfterUpdate?.(program);
+  return step;
 }
 
 /** The data a method's own evaluation reads: the run's training and held-out splits. */

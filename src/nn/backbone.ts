@@ -1,5 +1,9 @@
 import { SelfsupError } from "../errors.ts";
+import type { Precision } from "../gpu/kernel.ts";
+import type { Gpu } from "../gpu/gpu.ts";
+import type { Tensor } from "../gpu/tensor.ts";
 import type { Layer } from "./module.ts";
+import { HalfPrecision } from "./precision.ts";
 import { ResNet18, type Stem } from "./resnet.ts";
 import { checkTextEncoder, TextEncoder, type TextEncoderConfig } from "./text_encoder.ts";
 import { VisionTransformer, type VitConfig } from "./vit.ts";
@@ -11,6 +15,11 @@ export type BackboneConfig =
     readonly stem: Stem;
     /** Channels of layer1; torchvision's ResNet-18 has 64. */
     readonly width: number;
+    /**
+     * The activations' type while training (f32 by default; f16 needs `shader-f16`). A
+     * setting of the run, not of the network: a built backbone's config leaves it out.
+     */
+    readonly precision?: Precision;
   }
   | (VitConfig & { readonly name: "vit" })
   | (TextEncoderConfig & { readonly name: "text" });
@@ -27,13 +36,21 @@ export interface Backbone extends Layer {
    * a fine-tuned checkpoint loads into that library's model with its classifier.
    */
   readonly classifierName: string;
+  /**
+   * Present on a backbone that computes in f16: multiplies the gradient entering it by
+   * `scale` (f32 [1], kept on the GPU: the loss scale), so that small gradients survive f16;
+   * whoever calls it divides the scale out of the parameters' gradients.
+   */
+  useLossScale?(scale: Tensor): void;
 }
 
 /** Builds the backbone a config describes; a config from a file is checked first. */
 export function createBackbone(config: BackboneConfig): Backbone {
   checkBackbone(config, "backbone");
   if (config.name === "text") return new TextEncoder(config);
-  return config.name === "vit" ? new VisionTransformer(config) : new ResNet18(config);
+  if (config.name === "vit") return new VisionTransformer(config);
+  const resnet = new ResNet18(config);
+  return config.precision === "f16" ? new HalfPrecision(resnet) : resnet;
 }
 
 /**
@@ -49,7 +66,8 @@ export function checkBackbone(config: BackboneConfig, source: string): void {
     return checkTextEncoder(config);
   }
   const valid = config?.name === "resnet18"
-    ? (config.stem === "cifar" || config.stem === "imagenet") && whole(config.width)
+    ? (config.stem === "cifar" || config.stem === "imagenet") && whole(config.width) &&
+      [undefined, "f32", "f16"].includes(config.precision)
     : config?.name === "vit" &&
       [config.imageSize, config.patchSize, config.dim, config.depth, config.heads].every(whole);
   if (!valid) {
@@ -74,6 +92,24 @@ export function checkImageSize(backbone: BackboneConfig, height: number, width: 
     throw new SelfsupError(
       `The ViT takes ${backbone.imageSize}×${backbone.imageSize} images, the data has ` +
         `${height}×${width}: give the ViT the data's size (--image-size ${height})`,
+    );
+  }
+}
+
+/** Refuses a precision the backbone or the adapter cannot train in, naming the flag. */
+export function checkPrecision(precision: Precision, backbone: BackboneConfig, gpu: Gpu): void {
+  if (precision !== "f32" && precision !== "f16") {
+    throw new SelfsupError(`--precision must be f32 or f16, got ${precision}`);
+  }
+  if (precision === "f32") return;
+  if (backbone.name !== "resnet18") {
+    throw new SelfsupError(
+      `--precision f16 trains the ResNet; the ${describeBackbone(backbone)} trains in f32`,
+    );
+  }
+  if (!gpu.features.has("shader-f16")) {
+    throw new SelfsupError(
+      `--precision f16 needs an adapter with shader-f16, which ${gpu.adapterName} lacks`,
     );
   }
 }

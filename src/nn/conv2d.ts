@@ -17,6 +17,7 @@ import {
 import type { Kernel } from "../gpu/kernel.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { normal } from "./init.ts";
+import { toF16 } from "./precision.ts";
 import { type Entry, type Forward, type ForwardOptions, type Layer, Parameter } from "./module.ts";
 
 /**
@@ -218,14 +219,19 @@ export class Conv2d implements Layer {
     return [["weight", this.weight]];
   }
 
+  /**
+   * On f16 activations the layer computes with an f16 copy of its (f32) weight, cast in each
+   * step, and accumulates the weight's gradient in f32.
+   */
   forward(program: Program, input: Tensor, options: ForwardOptions): Forward {
-    const output = conv2dForward(program, input, this.weight.value, this.#options);
+    const weight = input.dtype === "f16" ? toF16(program, this.weight.value) : this.weight.value;
+    const output = conv2dForward(program, input, weight, this.#options);
     return {
       output,
       backward: (p, gradOutput) => {
         conv2dBackwardWeight(p, input, gradOutput, this.weight.grad, this.#options);
         if (!options.inputGrad) return undefined;
-        return conv2dBackwardInput(p, gradOutput, this.weight.value, input.shape, this.#options);
+        return conv2dBackwardInput(p, gradOutput, weight, input.shape, this.#options);
       },
     };
   }
