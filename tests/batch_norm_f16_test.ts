@@ -127,13 +127,13 @@ Deno.test("global average pool on f16 activations matches PyTorch, features in f
 
 Deno.test("add on f16 activations matches PyTorch, and refuses mixed precisions", async () => {
   const { gpu, program, tensors: [a, b] } = await f16Inputs("add", ["a", "b"]);
+  const f32 = program.tensor(b.shape, "f32 operand");
+  assertThrows(() => add(program, a, f32), Error, "Activations of types f16,f32 in one kernel");
   const y = add(program, a, b);
   program.keep(y);
   gpu.submit(program);
   const [yv] = await gpu.read(y);
   assertEquals(yv.constructor.name, "Float16Array");
   assertClose(yv, fixture.get("add.y"), { ...f16Outputs, label: "sum" });
-  const f32 = program.tensor(b.shape, "f32 operand");
-  assertThrows(() => add(program, a, f32), Error, "Activations of types f16,f32 in one kernel");
   program.destroy();
 });
