@@ -1,7 +1,9 @@
 // First stage of batch norm's backward reductions, chunked as batch_norm_stats.wgsl:
 // workgroup g sums gy and gy·(x − mean) over chunk g % chunks of channel g / chunks;
 // batch_norm_backward_combine.wgsl adds the chunks up. gy is read through `gradient`, from
-// batch_norm_gradient.wgsl or, with a ReLU fused, batch_norm_gradient_relu.wgsl.
+// batch_norm_gradient.wgsl or, with a ReLU fused, batch_norm_gradient_relu.wgsl. x and gy
+// are activations in either precision (see inPrecision); the sums are f32.
+alias act = f32;
 struct Params {
   hw: u32,
   channels: u32,
@@ -12,8 +14,8 @@ struct Params {
   stepPosition: u32,
 }
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> gy: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<act>;
+@group(0) @binding(2) var<storage, read> gy: array<act>;
 @group(0) @binding(3) var<storage, read> saved: array<vec2f>;
 @group(0) @binding(4) var<storage, read_write> partial: array<vec2f>;
 const reluBinding = 5u;
@@ -40,7 +42,7 @@ fn main(
   var sum = vec2f();
   for (; m < end; m += 64u) {
     let g = gradient(address);
-    sum += vec2f(g, g * (x[address] - mean));
+    sum += vec2f(g, g * (f32(x[address]) - mean));
     s += params.stepPosition;
     address += params.stepAddress;
     if (s >= hw) {

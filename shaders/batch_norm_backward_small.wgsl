@@ -4,11 +4,13 @@
 // reduction: gγ += Σ gy·x̂, gβ += Σ gy, and the input gradient's per-channel coefficients
 // (a, b, d, mean) of gx = a·gy + b·(x − mean) + d (training mode: the batch statistics'
 // path included; evaluation mode: gx = γ·invstd·gy). The sums are compensated (Neumaier).
-// gy is read through `gradient`, as in batch_norm_backward_reduce.wgsl.
+// gy is read through `gradient`, as in batch_norm_backward_reduce.wgsl. x and gy are
+// activations in either precision (see inPrecision); the sums are f32.
+alias act = f32;
 struct Params { hw: u32, channels: u32, batch: u32, train: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> gy: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<act>;
+@group(0) @binding(2) var<storage, read> gy: array<act>;
 @group(0) @binding(3) var<storage, read> saved: array<vec2f>;
 @group(0) @binding(4) var<storage, read> weight: array<f32>;
 @group(0) @binding(5) var<storage, read_write> gradWeight: array<f32>;
@@ -37,7 +39,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     for (var s = 0u; s < hw; s++) {
       let g = gradient(base + s);
       gySum = add(gySum, g);
-      centredSum = add(centredSum, g * (x[base + s] - stats.x));
+      centredSum = add(centredSum, g * (f32(x[base + s]) - stats.x));
     }
   }
   let sumGy = gySum.x + gySum.y;

@@ -3,6 +3,8 @@
 // mean and sum of squared deviations. Each invocation runs Welford's update over every 64th
 // element of the chunk, then the workgroup merges the 64 results pairwise (Chan et al.):
 // sound in f32 where E[x²] − E[x]² cancels. batch_norm_stats_combine.wgsl merges the chunks.
+// x is an activation in either precision (see inPrecision); the statistics are f32.
+alias act = f32;
 struct Params {
   hw: u32,
   channels: u32,
@@ -14,7 +16,7 @@ struct Params {
   stepPosition: u32,
 }
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<act>;
 @group(0) @binding(2) var<storage, read_write> partial: array<vec2f>;
 
 var<workgroup> counts: array<f32, 64>;
@@ -42,7 +44,7 @@ fn main(
   var mean = 0.0;
   var m2 = 0.0;
   for (; m < end; m += 64u) {
-    let v = x[address];
+    let v = f32(x[address]);
     n += 1.0;
     let d = v - mean;
     mean += d / n;

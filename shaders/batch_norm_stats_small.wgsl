@@ -5,10 +5,12 @@
 // 1/sqrt(biased variance + eps), and updates the running statistics with momentum and the
 // unbiased variance. A workgroup per (channel, chunk), as the chunked kernels use, would
 // leave most of its 64 invocations idle here. The sums are compensated (Neumaier), so their
-// rounding stays that of a pairwise sum, as the chunked kernels' is.
+// rounding stays that of a pairwise sum, as the chunked kernels' is. x is an activation in
+// either precision (see inPrecision); the statistics are f32.
+alias act = f32;
 struct Params { hw: u32, channels: u32, batch: u32, momentum: f32, eps: f32 }
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<act>;
 @group(0) @binding(2) var<storage, read_write> saved: array<vec2f>;
 @group(0) @binding(3) var<storage, read_write> runningMean: array<f32>;
 @group(0) @binding(4) var<storage, read_write> runningVar: array<f32>;
@@ -29,7 +31,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   var sum = vec2f();
   for (var n = 0u; n < params.batch; n++) {
     let base = n * planeStride + c * hw;
-    for (var s = 0u; s < hw; s++) { sum = add(sum, x[base + s]); }
+    for (var s = 0u; s < hw; s++) { sum = add(sum, f32(x[base + s])); }
   }
   let m = f32(params.batch * hw);
   let mean = (sum.x + sum.y) / m;
@@ -37,7 +39,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   for (var n = 0u; n < params.batch; n++) {
     let base = n * planeStride + c * hw;
     for (var s = 0u; s < hw; s++) {
-      let d = x[base + s] - mean;
+      let d = f32(x[base + s]) - mean;
       total = add(total, d * d);
     }
   }

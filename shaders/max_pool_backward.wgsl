@@ -1,6 +1,8 @@
 // Max pooling's input gradient without atomics: each input value gathers the gradients of
 // the output windows that contain it and chose it as their maximum, in row-major output
-// order (the order in which PyTorch's scatter adds them).
+// order (the order in which PyTorch's scatter adds them). gy and gx are activation gradients
+// in either precision (see inPrecision); the sum is f32, rounded once.
+alias act = f32;
 struct Params {
   height: u32,
   width: u32,
@@ -12,9 +14,9 @@ struct Params {
   size: u32,
 }
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> gy: array<f32>;
+@group(0) @binding(1) var<storage, read> gy: array<act>;
 @group(0) @binding(2) var<storage, read> argmax: array<u32>;
-@group(0) @binding(3) var<storage, read_write> gx: array<f32>;
+@group(0) @binding(3) var<storage, read_write> gx: array<act>;
 
 // The outputs o with o·stride ≤ p < o·stride + kernel, for p in padded coordinates.
 fn windows(p: u32, outSize: u32) -> vec2u {
@@ -37,8 +39,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   for (var oh = rows.x; oh < rows.y; oh++) {
     for (var ow = cols.x; ow < cols.y; ow++) {
       let o = base + oh * params.outWidth + ow;
-      if (argmax[o] == at) { sum += gy[o]; }
+      if (argmax[o] == at) { sum += f32(gy[o]); }
     }
   }
-  gx[i] = sum;
+  gx[i] = act(sum);
 }

@@ -1,7 +1,9 @@
 // 2-D max pooling over NCHW planes, as PyTorch: padding never wins (windows start at their
 // first in-bounds element with −∞ as the running maximum), the first maximum in row-major
 // window order wins ties, and NaN propagates. One invocation per output value; it also saves
-// the winner's index within its input plane (ih·W + iw) for the backward pass.
+// the winner's index within its input plane (ih·W + iw) for the backward pass. x and y are
+// activations in either precision (see inPrecision): comparing in f32 picks the same winner.
+alias act = f32;
 struct Params {
   height: u32,
   width: u32,
@@ -13,8 +15,8 @@ struct Params {
   size: u32,
 }
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<act>;
+@group(0) @binding(2) var<storage, read_write> y: array<act>;
 @group(0) @binding(3) var<storage, read_write> argmax: array<u32>;
 
 fn isNan(v: f32) -> bool {
@@ -40,13 +42,13 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   for (var h = h0; h < h1; h++) {
     for (var w = w0; w < w1; w++) {
       let at = (h - params.padding) * params.width + (w - params.padding);
-      let v = x[base + at];
+      let v = f32(x[base + at]);
       if (v > best || isNan(v)) {
         best = v;
         index = at;
       }
     }
   }
-  y[i] = best;
+  y[i] = act(best);
   argmax[i] = index;
 }

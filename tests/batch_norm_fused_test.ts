@@ -2,10 +2,10 @@
 // kernels (as a ResNet block runs them): against PyTorch (tests/fixtures/
 // make_batch_norm_fused.py) and finite differences, on both kernel families, in training and
 // evaluation mode, through the one-pass, chunked and split (MoCo) paths.
-import { type AdapterClass, Program } from "../src/gpu/gpu.ts";
+import { Program } from "../src/gpu/gpu.ts";
 import type { Tensor } from "../src/gpu/tensor.ts";
-import { BatchNorm2d, batchNormForward, batchNormGradients } from "../src/nn/batch_norm.ts";
-import { ParameterBlock } from "../src/nn/parameters.ts";
+import { batchNormForward, batchNormGradients } from "../src/nn/batch_norm.ts";
+import { batchNormLayerCase } from "./_batch_norm_layer.ts";
 import { checkGradient, dot } from "./_gradcheck.ts";
 import { adapterClasses, assertClose, familyGpu, loadFixtureFile, randn } from "./_util.ts";
 
@@ -18,48 +18,6 @@ const fixture = await loadFixtureFile(
 const tolerance = { atol: 2e-5, rtol: 1e-4 };
 const sums = { atol: 2e-4, rtol: 1e-4 };
 
-/**
- * Runs the fixture's case through the BatchNorm2d layer (forward with `relu`, or
- * forwardResidual) and its backward, and returns what it computed.
- */
-async function layerCase(adapterClass: AdapterClass, name: string, train: boolean) {
-  const gpu = await familyGpu(adapterClass);
-  const f = (key: string) => fixture.get(`${name}.${key}`);
-  const shape = fixture.shape(`${name}.x`);
-  const layer = new BatchNorm2d(shape[1], { momentum: 0.1, eps: 1e-5 });
-  const block = new ParameterBlock(gpu, layer.entries());
-  const names = ["weight", "bias", "running_mean", "running_var"];
-  block.load(new Map(names.map((n) => [n, f(n)])), "batch norm fused fixture");
-  gpu.write(block.grads, new Float32Array(block.grads.size));
-  const program = new Program(gpu, `fused batch norm ${name} (${adapterClass} kernels)`);
-  const x = program.tensor(shape, "x");
-  const gy = program.tensor(shape, "output gradient");
-  gpu.write(x, f("x").slice());
-  gpu.write(gy, f("r").slice());
-  const options = { train, inputGrad: true, batchNormSplits: name === "split" ? 2 : 1 };
-  let output: Tensor;
-  const grads: Tensor[] = [];
-  if (fixture.has(`${name}.s`)) {
-    const s = program.tensor(shape, "shortcut");
-    gpu.write(s, f("s").slice());
-    const pass = layer.forwardResidual(program, x, s, options);
-    output = pass.output;
-    const { input, residual } = pass.backward(program, gy);
-    grads.push(input()!, residual);
-  } else {
-    const pass = layer.forward(program, x, options, { relu: true });
-    output = pass.output;
-    grads.push(pass.backward(program, gy)!);
-  }
-  program.keep(output, ...grads);
-  gpu.submit(program);
-  const [y, gx, gs] = await gpu.read(output, ...grads);
-  const result = { y, gx, gs, grads: await block.readGrads(), values: await block.read() };
-  program.destroy();
-  block.destroy();
-  return result;
-}
-
 for (const adapterClass of adapterClasses) {
   for (
     const name of ["relu_small", "relu_chunked", "residual_small", "residual_chunked", "split"]
@@ -67,7 +25,11 @@ for (const adapterClass of adapterClasses) {
     for (const train of fixture.has(`${name}.eval_y`) ? [true, false] : [true]) {
       const mode = train ? "train" : "eval";
       Deno.test(`batch norm + ${name.replace("_", " ")} ${mode} (${adapterClass} kernels) matches PyTorch`, async () => {
-        const out = await layerCase(adapterClass, name, train);
+        const out = await batchNormLayerCase(fixture, adapterClass, name, {
+          train,
+          relu: true,
+          precision: "f32",
+        });
         const f = (key: string) => fixture.get(`${name}.${train ? "" : "eval_"}${key}`);
         assertClose(out.y, f("y"), { ...tolerance, label: "output" });
         assertClose(out.gx, f("grad_x"), { ...tolerance, label: "input gradient" });

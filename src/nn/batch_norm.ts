@@ -16,7 +16,7 @@ import {
   batchNormStatsKernel,
   batchNormStatsSmallKernel,
 } from "../gpu/kernels/batch_norm.ts";
-import { f32 } from "../gpu/kernel.ts";
+import { f32, inPrecision, precisionOf } from "../gpu/kernel.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { SelfsupError } from "../errors.ts";
 import { constant } from "./init.ts";
@@ -132,7 +132,9 @@ function elementwise(program: Program, x: Tensor): { grid: number; params: numbe
  * Records batch norm's forward pass over x [N, C, H, W]. In training mode it normalises with
  * the batch statistics (biased variance) and updates the running statistics in place
  * (momentum, unbiased variance); otherwise it normalises with the running statistics. A
- * fused ReLU and residual (see {@link BatchNormFusion}) are applied in the same pass.
+ * fused ReLU and residual (see {@link BatchNormFusion}) are applied in the same pass. The
+ * output is in the precision of x (and the residual, which must agree); the parameters, the
+ * statistics and the arithmetic are f32.
  */
 export function batchNormForward(
   program: Program,
@@ -155,6 +157,7 @@ export function batchNormForward(
       `Batch norm fuses a residual [${residual.shape}] shaped as its input and a ReLU`,
     );
   }
+  const precision = precisionOf(x, ...(residual ? [residual] : []));
   const stats = program.temp([c, 2], "batch norm statistics");
   if (train) {
     if (n * hw < 2) {
@@ -164,7 +167,7 @@ export function batchNormForward(
     }
     if (isSmall(x)) {
       program.dispatch(
-        batchNormStatsSmallKernel,
+        inPrecision(batchNormStatsSmallKernel, precision),
         [x, stats, runningMean, runningVar],
         Math.ceil(c / 64),
         [hw, c, n, f32(momentum), f32(eps)],
@@ -172,7 +175,8 @@ export function batchNormForward(
     } else {
       const chunks = chunking(program, x);
       const partial = program.temp([c, chunks.chunks, 2], "batch norm partial statistics");
-      program.dispatch(batchNormStatsKernel, [x, partial], c * chunks.chunks, chunks.params);
+      const kernel = inPrecision(batchNormStatsKernel, precision);
+      program.dispatch(kernel, [x, partial], c * chunks.chunks, chunks.params);
       program.dispatch(
         batchNormStatsCombineKernel,
         [partial, stats, runningMean, runningVar],
@@ -188,7 +192,11 @@ export function batchNormForward(
       [c, f32(eps)],
     );
   }
-  const output = program.temp(x.shape, relu ? "batch norm and relu output" : "batch norm output");
+  const output = program.temp(
+    x.shape,
+    relu ? "batch norm and relu output" : "batch norm output",
+    precision,
+  );
   const { grid, params } = elementwise(program, x);
   const kernel = residual
     ? batchNormForwardResidualKernel
@@ -196,7 +204,7 @@ export function batchNormForward(
     ? batchNormForwardReluKernel
     : batchNormForwardKernel;
   const tensors = [x, stats, weight, bias, output, ...(residual ? [residual] : [])];
-  program.dispatch(kernel, tensors, grid, params);
+  program.dispatch(inPrecision(kernel, precision), tensors, grid, params);
   return { output, saved: { input: x, stats, train, reluOutput: relu ? output : undefined } };
 }
 
@@ -223,7 +231,8 @@ export function batchNormBackward(
  * {@link batchNormBackward}, and returns the gradient that reached the normalised output and
  * the input-gradient pass. Behind a fused ReLU the reductions read gy masked by the forward
  * output and store it (a fused residual's gradient), where a separate ReLU pass read and
- * wrote it once more.
+ * wrote it once more. The gradients that flow on are in the precision of the forward input
+ * and gy (which must agree); the γ and β gradients and the reductions are f32.
  */
 export function batchNormGradients(
   program: Program,
@@ -238,12 +247,18 @@ export function batchNormGradients(
     throw new Error(`Batch norm gradient [${gradY.shape}] for input [${x.shape}]`);
   }
   const [n, c, hw] = nchw(x);
+  const precision = precisionOf(x, gradY);
   const coefficients = program.temp([c, 4], "batch norm input-gradient coefficients");
-  const normalized = reluOutput ? program.temp(x.shape, "gradient behind the relu") : gradY;
+  const normalized = reluOutput
+    ? program.temp(x.shape, "gradient behind the relu", precision)
+    : gradY;
   const masking = reluOutput ? [reluOutput, normalized] : [];
   if (isSmall(x)) {
     program.dispatch(
-      reluOutput ? batchNormBackwardSmallReluKernel : batchNormBackwardSmallKernel,
+      inPrecision(
+        reluOutput ? batchNormBackwardSmallReluKernel : batchNormBackwardSmallKernel,
+        precision,
+      ),
       [x, gradY, stats, weight, gradWeight, gradBias, coefficients, ...masking],
       Math.ceil(c / 64),
       [hw, c, n, train ? 1 : 0],
@@ -252,7 +267,10 @@ export function batchNormGradients(
     const chunks = chunking(program, x);
     const partial = program.temp([c, chunks.chunks, 2], "batch norm partial gradient sums");
     program.dispatch(
-      reluOutput ? batchNormBackwardReduceReluKernel : batchNormBackwardReduceKernel,
+      inPrecision(
+        reluOutput ? batchNormBackwardReduceReluKernel : batchNormBackwardReduceKernel,
+        precision,
+      ),
       [x, gradY, stats, partial, ...masking],
       c * chunks.chunks,
       chunks.params,
@@ -267,10 +285,10 @@ export function batchNormGradients(
   return {
     normalized,
     inputGradient: () => {
-      const gradX = program.temp(x.shape, "batch norm input gradient");
+      const gradX = program.temp(x.shape, "batch norm input gradient", precision);
       const { grid, params } = elementwise(program, x);
       program.dispatch(
-        batchNormBackwardInputKernel,
+        inPrecision(batchNormBackwardInputKernel, precision),
         [x, normalized, coefficients, gradX],
         grid,
         params,

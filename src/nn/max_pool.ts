@@ -1,6 +1,7 @@
 import { conv2dOutputSize } from "./conv2d.ts";
 import type { Program } from "../gpu/gpu.ts";
 import { maxPoolBackwardKernel, maxPoolForwardKernel } from "../gpu/kernels/pool.ts";
+import { inPrecision, precisionOf } from "../gpu/kernel.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import type { Entry, Forward, ForwardOptions, Layer } from "./module.ts";
 
@@ -38,17 +39,21 @@ function geometry(
   return { outShape: [n, c, oh, ow], params: [h, w, oh, ow, kernel, stride, padding] };
 }
 
-/** Records 2-D max pooling of x [N, C, H, W] (PyTorch semantics, no dilation or ceil mode). */
+/**
+ * Records 2-D max pooling of x [N, C, H, W] (PyTorch semantics, no dilation or ceil mode), in
+ * x's precision.
+ */
 export function maxPoolForward(
   program: Program,
   x: Tensor,
   options: MaxPoolOptions,
 ): { output: Tensor; saved: MaxPoolSaved } {
   const { outShape, params } = geometry(x.shape, options);
-  const output = program.temp(outShape, "max pool output");
+  const precision = precisionOf(x);
+  const output = program.temp(outShape, "max pool output", precision);
   const argmax = program.temp(outShape, "max pool argmax", "u32");
   program.dispatch(
-    maxPoolForwardKernel,
+    inPrecision(maxPoolForwardKernel, precision),
     [x, output, argmax],
     Math.ceil(output.size / 256),
     [...params, output.size],
@@ -56,7 +61,10 @@ export function maxPoolForward(
   return { output, saved: { argmax, inputShape: x.shape } };
 }
 
-/** Records max pooling's input gradient (overwritten): each output's gradient goes to its argmax. */
+/**
+ * Records max pooling's input gradient (overwritten), in gy's precision: each output's gradient
+ * goes to its argmax.
+ */
 export function maxPoolBackward(
   program: Program,
   saved: MaxPoolSaved,
@@ -67,9 +75,10 @@ export function maxPoolBackward(
   if (gradY.size !== saved.argmax.size) {
     throw new Error(`Max pool gradient [${gradY.shape}] for output [${saved.argmax.shape}]`);
   }
-  const gradX = program.temp(saved.inputShape, "max pool input gradient");
+  const precision = precisionOf(gradY);
+  const gradX = program.temp(saved.inputShape, "max pool input gradient", precision);
   program.dispatch(
-    maxPoolBackwardKernel,
+    inPrecision(maxPoolBackwardKernel, precision),
     [gradY, saved.argmax, gradX],
     Math.ceil(gradX.size / 256),
     [...params, gradX.size],
