@@ -4,6 +4,8 @@
 // offset as conv2d_forward's: a stride phase of an input gradient lands on every step-th row
 // and column). Summed in split order, so the result does not depend on scheduling.
 // One invocation per output value; grid ceil(count / 256), folded into 2-D when large.
+// In either precision (see inPrecision): the partial sums are f32 in both, y is `act`.
+alias act = f32;
 struct Params {
   count: u32,
   out_channels: u32,
@@ -20,7 +22,7 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> parts: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<act>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -34,5 +36,5 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let ox = i % params.out_w;
   let row = oy * params.step_y + params.offset_y;
   let column = ox * params.step_x + params.offset_x;
-  y[plane * params.plane_h * params.plane_w + row * params.plane_w + column] = sum;
+  y[plane * params.plane_h * params.plane_w + row * params.plane_w + column] = act(sum);
 }

@@ -2,19 +2,18 @@ import type { Gpu, Program } from "../gpu/gpu.ts";
 import {
   conv2dBackwardInput3x3Kernel,
   conv2dBackwardInputKernel,
-  conv2dBackwardInputTiledKernel,
   conv2dBackwardWeight3x3Kernel,
   conv2dBackwardWeightKernel,
-  conv2dBackwardWeightTiledKernel,
   conv2dForward3x3Kernel,
   conv2dForwardKernel,
-  conv2dForwardTiledKernel,
   conv2dPackActivationsKernel,
   conv2dPackWeightsKernel,
   conv2dReduceKernel,
   conv2dSplitSumKernel,
+  conv2dTiledKernels,
+  type Conv2dTiledSums,
 } from "../gpu/kernels/conv2d.ts";
-import type { Kernel } from "../gpu/kernel.ts";
+import { inPrecision, type Precision, precisionOf } from "../gpu/kernel.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { normal } from "./init.ts";
 import { toF16 } from "./precision.ts";
@@ -23,7 +22,8 @@ import { type Entry, type Forward, type ForwardOptions, type Layer, Parameter } 
 /**
  * Which family of convolution kernels to record: `"direct"` keeps its tiles in registers
  * and uses no workgroup memory (fastest on CPU adapters such as llvmpipe); `"tiled"` stages
- * implicit-GEMM tiles in workgroup memory (for GPUs).
+ * implicit-GEMM tiles in workgroup memory (for GPUs). f16 operands have only the tiled
+ * family, which is correct on any adapter.
  */
 export type Conv2dVariant = "direct" | "tiled";
 
@@ -33,7 +33,10 @@ export interface Conv2dOptions {
   readonly stride?: number;
   /** Zero padding on each side of the input. Default 0. */
   readonly padding?: number;
-  /** Kernel family; by default `"tiled"` on GPU adapters and `"direct"` on CPU adapters. */
+  /**
+   * Kernel family; by default `"tiled"` on GPU adapters and for f16 operands, `"direct"` on
+   * CPU adapters.
+   */
   readonly variant?: Conv2dVariant;
   /**
    * How many parts each pass's sum is split into (partial sums, then one reduction): the sum
@@ -56,7 +59,7 @@ export function conv2dOutputSize(
 
 /**
  * Records y = conv(x, weight) for x of shape [N, Cin, H, W] and weight [Cout, Cin, k, k];
- * returns y of shape [N, Cout, OH, OW].
+ * returns y of shape [N, Cout, OH, OW], in their precision (f32, or f16).
  */
 export function conv2dForward(
   program: Program,
@@ -69,9 +72,10 @@ export function conv2dForward(
     weight.shape,
     options,
   );
-  const variant = options.variant ?? defaultVariant(program.gpu);
+  const precision = precisionOf(x, weight);
+  const variant = variantFor(program.gpu, options, precision);
   const padded = roundUp(cout, channelBlock[variant]);
-  const y = program.temp([batch, cout, oh, ow], "conv2d output");
+  const y = program.temp([batch, cout, oh, ow], "conv2d output", precision);
   convolve(program, variant, "forward", x, weight, y, options.splits, {
     reduce: cin,
     cols: cout,
@@ -109,7 +113,8 @@ export function conv2dForward(
  * `inputShape` [N, Cin, H, W]. A transposed convolution, computed as stride² ordinary ones:
  * input pixels with the same (row mod stride, column mod stride) — one phase — receive
  * gradient through the same subset of taps, so each phase is a stride-1 convolution of
- * `gradY` with those taps flipped, written to every stride-th row and column.
+ * `gradY` with those taps flipped, written to every stride-th row and column. In the
+ * precision of `gradY` and `weight` (f32, or f16).
  */
 export function conv2dBackwardInput(
   program: Program,
@@ -120,10 +125,11 @@ export function conv2dBackwardInput(
 ): Tensor {
   const g = geometry(inputShape, weight.shape, options);
   checkGradY(gradY, g);
-  const variant = options.variant ?? defaultVariant(program.gpu);
+  const precision = precisionOf(gradY, weight);
+  const variant = variantFor(program.gpu, options, precision);
   const { batch, cin, h, w, cout, oh, ow, k, stride: s, padding } = g;
   const padded = roundUp(cin, channelBlock[variant]);
-  const gradX = program.temp([batch, cin, h, w], "conv2d input gradient");
+  const gradX = program.temp([batch, cin, h, w], "conv2d input gradient", precision);
   const phases = [];
   for (let a = 0; a < Math.min(s, h); a++) {
     for (let b = 0; b < Math.min(s, w); b++) {
@@ -170,7 +176,8 @@ export function conv2dBackwardInput(
 /**
  * Records gradWeight += the gradient of conv2d's weight, from the forward input `x`
  * [N, Cin, H, W] and `gradY` [N, Cout, OH, OW]. `gradWeight` [Cout, Cin, k, k] accumulates:
- * parameter gradients are zeroed once per step by the caller.
+ * parameter gradients are zeroed once per step by the caller. `x` and `gradY` are f32 or
+ * both f16; the gradient is f32 (a parameter's) either way.
  */
 export function conv2dBackwardWeight(
   program: Program,
@@ -181,9 +188,16 @@ export function conv2dBackwardWeight(
 ): void {
   const g = geometry(x.shape, gradWeight.shape, options);
   checkGradY(gradY, g);
-  const variant = options.variant ?? defaultVariant(program.gpu);
-  if (variant === "tiled") weightGradTiled(program, x, gradY, gradWeight, g, options.splits);
-  else weightGradDirect(program, x, gradY, gradWeight, g, options.splits);
+  const precision = precisionOf(x, gradY);
+  if (gradWeight.dtype !== "f32") {
+    throw new Error(`conv2d weight gradient must be f32 (a parameter's), got ${gradWeight.dtype}`);
+  }
+  const variant = variantFor(program.gpu, options, precision);
+  if (variant === "tiled") {
+    weightGradTiled(program, x, gradY, gradWeight, g, options.splits, precision);
+  } else {
+    weightGradDirect(program, x, gradY, gradWeight, g, options.splits);
+  }
 }
 
 /**
@@ -299,8 +313,18 @@ const tiledTargetWorkgroups = 1024;
 // least this many 16-deep slices: fewer would cost more in partial sums than they save.
 const minSlicesPerSplit = 8;
 
-function defaultVariant(gpu: Gpu): Conv2dVariant {
-  return gpu.adapterClass === "gpu" ? "tiled" : "direct";
+/**
+ * The kernel family for operands of `precision`: the one asked for or the adapter's in f32;
+ * in f16 the tiled one, the only family generated in f16.
+ */
+function variantFor(gpu: Gpu, options: Conv2dOptions, precision: Precision): Conv2dVariant {
+  if (precision === "f32") {
+    return options.variant ?? (gpu.adapterClass === "gpu" ? "tiled" : "direct");
+  }
+  if (options.variant === "direct") {
+    throw new Error(`conv2d variant "direct" has no f16 kernels; f16 operands take "tiled"`);
+  }
+  return "tiled";
 }
 
 function geometry(
@@ -406,9 +430,10 @@ function convolve(
   const flops = 2 * at.batch * at.outH * at.outW * pack.cols * pack.reduce * pack.nu * pack.nv;
   if (variant === "tiled") {
     // The tiled kernels read w itself through the packing's parameters: no packing pass.
-    const kernel = forward ? conv2dForwardTiledKernel : conv2dBackwardInputTiledKernel;
+    const kernels = conv2dTiledKernels[precisionOf(x, weight)];
+    const sums = forward ? kernels.forward : kernels.backwardInput;
     const read = { shape, weightReading, taps: nu * nv };
-    tiledConvolve(program, kernel, [x, weight, y], read, pack, at, splitsOverride, flops);
+    tiledConvolve(program, sums, [x, weight, y], read, pack, at, splitsOverride, flops);
     return;
   }
   const packed = program.temp(
@@ -460,12 +485,12 @@ function placement(at: Placement): number[] {
  * before the placement (which comes from `at`), `read.weightReading` how it reads w (the
  * packing's parameters), `read.taps` how many of the kernel's taps it sums over. When its
  * tiles are too few to fill a GPU, the sum over k = (input channel, tap) is split: each split
- * stores its partial outputs densely, and conv2d_split_sum adds them up into the output's
- * placement.
+ * stores its partial outputs densely, in f32 at either precision, and conv2d_split_sum adds
+ * them up into the output's placement.
  */
 function tiledConvolve(
   program: Program,
-  kernel: Kernel,
+  sums: Conv2dTiledSums,
   [x, w, y]: readonly Tensor[],
   read: { shape: readonly number[]; weightReading: readonly number[]; taps: number },
   pack: PackParams,
@@ -493,7 +518,7 @@ function tiledConvolve(
   const grid = [Math.ceil(pixelTiles / layers), (pack.padded / 64) * splits, layers] as const;
   if (splits === 1) {
     program.dispatch(
-      kernel,
+      sums.whole,
       [x, w, y],
       grid,
       [...shape, ...placement(at), perSplit, 0, ...weightReading],
@@ -513,9 +538,9 @@ function tiledConvolve(
     offsetX: 0,
   };
   const params = [...shape, ...placement(dense), perSplit, count, ...weightReading];
-  program.dispatch(kernel, [x, w, parts], grid, params, flops);
+  program.dispatch(sums.parts, [x, w, parts], grid, params, flops);
   program.dispatch(
-    conv2dSplitSumKernel,
+    inPrecision(conv2dSplitSumKernel, precisionOf(y)),
     [parts, y],
     Math.ceil(count / 256),
     [count, pack.cols, at.outH, at.outW, ...placement(at), splits],
@@ -609,6 +634,7 @@ function weightGradTiled(
   gradWeight: Tensor,
   g: Geometry,
   splitsOverride: number | undefined,
+  precision: Precision,
 ): void {
   const { batch, cin, h, w, cout, oh, ow, k, stride, padding } = g;
   const kTotal = cin * k * k;
@@ -622,7 +648,7 @@ function weightGradTiled(
   );
   const out = program.temp([splits, gradWeight.size], "conv2d weight gradient partial sums");
   program.dispatch(
-    conv2dBackwardWeightTiledKernel,
+    conv2dTiledKernels[precision].backwardWeight,
     [x, gradY, out],
     [Math.ceil(kTotal / 64), Math.ceil(cout / 64), splits],
     [batch, cin, h, w, cout, oh, ow, k, k, stride, padding, padding, per],

@@ -8,6 +8,7 @@
  */
 import {
   accumulators,
+  enable,
   generatedBy,
   indent,
   lanes,
@@ -15,9 +16,19 @@ import {
   rowStride,
   sliceLoop,
   tileDeclarations,
+  wgsl,
 } from "./tile.ts";
+import type { Precision } from "../kernel.ts";
 
-const vec4Of = (f: (j: number) => string) => `vec4f(${range(4).map(f).join(", ")})`;
+/** A vec4 of the precision's type from its four lanes. */
+const vec4Of = (precision: Precision, f: (j: number) => string) =>
+  `${wgsl[precision].vec4}(${range(4).map(f).join(", ")})`;
+
+// What the f16 variants say of themselves after their f32 twin's description.
+const f16Note = [
+  "// The f16 variant: operands stored and staged as f16, the 16 products of each staged slice",
+  "// summed in f16, the slices' sums in f32.",
+];
 
 // The Params members both kernels start with: the convolution's shape.
 const geometry = [
@@ -70,9 +81,20 @@ function counter(
   };
 }
 
-function forward(): string {
+/**
+ * The forward kernel for operands of `precision`, storing its sums as `stores`: f32 ones
+ * store f32; f16 ones store f16 outputs, or f32 partial sums when their sum over k is split.
+ */
+function forward(precision: Precision, stores: Precision): string {
   // k = k0 + li / 16 as (input channel, kernel row, kernel column).
   const tap = counter(["ci", "ky", "kx"], "params.kh", "params.kw", "k_begin + k_row");
+  const { scalar, zero } = wgsl[precision];
+  const note = precision === "f32" ? [] : [
+    ...f16Note,
+    stores === "f16"
+      ? "// It stores y in f16, and is used when the sum is not split."
+      : "// It stores the f32 partial sums of a split sum, which conv2d_split_sum adds up.",
+  ];
   return [
     generatedBy("conv2d.ts"),
     "// Convolution for GPUs: an implicit GEMM, y[co, pixel] = Σ_k w[k, co] · im2col(x)[k, pixel],",
@@ -86,6 +108,8 @@ function forward(): string {
     "// Grid: (x, padded / 64 · splits, z) with x · z ≥ ceil(batch · out_h · out_w / 64): the",
     "// pixel tiles, folded into x and z past 65,535 (large images); y numbers the channel blocks",
     "// of split 0, then of split 1, ….",
+    ...note,
+    ...enable(precision),
     "struct Params {",
     ...indent([
       ...geometry,
@@ -111,28 +135,28 @@ function forward(): string {
     "}",
     "",
     "@group(0) @binding(0) var<uniform> params: Params;",
-    "@group(0) @binding(1) var<storage, read> x: array<f32>;",
-    "@group(0) @binding(2) var<storage, read> w: array<f32>;",
-    "@group(0) @binding(3) var<storage, read_write> y: array<f32>;",
+    `@group(0) @binding(1) var<storage, read> x: array<${scalar}>;`,
+    `@group(0) @binding(2) var<storage, read> w: array<${scalar}>;`,
+    `@group(0) @binding(3) var<storage, read_write> y: array<${stores}>;`,
     "",
-    ...tileDeclarations("output channels (weights) and by 64 pixels (inputs)"),
+    ...tileDeclarations("output channels (weights) and by 64 pixels (inputs)", precision),
     "",
     "// Input value of channel ci at row iy, column ix of the image whose channel 0 starts at row",
     "// `base`, or 0 in the padding and for k past the end.",
-    "fn x_at(base: u32, ci: u32, iy: i32, ix: i32, k_ok: bool) -> f32 {",
+    `fn x_at(base: u32, ci: u32, iy: i32, ix: i32, k_ok: bool) -> ${scalar} {`,
     "  let ok = k_ok && u32(iy) < params.in_h && u32(ix) < params.in_w;",
     "  let i = ((base + ci * params.in_h) + u32(iy)) * params.in_w + u32(ix);",
-    "  return select(0.0, x[select(0u, i, ok)], ok);",
+    `  return select(${zero}, x[select(0u, i, ok)], ok);`,
     "}",
     "",
     "// Weight of column (output channel) c at reduction channel ci, tap (ky, kx) of the taps",
     "// summed, or 0 past the last column and for k past the end.",
-    "fn w_at(c: u32, ci: u32, ky: u32, kx: u32, k_ok: bool) -> f32 {",
+    `fn w_at(c: u32, ci: u32, ky: u32, kx: u32, k_ok: bool) -> ${scalar} {`,
     "  let ok = k_ok && c < params.out_channels;",
     "  let row = u32(params.y0 + i32(ky) * params.dy);",
     "  let column = u32(params.x0 + i32(kx) * params.dx);",
     "  let i = c * params.col_stride + ci * params.row_stride + row * params.ksize + column;",
-    "  return select(0.0, w[select(0u, i, ok)], ok);",
+    `  return select(${zero}, w[select(0u, i, ok)], ok);`,
     "}",
     "",
     "// Stores output channel co of output pixel p (flat over batch, rows, columns) of a split's",
@@ -147,7 +171,7 @@ function forward(): string {
     "  let row = oy * params.step_y + params.offset_y;",
     "  let column = ox * params.step_x + params.offset_x;",
     "  y[split * params.split_stride + (n * params.out_channels + co) * plane + row * params.plane_w +",
-    "    column] = value;",
+    `    column] = ${stores === "f16" ? "f16(value)" : "value"};`,
     "}",
     "",
     "@compute @workgroup_size(256)",
@@ -187,9 +211,11 @@ function forward(): string {
           "{",
           `  let k = ${first} + k_row;`,
           "  let k_ok = k < k_end;",
-          `  a_next = ${vec4Of((j) => `w_at(co0 + li % 16u * 4u + ${j}u, ci, ky, kx, k_ok)`)};`,
+          `  a_next = ${
+            vec4Of(precision, (j) => `w_at(co0 + li % 16u * 4u + ${j}u, ci, ky, kx, k_ok)`)
+          };`,
           `  b_next = ${
-            vec4Of((j) => `x_at(base${j}, ci, iy${j} + i32(ky), ix${j} + i32(kx), k_ok)`)
+            vec4Of(precision, (j) => `x_at(base${j}, ci, iy${j} + i32(ky), ix${j} + i32(kx), k_ok)`)
           };`,
           ...indent(tap.advance, "  "),
           "}",
@@ -198,7 +224,7 @@ function forward(): string {
           `a_tile[k_row * ${rowStride}u + li % 16u] = a_next;`,
           `b_tile[k_row * ${rowStride}u + li % 16u] = b_next;`,
         ],
-      }),
+      }, precision),
       "  ",
     ),
     ...range(4).flatMap((i) =>
@@ -211,9 +237,14 @@ function forward(): string {
   ].join("\n");
 }
 
-function backwardWeight(): string {
+/** The weight-gradient kernel for x and gy of `precision`; the gradient's sums are f32. */
+function backwardWeight(precision: Precision): string {
   // Output pixel q = q0 + li % 16 as (image, row, column).
   const pixel = counter(["n", "oy", "ox"], "params.out_h", "params.out_w", "q_begin + row");
+  const { scalar, zero } = wgsl[precision];
+  const note = precision === "f32"
+    ? []
+    : [...f16Note, "// Its partial sums are f32, as the (f32) parameters' gradient is."];
   return [
     generatedBy("conv2d.ts"),
     "// Weight gradient for GPUs: an implicit GEMM, gw[co, k] += Σ_q gy[co, q] · im2col(x)[q, k]",
@@ -222,6 +253,8 @@ function backwardWeight(): string {
     "// invocations a 4 × 4 block. It stores the sums of its split as out[split] in the layout of",
     "// the gradient, and conv2d_reduce adds the splits into the gradient.",
     "// Reads x and gy in NCHW. Grid: (ceil(k / 64), ceil(out_channels / 64), splits).",
+    ...note,
+    ...enable(precision),
     "struct Params {",
     ...indent([
       ...geometry,
@@ -230,26 +263,26 @@ function backwardWeight(): string {
     "}",
     "",
     "@group(0) @binding(0) var<uniform> params: Params;",
-    "@group(0) @binding(1) var<storage, read> x: array<f32>;",
-    "@group(0) @binding(2) var<storage, read> gy: array<f32>;",
+    `@group(0) @binding(1) var<storage, read> x: array<${scalar}>;`,
+    `@group(0) @binding(2) var<storage, read> gy: array<${scalar}>;`,
     "@group(0) @binding(3) var<storage, read_write> out: array<f32>;",
     "",
-    ...tileDeclarations("output channels (gy) and by 64 values of k (x)"),
+    ...tileDeclarations("output channels (gy) and by 64 values of k (x)", precision),
     "",
     "// gy of output channel co at output pixel q (image n, offset q_in in its plane), or 0 past",
     "// the split's end and the last channel.",
-    "fn gy_at(co: u32, n: u32, q_in: u32, q_ok: bool) -> f32 {",
+    `fn gy_at(co: u32, n: u32, q_in: u32, q_ok: bool) -> ${scalar} {`,
     "  let ok = q_ok && co < params.out_channels;",
     "  let i = (n * params.out_channels + co) * params.out_h * params.out_w + q_in;",
-    "  return select(0.0, gy[select(0u, i, ok)], ok);",
+    `  return select(${zero}, gy[select(0u, i, ok)], ok);`,
     "}",
     "",
     "// x of input channel ci at input row iy, column ix of image n, or 0 in the padding, past the",
     "// split's end (q_ok false) and for k past the end (k_ok false).",
-    "fn x_at(n: u32, ci: u32, iy: i32, ix: i32, ok_here: bool) -> f32 {",
+    `fn x_at(n: u32, ci: u32, iy: i32, ix: i32, ok_here: bool) -> ${scalar} {`,
     "  let ok = ok_here && u32(iy) < params.in_h && u32(ix) < params.in_w;",
     "  let i = ((n * params.in_channels + ci) * params.in_h + u32(iy)) * params.in_w + u32(ix);",
-    "  return select(0.0, x[select(0u, i, ok)], ok);",
+    `  return select(${zero}, x[select(0u, i, ok)], ok);`,
     "}",
     "",
     "@compute @workgroup_size(256)",
@@ -287,9 +320,9 @@ function backwardWeight(): string {
           "  let q_in = oy * params.out_w + ox;",
           "  let iy = i32(oy * params.stride);",
           "  let ix = i32(ox * params.stride);",
-          `  a_next = ${vec4Of((j) => `gy_at(co0 + col + ${j}u, n, q_in, q_ok)`)};`,
+          `  a_next = ${vec4Of(precision, (j) => `gy_at(co0 + col + ${j}u, n, q_in, q_ok)`)};`,
           `  b_next = ${
-            vec4Of((j) => `x_at(n, ci${j}, iy + dy${j}, ix + dx${j}, q_ok && k_ok${j})`)
+            vec4Of(precision, (j) => `x_at(n, ci${j}, iy + dy${j}, ix + dx${j}, q_ok && k_ok${j})`)
           };`,
           ...indent(pixel.advance, "  "),
           "}",
@@ -298,7 +331,7 @@ function backwardWeight(): string {
           `a_tile[row * ${rowStride}u + col / 4u] = a_next;`,
           `b_tile[row * ${rowStride}u + col / 4u] = b_next;`,
         ],
-      }),
+      }, precision),
       "  ",
     ),
     ...range(4).flatMap((i) => [
@@ -316,10 +349,16 @@ function backwardWeight(): string {
   ].join("\n");
 }
 
-/** The generated shaders, by file name in shaders/. */
+/**
+ * The generated shaders, by file name in shaders/: each kernel in f32 and in f16, and the f16
+ * forward once more storing f32 partial sums (`_parts`), for when its sum over k is split.
+ */
 export function conv2dShaders(): Map<string, string> {
   return new Map([
-    ["conv2d_forward_tiled.wgsl", forward()],
-    ["conv2d_backward_weight_tiled.wgsl", backwardWeight()],
+    ["conv2d_forward_tiled.wgsl", forward("f32", "f32")],
+    ["conv2d_forward_tiled_f16.wgsl", forward("f16", "f16")],
+    ["conv2d_forward_tiled_f16_parts.wgsl", forward("f16", "f32")],
+    ["conv2d_backward_weight_tiled.wgsl", backwardWeight("f32")],
+    ["conv2d_backward_weight_tiled_f16.wgsl", backwardWeight("f16")],
   ]);
 }
