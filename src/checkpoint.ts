@@ -217,6 +217,15 @@ function interpret(file: Safetensors, source: string): Checkpoint {
       byParameter.set(rest.slice(dot + 1), data);
       optimizerState.set(stateName, byParameter);
     } else {
+      // Training never saves a non-finite parameter (trainer.ts), so one here is damage.
+      const bad = data.findIndex((x) => !Number.isFinite(x));
+      if (bad >= 0) {
+        throw new SelfsupError(
+          `${source} is damaged: ${key} holds ${
+            data[bad]
+          }, and a checkpoint holds only finite values`,
+        );
+      }
       tensors.set(key, data);
       shapes.set(key, tensor.shape);
     }

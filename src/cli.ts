@@ -16,6 +16,10 @@ function numberFlag(
     if (value.trim() === "" || !Number.isFinite(n) || (integer && !Number.isInteger(n)) || !fits) {
       throw new InvalidArgumentError(`expected ${expected}, got "${value}"`);
     }
+    // Above 2^53 whole numbers are no longer exact: two seeds there would be one.
+    if (integer && !Number.isSafeInteger(n)) {
+      throw new InvalidArgumentError(`expected ${expected} below 2^53, got "${value}"`);
+    }
     return n;
   };
 }
@@ -34,6 +38,30 @@ export function fraction(value: string): number {
   const n = nonNegativeNumber(value);
   if (n > 1) throw new InvalidArgumentError(`expected a number in [0, 1], got "${value}"`);
   return n;
+}
+
+/** Parses a number in (0, 1]. */
+export function positiveFraction(value: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !(n > 0 && n <= 1)) {
+    throw new InvalidArgumentError(`expected a number in (0, 1], got "${value}"`);
+  }
+  return n;
+}
+
+/**
+ * Refuses a backbone-shaping flag that a task given `--random-init` would ignore: those of
+ * another backbone than `backbone` (`flagsOf` lists each backbone's, by attribute name).
+ */
+export function refuseOtherBackboneFlags(
+  given: (attribute: string) => boolean,
+  backbone: string,
+  flagsOf: Readonly<Record<string, readonly string[]>>,
+): void {
+  for (const [owner, attributes] of Object.entries(flagsOf)) {
+    const stray = owner === backbone ? undefined : attributes.find(given);
+    if (stray) throw new SelfsupError(`--${kebab(stray)} is for --backbone ${owner}`);
+  }
 }
 
 /**

@@ -262,6 +262,12 @@ export async function finetune(
 
 function validate(config: FinetuneConfig): void {
   checkTraining(config);
+  if (config.backbone.name === "text") {
+    throw new SelfsupError(
+      `${config.checkpoint ?? "the configuration"} holds a text encoder: fine-tuning trains ` +
+        "an image classifier (probe a text encoder with deno task probe)",
+    );
+  }
   if (config.layerDecay !== undefined) {
     if (config.backbone.name !== "vit") {
       throw new SelfsupError(

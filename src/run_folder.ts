@@ -82,8 +82,11 @@ export class RunFolder implements AsyncDisposable {
     return run;
   }
 
-  /** The `config.json` of the run in `path`, read without taking the folder. */
-  static async readConfig<T>(path: string): Promise<T> {
+  /**
+   * The `config.json` of the run in `path`, read without taking the folder; the fields named
+   * in `sections` must be objects (the rest is checked as a new run's configuration is).
+   */
+  static async readConfig<T>(path: string, sections: readonly (keyof T & string)[]): Promise<T> {
     const info = await statOrNull(path).catch((error) => {
       throw fileError("resume", path, error);
     });
@@ -91,11 +94,17 @@ export class RunFolder implements AsyncDisposable {
     if (!info.isDirectory) {
       throw new SelfsupError(`Cannot resume ${path}: it is a file, not a run folder`);
     }
+    let config: unknown;
     try {
-      return JSON.parse(await Deno.readTextFile(`${path}/config.json`)) as T;
+      config = JSON.parse(await Deno.readTextFile(`${path}/config.json`));
     } catch {
       throw new SelfsupError(`Cannot resume ${path}: its config.json is missing or unreadable`);
     }
+    const object = (value: unknown) => typeof value === "object" && value !== null;
+    if (!object(config) || !sections.every((name) => object((config as T)[name]))) {
+      throw new SelfsupError(`Cannot resume ${path}: its config.json is not a run's configuration`);
+    }
+    return config as T;
   }
 
   /**

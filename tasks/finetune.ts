@@ -8,12 +8,13 @@
 import {
   dataFlagHelp,
   datasetFor,
-  fraction,
   kebab,
   nonNegativeInteger,
   nonNegativeNumber,
+  positiveFraction,
   positiveInteger,
   positiveNumber,
+  refuseOtherBackboneFlags,
   runTask,
   stoppable,
   timestamp,
@@ -72,8 +73,8 @@ const command = new Command()
     new Option("--schedule <name>", "learning-rate schedule after warm-up")
       .choices(["cosine", "constant"] as const).default(d.schedule),
   )
-  .option("--crop-min <x>", "smallest area of RandomResizedCrop", fraction, d.cropScale[0])
-  .option("--layer-decay <x>", "ViT: layer-wise learning-rate decay (MAE: 0.65)", fraction)
+  .option("--crop-min <x>", "smallest area of RandomResizedCrop", positiveFraction, d.cropScale[0])
+  .option("--layer-decay <x>", "ViT: layer-wise learning-rate decay (MAE: 0.65)", positiveFraction)
   .option("--seed <n>", "seed of the classifier, shuffling and augmentation", nonNegativeInteger, 0)
   .option("--workers <n>", "augmentation workers (default: CPU cores − 1)", nonNegativeInteger)
   .option("--out <dir>", "run folder (default: runs/finetune-<dataset>-<time>)")
@@ -87,15 +88,18 @@ await runTask("finetune", async () => {
   let config: FinetuneConfig;
   let out: string;
   if (flags.resume) {
-    for (const name of ["checkpoint", "randomInit", "dataset", "limit", "out"]) {
-      if (given(name)) {
-        throw new SelfsupError(
-          `--resume continues a run with its saved configuration; drop --${kebab(name)}`,
-        );
-      }
+    // Every flag but --data, --epochs, --workers and --json would be ignored.
+    const kept = ["data", "epochs", "workers", "json", "resume"];
+    const stray = command.options.find((o) =>
+      !kept.includes(o.attributeName()) && given(o.attributeName())
+    );
+    if (stray) {
+      throw new SelfsupError(
+        `--resume continues a run with its saved configuration; drop ${stray.long}`,
+      );
     }
     out = flags.resume;
-    const saved = await RunFolder.readConfig<FinetuneConfig>(out);
+    const saved = await RunFolder.readConfig<FinetuneConfig>(out, ["dataset", "backbone"]);
     config = {
       ...saved,
       dataset: { ...saved.dataset, path: flags.data ?? saved.dataset.path },
@@ -105,6 +109,14 @@ await runTask("finetune", async () => {
   } else {
     if (Boolean(flags.checkpoint) === Boolean(flags.randomInit)) {
       throw new SelfsupError("Give either --checkpoint PATH or --random-init");
+    }
+    const shapes = { resnet18: ["stem", "width"], vit: ["vitPositions"] };
+    if (flags.randomInit) refuseOtherBackboneFlags(given, flags.backbone, shapes);
+    const shaping = ["backbone", ...Object.values(shapes).flat()].find(given);
+    if (flags.checkpoint && shaping) {
+      throw new SelfsupError(
+        `--${kebab(shaping)} is for --random-init: ${flags.checkpoint} has its own backbone`,
+      );
     }
     const trained = flags.checkpoint
       ? (await loadCheckpoint(flags.checkpoint)).meta.config.dataset as DatasetConfig

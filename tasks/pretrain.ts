@@ -231,7 +231,11 @@ await runTask("pretrain", async () => {
       }
     }
     out = flags.resume;
-    const saved = await RunFolder.readConfig<PretrainConfig>(out);
+    const saved = await RunFolder.readConfig<PretrainConfig>(out, [
+      "method",
+      "dataset",
+      "backbone",
+    ]);
     config = {
       ...saved,
       dataset: { ...saved.dataset, path: flags.data ?? saved.dataset.path },

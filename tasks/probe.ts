@@ -10,6 +10,7 @@ import {
   nonNegativeInteger,
   positiveInteger,
   positiveNumber,
+  refuseOtherBackboneFlags,
   runTask,
 } from "../src/cli.ts";
 import {
@@ -94,6 +95,10 @@ await runTask("probe", async () => {
           `drop --${key}`,
       );
     }
+  }
+  if (!loaded) {
+    const given = (name: string) => command.getOptionValueSource(name) === "cli";
+    refuseOtherBackboneFlags(given, flags.backbone, { resnet18: ["stem", "width"] });
   }
   const text = (trained?.name ?? flags.backbone) === "text";
   const dataset = datasetFor(loaded?.meta?.config.dataset as DatasetConfig | undefined, {

@@ -32,6 +32,9 @@ Deno.test("unknown flags and bad values are refused with one line", async () => 
   assertOneLineError(await task("pretrain", ["--temperature", "0"]), "number > 0");
   assertOneLineError(await task("pretrain", ["--epochs", "abc"]), "whole number ≥ 1");
   assertOneLineError(await task("pretrain", ["--dataset", "mnist"]), "Allowed choices");
+  // Two seeds above 2^53 could be one number.
+  assertOneLineError(await task("pretrain", ["--seed", "1e20"]), "whole number ≥ 0 below 2^53");
+  assertOneLineError(await task("finetune", ["--crop-min", "0"]), "a number in (0, 1]");
   assertOneLineError(await task("probe", []), "--checkpoint PATH or --random-init");
   assertOneLineError(await task("embed", ["--out", "x.safetensors"]), "--checkpoint");
 });
@@ -935,6 +938,10 @@ Deno.test("finetune trains a checkpoint's backbone or a random one on labels, re
   assertOneLineError(
     await task("finetune", ["--resume", `${dir}/random`, "--checkpoint", checkpoint]),
     "drop --checkpoint",
+  );
+  assertOneLineError(
+    await task("finetune", ["--resume", `${dir}/random`, "--epochs", "3", "--lr", "0.1"]),
+    "drop --lr",
   );
   assertOneLineError(
     await task("finetune", ["--random-init", "--dataset", "folder", "--data", `${dir}/none`]),

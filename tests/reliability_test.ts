@@ -3,7 +3,13 @@
 // one line — never a stack trace — for every file-system failure.
 // deno-lint-ignore no-import-prefix
 import { Image } from "npm:imagescript@1.3.1";
-import { loadCheckpoint } from "../src/checkpoint.ts";
+import {
+  type Checkpoint,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  loadCheckpoint,
+} from "../src/checkpoint.ts";
+import { textEncoderConfig, textSmallDefault } from "../src/methods/_text.ts";
 import { Program } from "../src/gpu/gpu.ts";
 import { recordLossSum } from "../src/loss/loss_sum.ts";
 import { renderPlot } from "../src/plot.ts";
@@ -521,6 +527,82 @@ Deno.test("probe refuses --width or --stem that contradict the checkpoint", asyn
     await task("probe", ["--checkpoint", checkpoint, "--stem", "cifar"]),
     "--stem cifar contradicts",
   );
+});
+
+Deno.test("backbone flags a task would ignore are refused", async () => {
+  const { checkpoint } = await trained();
+  assertOneLineError(
+    await task("probe", ["--random-init", "--backbone", "vit", "--width", "8"]),
+    "--width is for --backbone resnet18",
+  );
+  assertOneLineError(
+    await task("finetune", ["--random-init", "--backbone", "vit", "--stem", "cifar"]),
+    "--stem is for --backbone resnet18",
+  );
+  assertOneLineError(
+    await task("finetune", ["--random-init", "--vit-positions", "sincos"]),
+    "--vit-positions is for --backbone vit",
+  );
+  assertOneLineError(
+    await task("finetune", ["--checkpoint", checkpoint, "--width", "8"]),
+    `--width is for --random-init: ${checkpoint} has its own backbone`,
+  );
+});
+
+Deno.test("a damaged checkpoint or run configuration is one line", async () => {
+  const { dir, checkpoint } = await trained();
+  const good = decodeCheckpoint(await Deno.readFile(checkpoint), checkpoint);
+  const damaged = async (name: string, change: (copy: Checkpoint) => Checkpoint) => {
+    const copy = { ...good, tensors: new Map(good.tensors) };
+    await Deno.writeFile(`${dir}/${name}`, encodeCheckpoint(change(copy)));
+    return `${dir}/${name}`;
+  };
+  // A flipped bit can make a weight NaN: evaluating it would print accuracies of noise.
+  const nan = await damaged("nan.safetensors", (copy) => {
+    const weight = copy.tensors.get("conv1.weight")!.slice();
+    weight[3] = NaN;
+    copy.tensors.set("conv1.weight", weight);
+    return copy;
+  });
+  assertOneLineError(
+    await task("probe", ["--checkpoint", nan]),
+    "is damaged: conv1.weight holds NaN",
+  );
+  // Data a newer selfsup may know, or a hand edit.
+  const unknown = await damaged("unknown.safetensors", (copy) => ({
+    ...copy,
+    meta: { ...copy.meta, config: { ...copy.meta.config, dataset: { name: "imagenet" } } },
+  }));
+  assertOneLineError(
+    await task("probe", ["--checkpoint", unknown]),
+    'Unknown dataset "imagenet": use synthetic,',
+  );
+  const text = await damaged("text.safetensors", (copy) => ({
+    ...copy,
+    meta: {
+      ...copy.meta,
+      architecture: {
+        ...copy.meta.architecture,
+        backbone: textEncoderConfig("bytes", textSmallDefault),
+      },
+    },
+  }));
+  assertOneLineError(
+    await task("finetune", ["--checkpoint", text, "--dataset", "synthetic", "--out", `${dir}/ft`]),
+    "holds a text encoder: fine-tuning trains an image classifier",
+  );
+  assertEquals(await exists(`${dir}/ft`), false, "no run folder left by the refused start");
+  await Deno.mkdir(`${dir}/resumable`);
+  await Deno.copyFile(checkpoint, `${dir}/resumable/checkpoint.safetensors`);
+  const saved = JSON.parse(await Deno.readTextFile(`${dir}/run/config.json`));
+  const imagenet = JSON.stringify({ ...saved, dataset: { name: "imagenet" } });
+  for (const config of ["5", "null", "{}", '{"dataset": {}}', imagenet]) {
+    await Deno.writeTextFile(`${dir}/resumable/config.json`, config);
+    assertOneLineError(
+      await task("pretrain", ["--resume", `${dir}/resumable`, "--epochs", "2"]),
+      config === imagenet ? 'Unknown dataset "imagenet"' : "is not a run's configuration",
+    );
+  }
 });
 
 Deno.test("a single class, the other CIFAR and a --data path that does not exist are refused", async () => {

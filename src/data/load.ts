@@ -169,6 +169,13 @@ async function loadSplit(config: DatasetConfig, split: Split): Promise<Dataset> 
         load: loadTextFolder,
         subset: textSubset,
       });
+    default:
+      // Reached from a configuration on disk (a checkpoint's, a run's config.json).
+      throw new SelfsupError(
+        `Unknown dataset ${JSON.stringify((config as { name: unknown }).name)}: use ${
+          datasetNames.join(", ")
+        }`,
+      );
   }
 }
 
