@@ -74,6 +74,7 @@ export class RunFolder implements AsyncDisposable {
           `${path} already holds a run: pass --resume ${path} to continue it, or choose another --out`,
         );
       }
+      if (!resume && info) await refuseOthersFiles(folder, path);
       await run.#removeTemporaries(log);
     } catch (error) {
       await run.close();
@@ -273,4 +274,31 @@ async function readOwner(file: Deno.FsFile): Promise<string> {
   const n = await file.read(bytes) ?? 0;
   const text = new TextDecoder().decode(bytes.subarray(0, n)).trim();
   return /^\d+$/.test(text) ? text : "";
+}
+
+/** The files a run writes besides its checkpoint. */
+const runFiles = ["config.json", "metrics.jsonl", "summary.json", "plot.svg"];
+
+/**
+ * Refuses a folder without a checkpoint that holds files a new run would overwrite, unless
+ * they are a run's that failed before its first checkpoint (its config.json is a run's: an
+ * object with a dataset): someone else's config.json or summary.json is never replaced.
+ */
+async function refuseOthersFiles(folder: string, path: string): Promise<void> {
+  const present: string[] = [];
+  for (const name of runFiles) {
+    if (await statOrNull(`${folder}/${name}`).catch(() => null)) present.push(name);
+  }
+  if (present.length === 0) return;
+  const config = await Deno.readTextFile(`${folder}/config.json`).then(JSON.parse).catch(() =>
+    null
+  );
+  const aRun = typeof config === "object" && config !== null &&
+    typeof config.dataset === "object" && config.dataset !== null;
+  if (!aRun) {
+    throw new SelfsupError(
+      `${path} holds ${present.join(", ")} that a run would overwrite, and no selfsup run: ` +
+        "choose another --out",
+    );
+  }
 }

@@ -14,6 +14,7 @@ import { Program } from "../src/gpu/gpu.ts";
 import { recordLossSum } from "../src/loss/loss_sum.ts";
 import { renderPlot } from "../src/plot.ts";
 import { pretrain } from "../src/train.ts";
+import { RunFolder } from "../src/run_folder.ts";
 import { assertEquals } from "./_assert.ts";
 import {
   assertOneLineError,
@@ -119,6 +120,29 @@ Deno.test("embed refuses an existing output without --force and never writes ove
 });
 
 // 2. One process per run folder
+
+Deno.test("a new run refuses a folder whose files it would overwrite, unless they are a run's that failed early", async () => {
+  const dir = await Deno.makeTempDir();
+  const log = () => {};
+  await Deno.writeTextFile(`${dir}/config.json`, `{"mine":1}`);
+  await Deno.writeTextFile(`${dir}/summary.json`, "mine");
+  await Deno.writeTextFile(`${dir}/notes.txt`, "mine");
+  let refused = "";
+  await RunFolder.open(dir, { resume: false, log }).catch((e) => (refused = e.message));
+  assertEquals(
+    refused,
+    `${dir} holds config.json, summary.json that a run would overwrite, and no selfsup run: choose another --out`,
+  );
+  assertEquals(await Deno.readTextFile(`${dir}/config.json`), `{"mine":1}`, "config kept");
+  // A run that stopped before its first checkpoint left its config.json: its folder is reused.
+  await Deno.writeTextFile(`${dir}/config.json`, `{"method":{"name":"simclr"},"dataset":{}}`);
+  await Deno.remove(`${dir}/summary.json`);
+  const reused = await RunFolder.open(dir, { resume: false, log });
+  await reused.close();
+  // Other files never stop a run.
+  await Deno.remove(`${dir}/config.json`);
+  await (await RunFolder.open(dir, { resume: false, log })).close();
+});
 
 Deno.test("a run folder is held by one process: a second is refused, a dead holder's lock is taken over", async () => {
   const dir = await Deno.makeTempDir();
