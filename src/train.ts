@@ -201,6 +201,9 @@ export async function pretrain(
   };
   const precision = config.precision ?? "f32";
   checkPrecision(precision, backbone, gpu);
+  if (precision === "f16" && gpu.adapterClass === "cpu") {
+    log(`note: ${gpu.adapterName} emulates f16 arithmetic; --precision f16 trains slower there`);
+  }
   // The run's precision goes to the backbones the method builds; checkpoints and evaluation
   // of them later describe the network alone.
   const built = precision === "f16" && backbone.name === "resnet18"

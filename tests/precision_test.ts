@@ -88,17 +88,23 @@ for (const { stem, size, batch } of cases) {
   });
 }
 
-Deno.test("an f16 backbone gives no gradient of its images (it would carry the loss scale)", async () => {
+Deno.test("an f16 backbone evaluates as the f32 network, and gives no gradient of its images", async () => {
   const gpu = await testGpu();
   const half = createBackbone({ name: "resnet18", stem: "cifar", width: 4, precision: "f16" });
   const block = new ParameterBlock(gpu, half.entries());
   const program = new Program(gpu, "input gradient");
   const input = program.tensor([2, 3, 8, 8], "images");
+  // The gradient of the images would carry the loss scale.
   assertThrows(
     () => half.forward(program, input, { train: true, inputGrad: true }),
     Error,
     "does not give its input's gradient",
   );
+  // Evaluation runs the f32 network, as a probe of the checkpoint does: no f16 kernel.
+  const evaluated = half.forward(program, input, { train: false, inputGrad: false });
+  assertEquals(evaluated.output.dtype, "f32");
+  const names = program.dispatches.map((d) => d.name);
+  assertEquals(names.filter((n) => n.includes("f16")), [], "f16 kernels in evaluation");
   program.destroy();
   block.destroy();
 });

@@ -39,7 +39,7 @@ export function toF32(program: Program, x: Tensor): Tensor {
  * A backbone that computes on f16 activations and gradients: images are cast to f16 as they
  * enter, features to f32 as they leave, and the features' gradient to f16 on its way back,
  * multiplied by the loss scale (see {@link HalfPrecision.useLossScale}) so that small
- * gradients do not flush to zero in f16. Its layers cast their f32 weights to f16 for each
+ * gradients do not flush to zero in f16. Evaluation-mode passes run the f32 network. Its layers cast their f32 weights to f16 for each
  * step (see Conv2d) and accumulate f32 parameter gradients. Parameters, names and config are
  * the inner backbone's: checkpoints do not know the precision a run trained in.
  */
@@ -73,6 +73,9 @@ export class HalfPrecision implements Backbone {
   }
 
   forward(program: Program, input: Tensor, options: ForwardOptions): Forward {
+    // f16 is how the run trains: evaluation sees the f32 network, as `deno task probe` of the
+    // checkpoint later does, so that both give the same figures.
+    if (!options.train) return this.inner.forward(program, input, options);
     // The gradient of the images would carry the loss scale; no method asks for it.
     if (options.inputGrad) throw new Error("An f16 backbone does not give its input's gradient");
     const inner = this.inner.forward(program, toF16(program, input), options);
