@@ -544,6 +544,12 @@ function validateConfig(config: PretrainConfig, method: Method<any>): void {
         }`,
     );
   }
+  if (!Number.isSafeInteger(config.seed) || config.seed < 0) {
+    throw new SelfsupError(`--seed must be a whole number ≥ 0 below 2^53, got ${config.seed}`);
+  }
+  if (config.precision !== undefined && config.precision !== "f32" && config.precision !== "f16") {
+    throw new SelfsupError(`--precision must be f32 or f16, got ${config.precision}`);
+  }
   if (!trainingRecipes.includes(config.augmentation)) {
     throw new SelfsupError(
       `augmentation must be one of ${trainingRecipes.join(", ")}, got ${

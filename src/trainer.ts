@@ -390,6 +390,9 @@ export function checkTraining(config: TrainingSettings): void {
       `--warmup-epochs must be between 0 and --epochs, got ${config.warmupEpochs}`,
     );
   }
+  if (config.schedule !== "cosine" && config.schedule !== "constant") {
+    throw new SelfsupError(`--schedule must be cosine or constant, got ${config.schedule}`);
+  }
   if (config.batchSize < 2) {
     throw new SelfsupError("--batch-size must be at least 2: batch statistics need two images");
   }

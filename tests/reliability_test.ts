@@ -627,6 +627,24 @@ Deno.test("a damaged checkpoint or run configuration is one line", async () => {
       config === imagenet ? 'Unknown dataset "imagenet"' : "is not a run's configuration",
     );
   }
+  // Fields a hand-edited config.json may spoil, each named as its flag.
+  for (
+    const [field, value, message] of [
+      ["seed", -1, "--seed must be a whole number"],
+      ["seed", null, "--seed must be a whole number"],
+      ["schedule", "linear", "--schedule must be cosine or constant"],
+      ["precision", "f8", "--precision must be f32 or f16"],
+    ] as const
+  ) {
+    await Deno.writeTextFile(
+      `${dir}/resumable/config.json`,
+      JSON.stringify({ ...saved, [field]: value }),
+    );
+    assertOneLineError(
+      await task("pretrain", ["--resume", `${dir}/resumable`, "--epochs", "2"]),
+      message,
+    );
+  }
 });
 
 Deno.test("a single class, the other CIFAR and a --data path that does not exist are refused", async () => {

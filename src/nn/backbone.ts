@@ -98,9 +98,6 @@ export function checkImageSize(backbone: BackboneConfig, height: number, width: 
 
 /** Refuses a precision the backbone or the adapter cannot train in, naming the flag. */
 export function checkPrecision(precision: Precision, backbone: BackboneConfig, gpu: Gpu): void {
-  if (precision !== "f32" && precision !== "f16") {
-    throw new SelfsupError(`--precision must be f32 or f16, got ${precision}`);
-  }
   if (precision === "f32") return;
   if (backbone.name !== "resnet18") {
     throw new SelfsupError(
