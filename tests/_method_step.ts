@@ -4,7 +4,13 @@
 // deviation from float64.
 import type { Gpu } from "../src/gpu/gpu.ts";
 import { Program } from "../src/gpu/gpu.ts";
-import { createMethodOptimizer, type Method, type MethodRun } from "../src/methods/method.ts";
+import {
+  createLossScale,
+  createMethodOptimizer,
+  type Method,
+  type MethodRun,
+  recordTrainingStep,
+} from "../src/methods/method.ts";
 import type { BackboneConfig } from "../src/nn/backbone.ts";
 import type { ParameterBlock } from "../src/nn/parameters.ts";
 import type { VitConfig } from "../src/nn/vit.ts";
@@ -76,9 +82,10 @@ export function initialize(
 
 /**
  * Builds a method's run (on a width-16 ResNet-18 with the CIFAR stem unless `backbone` says
- * otherwise), records one training step with SGD (at the run's learning-rate scales) and runs it on the fixture's views (`view1`,
- * `view2`, …, one per view group) as the step after `step` updates, with the parameters the
- * run freezes then left to the optimizer to skip.
+ * otherwise), records one training step as the trainer does (recordTrainingStep, with the
+ * loss scale of an f16 backbone) with SGD (at the run's learning-rate scales) and runs it on
+ * the fixture's views (`view1`, `view2`, …, one per view group) as the step after `step`
+ * updates, with the parameters the run freezes then left to the optimizer to skip.
  */
 export async function firstStep<O extends object>(
   gpu: Gpu,
@@ -115,10 +122,8 @@ export async function firstStep<O extends object>(
     (_, i) => program.tensor(fixture.shape(`view${i + 1}`), `view ${i + 1}`),
   );
   const labels = program.tensor([8], "labels", "i32");
-  program.clear(run.trainable.grads);
-  const { loss } = run.record(program, { views, labels });
-  optimizer.record(program);
-  run.recordAfterUpdate?.(program);
+  const lossScale = createLossScale(gpu, run);
+  const { loss } = recordTrainingStep(program, run, optimizer, { views, labels }, lossScale);
   views.forEach((v, i) => gpu.write(v, fixture.get(`view${i + 1}`) as Float32Array<ArrayBuffer>));
   run.prepare(step);
   optimizer.freeze(run.frozen?.(step) ?? []);
@@ -132,6 +137,7 @@ export async function firstStep<O extends object>(
     destroy() {
       program.destroy();
       optimizer.destroy();
+      lossScale?.destroy();
       run.destroy();
     },
   };

@@ -9,7 +9,7 @@ import { Program } from "../src/gpu/gpu.ts";
 import type { Gpu, HostValues } from "../src/gpu/gpu.ts";
 import type { Tensor } from "../src/gpu/tensor.ts";
 import { dino } from "../src/methods/dino.ts";
-import type { Method, MethodRun } from "../src/methods/method.ts";
+import { type Method, type MethodRun, recordTrainingStep } from "../src/methods/method.ts";
 import { rotation } from "../src/methods/rotation.ts";
 import { swav } from "../src/methods/swav.ts";
 import { ParameterBlock } from "../src/nn/parameters.ts";
@@ -77,10 +77,8 @@ async function train<O extends object>(
   const views = groups.map(({ count, augment }, i) =>
     program.tensor([count * batch, 3, augment.height, augment.width], `views ${i}`)
   );
-  program.clear(run.trainable.grads);
-  run.record(program, { views, labels: program.tensor([batch], "labels", "i32") });
-  optimizer.record(program);
-  run.recordAfterUpdate?.(program);
+  const labels = program.tensor([batch], "labels", "i32");
+  recordTrainingStep(program, run, optimizer, { views, labels });
   for (let step = first; step < last; step++) {
     views.forEach((v, i) => gpu.write(v, randn(v.size, 100 * step + i)));
     run.prepare(step);

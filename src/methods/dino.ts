@@ -289,11 +289,15 @@ export const dino: Method<DinoOptions> = {
         });
         updateDinoCenter(program, teacherOutput.output, center, options.centerMomentum);
         crops.backward(program, head.backward(program, gradInput)!);
-        clip?.record(program);
         // The student's outputs for the global crops.
         const embeddings = sliceRows(program, head.output, 0, 2 * crops.images);
         program.keep(loss, embeddings);
         return { loss, embeddings };
+      },
+      // The clipping's norms are the gradients' own: after an f16 backbone's loss scale is
+      // divided out (PyTorch's scaler.unscale_ before clip_gradients).
+      recordBeforeUpdate(program) {
+        clip?.record(program);
       },
       recordAfterUpdate(program) {
         ema.record(program);

@@ -239,6 +239,12 @@ export interface MethodRun {
    * (BYOL's faster predictor); every parameter moves at the run's rate if absent.
    */
   lrScale?(parameter: string): number;
+  /**
+   * Records what the method does to the parameters' gradients between its backward passes and
+   * the optimizer's update (DINO's clipping), if anything: by then they are the loss's own,
+   * the loss scale of an f16 backbone divided out of them.
+   */
+  recordBeforeUpdate?(program: Program): void;
   /** Records what follows the optimizer's update in a step (a moving average), if anything. */
   recordAfterUpdate?(program: Program): void;
   /** Writes the per-step values of the step after `step` updates, before it is submitted. */
@@ -307,9 +313,10 @@ export function createLossScale(gpu: Gpu, run: MethodRun): LossScale | undefined
 
 /**
  * Records one training step of a run: gradients zeroed, the method's forward and backward
- * passes, the optimizer's update — guarded by the loss scale's overflow check where the
- * backbone trains in f16 — and what the method does after the update. Returns the method's
- * loss and embeddings.
+ * passes, the loss scale divided out of the gradients where the backbone trains in f16, what
+ * the method does to the gradients, the optimizer's update — guarded by the loss scale's
+ * overflow check — and what the method does after the update. Returns the method's loss and
+ * embeddings.
  */
 export function recordTrainingStep(
   program: Program,
@@ -320,12 +327,10 @@ export function recordTrainingStep(
 ): { loss: Tensor; embeddings: Tensor } {
   program.clear(run.trainable.grads);
   const step = run.record(program, inputs);
-  if (lossScale) {
-    lossScale.recordUnscale(program, run.trainable.grads);
-    lossScale.recordGuarded(program, () => optimizer.record(program));
-  } else {
-    optimizer.record(program);
-  }
+  lossScale?.recordUnscale(program, run.trainable.grads);
+  run.recordBeforeUpdate?.(program);
+  if (lossScale) lossScale.recordGuarded(program, () => optimizer.record(program));
+  else optimizer.record(program);
   run.recordAfterUpdate?.(program);
   return step;
 }
