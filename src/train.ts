@@ -206,8 +206,8 @@ export async function pretrain(
   }
   // The run's precision goes to the backbones the method builds; checkpoints and evaluation
   // of them later describe the network alone.
-  const built = precision === "f16" && backbone.name === "resnet18"
-    ? { ...context, backbone: { ...backbone, precision } }
+  const built = precision === "f16"
+    ? { ...context, backbone: { ...backbone, precision } as BackboneConfig }
     : context;
   const methodRun = method.build(built, methodOptions);
   const lossScale = createLossScale(gpu, methodRun);

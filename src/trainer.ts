@@ -152,6 +152,12 @@ export async function trainRun(spec: RunSpec): Promise<TrainingOutcome> {
   });
 }
 
+/**
+ * The loss scale below which an f16 run stops: from 2¹⁶, 40 more halvings (overflows) than
+ * doublings (2,000 good steps in a row each).
+ */
+const minLossScale = 2 ** -24;
+
 /** Reads of a collapsed spread in a row that stop a run: one could be a passing dip. */
 const collapsedReads = 2;
 
@@ -221,13 +227,29 @@ export async function trainEpochs(setup: TrainingSetup): Promise<TrainingOutcome
           interrupted = setup.signal?.aborted ?? false;
           // Reading the loss waits for the GPU, so it is read about once a second.
           if (!last && !interrupted && performance.now() - sinceRead.time < 1000) continue;
-          const [[loss], [sum], [std]] = await gpu.read(step.loss, lossSum, spread);
+          const [[loss], [sum], [std], scale] = await gpu.read(
+            step.loss,
+            lossSum,
+            spread,
+            ...(lossScale ? [lossScale.scale] : []),
+          );
           const now = performance.now();
+          // In f16 an overflowing forward pass makes the loss inf (the update was skipped).
+          const f16Hint = lossScale ? " or train in f32 (without --precision f16)" : "";
           if (!Number.isFinite(loss) || !Number.isFinite(sum)) {
             throw new SelfsupError(
               `Loss is ${Number.isFinite(loss) ? sum : loss} by step ${position.step} (epoch ` +
                 `${epoch + 1}): stopped; ${keptState(run.checkpointPath, savedStep)}. ` +
-                `Try a lower --lr`,
+                `Try a lower --lr${f16Hint}`,
+            );
+          }
+          // Every overflow halves the scale: one this small means that the steps have been
+          // skipped for a long while, and would be for ever.
+          if (scale && !(scale[0] >= minLossScale)) {
+            throw new SelfsupError(
+              `Every step overflows in f16 (the loss scale fell to ${scale[0]} by step ` +
+                `${position.step}): stopped; ${keptState(run.checkpointPath, savedStep)}. ` +
+                `Try a lower --lr${f16Hint}`,
             );
           }
           collapsed = isCollapsed(std, dimensions) ? collapsed + 1 : 0;
@@ -264,6 +286,7 @@ export async function trainEpochs(setup: TrainingSetup): Promise<TrainingOutcome
             embedding_std: std,
             learning_rate: setup.learningRate(position.step - 1),
             images_per_second: round(imagesPerSecond),
+            ...(scale ? { loss_scale: scale[0] } : {}),
           });
           bar.update(batch.step + 1, {
             loss: loss.toFixed(4),

@@ -19,6 +19,7 @@ import { tokenizerNames } from "../src/data/tokenizer.ts";
 import { textEncoderConfig } from "../src/methods/_text.ts";
 import { methodNamed, methodNames } from "../src/methods/registry.ts";
 import { type BackboneConfig, checkPrecision, describeBackbone } from "../src/nn/backbone.ts";
+import { SelfsupError } from "../src/errors.ts";
 import { vitSmallDefault } from "../src/nn/vit.ts";
 
 // --gemm-size: the convolution form of the product lays N pixels out as 64 rows of N / 64.
@@ -94,6 +95,9 @@ await runTask("bench", async () => {
     }
     : { name: "resnet18", stem: flags.stem, width: flags.width, precision: flags.precision };
   checkPrecision(flags.precision, stepBackbone, gpu);
+  if (flags.precision === "f16" && flags.only !== "step") {
+    throw new SelfsupError("--precision f16 times the training step: add --only step");
+  }
   // The ViT and the large GEMM are timed only on request.
   const want = (part: string) =>
     flags.only === part || (!flags.only && part !== "vit" && part !== "gemm");

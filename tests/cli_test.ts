@@ -3,7 +3,7 @@
 // bit-identically; every flag the README lists, --help, and bench.
 // deno-lint-ignore no-import-prefix
 import { Image } from "npm:imagescript@1.3.1";
-import { loadCheckpoint } from "../src/checkpoint.ts";
+import { loadCheckpoint, saveCheckpoint } from "../src/checkpoint.ts";
 import { type ImageDataset, limit } from "../src/data/dataset.ts";
 import { defaultCacheDir } from "../src/data/download.ts";
 import type { RGB } from "../src/checkpoint.ts";
@@ -969,6 +969,13 @@ Deno.test("--precision f16 trains the ResNet with its loss scale checkpointed; t
     [2 ** 16, 4],
     "loss scale",
   );
+  // A run whose every step overflows halves its scale towards 0: it stops, with one line.
+  checkpoint.tensors.set("method.loss_scale", Float32Array.of(2 ** -30));
+  await saveCheckpoint(`${dir}/f16/checkpoint.safetensors`, checkpoint);
+  assertOneLineError(
+    await task("pretrain", ["--resume", `${dir}/f16`, "--epochs", "2"]),
+    "Every step overflows in f16 (the loss scale fell to",
+  );
   // The checkpoint describes the network alone: it loads into evaluation in f32.
   assertEquals(checkpoint.meta.architecture.backbone, {
     name: "resnet18",
@@ -990,6 +997,11 @@ Deno.test("--precision f16 trains the ResNet with its loss scale checkpointed; t
   assertOneLineError(
     await task("bench", ["--only", "step", "--backbone", "vit", "--precision", "f16"]),
     "--precision f16 trains the ResNet",
+  );
+  // The convolution, GEMM and augmentation figures are f32's: f16 is refused, not ignored.
+  assertOneLineError(
+    await task("bench", ["--only", "conv", "--precision", "f16"]),
+    "--precision f16 times the training step: add --only step",
   );
 });
 

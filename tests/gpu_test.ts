@@ -86,6 +86,9 @@ Deno.test("f16 tensors: 2-byte elements, an odd count bound and written whole, h
   const [back] = await gpu.read(t);
   assertEquals([back.constructor.name, [...back]], ["Float16Array", [...values]]);
   assertThrows(() => gpu.write(t, new Float32Array(5)), Error, "Float32Array into f16 tensor");
+  // A slice at an odd element would start mid-word: no copy or binding could reach it.
+  assertEquals(t.slice(2, [3]).byteOffset, 4);
+  assertThrows(() => t.slice(1, [2]), Error, "must start at an even element");
   const f32Tensor = gpu.tensor([2], "f32");
   assertThrows(() => gpu.write(f32Tensor, new Float16Array(2)), Error, "f32 tensor");
   gpu.release(t.buffer);

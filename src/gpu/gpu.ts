@@ -366,13 +366,9 @@ export class Program {
     this.dispatch(dispatchGuardKernel, [flag, all, chosen], Math.ceil(grids.length / 64), [
       grids.length,
     ]);
+    // Temporaries' first and last uses keep the indices they were recorded at: the planner
+    // needs only their order, which the move keeps (the gate uses no temporary).
     this.#ops.splice(gateAt, 0, this.#ops.pop()!);
-    // The guarded dispatches' temporaries are used one op later than recorded (the gate's own
-    // tensors are not temporaries).
-    for (const a of this.#temps) {
-      if (a.first !== Infinity && a.first >= gateAt) a.first++;
-      if (a.last >= gateAt) a.last++;
-    }
   }
 
   /** Records zero-filling a tensor. */

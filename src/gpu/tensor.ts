@@ -89,6 +89,10 @@ export class Tensor {
     if (offset + shapeSize(shape) > this.size) {
       throw new Error(`Slice [${shape}] at ${offset} overruns tensor [${this.shape}]`);
     }
+    // Copies and bindings start at whole 4-byte words.
+    if (((this.offset + offset) * dtypeBytes[this.dtype]) % 4 !== 0) {
+      throw new Error(`An ${this.dtype} slice must start at an even element, not ${offset}`);
+    }
     return new Tensor(this.#memory, shape, this.offset + offset, this.dtype);
   }
 
