@@ -2,8 +2,8 @@
 // gx = gy·W for gy [m, k] and W [k, n] (the layer's weight [out, in]), gx [m, n], for GPUs:
 // linear_forward_tiled's tiling with W read along its rows. Any m, n, k. Params: m, n, k,
 // k_per_split = k, and an unused member. Grid: (ceil(n / 64), ceil(m / 64)).
-// The f16 variant of linear_backward_input_tiled: operands stored and staged as f16, the 16 products
-// of each staged slice summed in f16, the slices' sums in f32.
+// The f16 variant: operands stored and staged as f16, the 16 products of each staged slice
+// summed in f16, the slices' sums in f32.
 enable f16;
 
 struct Params { m: u32, n: u32, k: u32, k_per_split: u32, accumulate: u32 }

@@ -6,8 +6,8 @@
 // sums are added to the gradients; with 0 split z writes its own slice of out_w [splits,
 // m·n] and out_b [splits, m], and linear_backward_weight_reduce adds them up. Any m, n, k.
 // Params: m, n, k, k_per_split, accumulate. Grid: (ceil(n / 64), ceil(m / 64), splits).
-// The f16 variant of linear_backward_weight_tiled: operands stored and staged as f16, the 16 products
-// of each staged slice summed in f16, the slices' sums in f32.
+// The f16 variant: operands stored and staged as f16, the 16 products of each staged slice
+// summed in f16, the slices' sums in f32.
 enable f16;
 
 struct Params { m: u32, n: u32, k: u32, k_per_split: u32, accumulate: u32 }

@@ -3,8 +3,8 @@
 // tiled in workgroup memory, 64 × 64 outputs per workgroup of 256 invocations, each a 4 × 4
 // block in four vec4 accumulators. Any m, n, k. Params: m, n, k, k_per_split = k, and an
 // unused member. Grid: (ceil(n / 64), ceil(m / 64)).
-// The f16 variant of linear_forward_tiled: operands stored and staged as f16, the 16 products
-// of each staged slice summed in f16, the slices' sums in f32.
+// The f16 variant: operands stored and staged as f16, the 16 products of each staged slice
+// summed in f16, the slices' sums in f32.
 enable f16;
 
 struct Params { m: u32, n: u32, k: u32, k_per_split: u32, accumulate: u32 }

@@ -73,7 +73,7 @@ export class Tensor {
 
   /** The bytes the elements span, rounded up to 4 (what a binding of them covers). */
   get byteLength(): number {
-    return Math.ceil((this.size * dtypeBytes[this.dtype]) / 4) * 4;
+    return tensorBytes(this.size, this.dtype);
   }
 
   /** The same elements under another shape of equal size. */

@@ -5,10 +5,9 @@ import {
   linearBackwardWeightReduceKernel,
   linearForwardKernel,
   linearPadKernel,
-  type LinearTiledKernels,
   linearTiledKernels,
 } from "../gpu/kernels/linear.ts";
-import { precisionOf } from "../gpu/kernel.ts";
+import { type Precision, precisionOf } from "../gpu/kernel.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import {
   type Entry,
@@ -30,16 +29,12 @@ const workgroup = 64;
 // out of a GPU's registers, and its 16 × 16 tiles leave most of a GPU idle.
 const tile = 64;
 
-function tiled(program: Program, operands: Tensor[]): boolean {
-  return program.gpu.adapterClass === "gpu" || operands.some((t) => t.dtype === "f16");
-}
-
 /**
- * The tiled kernels for the operands' type: f32, or f16 (which only the tiled family has; it
- * is correct on any adapter). The operands must all be of that type.
+ * Whether the passes run as the tiled GEMMs: on GPU adapters, and for f16 operands, which only
+ * the tiled family has (it is correct on any adapter).
  */
-function tiledKernels(operands: Tensor[]): LinearTiledKernels {
-  return linearTiledKernels[precisionOf(...operands)];
+function tiled(program: Program, precision: Precision): boolean {
+  return program.gpu.adapterClass === "gpu" || precision === "f16";
 }
 
 // The kernels load vec4 rows, so a matrix whose rows are not a multiple of 4 wide is copied
@@ -74,12 +69,13 @@ export function linearForward(
   if (wk !== k || (bias && bias.size !== n)) {
     throw new Error(`Linear: input [${x.shape}], weight [${weight.shape}], bias [${bias?.shape}]`);
   }
-  const y = program.temp([m, n], "linear output", x.dtype);
+  const precision = precisionOf(x, weight);
+  const y = program.temp([m, n], "linear output", precision);
   const b = bias ?? zeroBias(program, n);
-  if (tiled(program, [x, weight])) {
+  if (tiled(program, precision)) {
     const grid = [Math.ceil(n / tile), Math.ceil(m / tile)] as const;
     program.dispatch(
-      tiledKernels([x, weight]).forward,
+      linearTiledKernels[precision].forward,
       [x, weight, b, y],
       grid,
       [m, n, k, k, 0],
@@ -106,10 +102,11 @@ export function linearBackwardInput(program: Program, gradY: Tensor, weight: Ten
   const [m, k] = matrixShape(gradY, "output gradient");
   const [wk, n] = matrixShape(weight, "weight");
   if (wk !== k) throw new Error(`Linear: gradient [${gradY.shape}], weight [${weight.shape}]`);
-  const gx = program.temp([m, n], "linear input gradient", gradY.dtype);
-  if (tiled(program, [gradY, weight])) {
+  const precision = precisionOf(gradY, weight);
+  const gx = program.temp([m, n], "linear input gradient", precision);
+  if (tiled(program, precision)) {
     const grid = [Math.ceil(n / tile), Math.ceil(m / tile)] as const;
-    const kernel = tiledKernels([gradY, weight]).backwardInput;
+    const kernel = linearTiledKernels[precision].backwardInput;
     program.dispatch(kernel, [gradY, weight, gx], grid, [m, n, k, k, 0], 2 * m * n * k);
     return gx;
   }
@@ -163,7 +160,8 @@ export function linearBackwardWeight(
     );
   }
   const biasSums = gradBias ?? program.temp([m], "unused bias gradient");
-  const side = tiled(program, [x, gradY]) ? tile : block;
+  const precision = precisionOf(x, gradY);
+  const side = tiled(program, precision) ? tile : block;
   const tilesN = Math.ceil(n / side);
   const tiles = Math.ceil(m / side) * tilesN;
   const wanted = Math.ceil(targetTiles[program.gpu.adapterClass] / tiles);
@@ -175,9 +173,9 @@ export function linearBackwardWeight(
   // Records the sums of every split: into the gradients (accumulate 1, one split) or into
   // each split's slice of partial sums (0).
   let sums: (outW: Tensor, outB: Tensor, accumulate: number) => void;
-  if (tiled(program, [x, gradY])) {
+  if (tiled(program, precision)) {
     const grid = [tilesN, Math.ceil(m / tile), splits] as const;
-    const kernel = tiledKernels([x, gradY]).backwardWeight;
+    const kernel = linearTiledKernels[precision].backwardWeight;
     sums = (outW, outB, accumulate) =>
       program.dispatch(
         kernel,

@@ -9,6 +9,7 @@
 import {
   accumulators,
   enable,
+  f16Note,
   generatedBy,
   indent,
   lanes,
@@ -23,12 +24,6 @@ import type { Precision } from "../kernel.ts";
 /** A vec4 of the precision's type from its four lanes. */
 const vec4Of = (precision: Precision, f: (j: number) => string) =>
   `${wgsl[precision].vec4}(${range(4).map(f).join(", ")})`;
-
-// What the f16 variants say of themselves after their f32 twin's description.
-const f16Note = [
-  "// The f16 variant: operands stored and staged as f16, the 16 products of each staged slice",
-  "// summed in f16, the slices' sums in f32.",
-];
 
 // The Params members both kernels start with: the convolution's shape.
 const geometry = [

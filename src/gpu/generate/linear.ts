@@ -8,6 +8,7 @@
 import {
   accumulators,
   enable,
+  f16Note,
   generatedBy,
   indent,
   lanes,
@@ -105,12 +106,7 @@ function gemm(spec: Gemm, precision: Precision): string {
   return [
     generatedBy("linear.ts"),
     ...spec.header.map((l) => `// ${l}`),
-    ...(f16
-      ? [
-        `// The f16 variant of ${spec.name}: operands stored and staged as f16, the 16 products`,
-        "// of each staged slice summed in f16, the slices' sums in f32.",
-      ]
-      : []),
+    ...(f16 ? f16Note : []),
     ...enable(precision),
     "struct Params { m: u32, n: u32, k: u32, k_per_split: u32, accumulate: u32 }",
     "",

@@ -30,6 +30,12 @@ export const wgsl: Readonly<Record<Precision, { scalar: string; vec4: string; ze
   f16: { scalar: "f16", vec4: "vec4h", zero: "0.0h" },
 };
 
+/** What an f16 variant says of itself after its f32 twin's description. */
+export const f16Note = [
+  "// The f16 variant: operands stored and staged as f16, the 16 products of each staged slice",
+  "// summed in f16, the slices' sums in f32.",
+];
+
 /** The directive a shader of this precision starts with, if any. */
 export function enable(precision: Precision): string[] {
   return precision === "f16" ? ["enable f16;", ""] : [];
