@@ -22,12 +22,12 @@
  *
  * @module
  */
-import type { Precision } from "../kernel.ts";
+import type { Precision, TileSide } from "../kernel.ts";
 
 /** A workgroup's output tile and how deep its staged slices are. */
 export interface TileShape {
   /** Output lines along each side of the tile: 64, or 128. */
-  readonly side: 64 | 128;
+  readonly side: TileSide;
   /** Values of k per staged slice: 1,024 / side, one vec4 per invocation and operand. */
   readonly depth: number;
 }
