@@ -1,4 +1,5 @@
 import { type AdapterClass, Program } from "../src/gpu/gpu.ts";
+import type { Precision, TileSide } from "../src/gpu/kernel.ts";
 import type { Tensor } from "../src/gpu/tensor.ts";
 import {
   Linear,
@@ -81,6 +82,14 @@ async function linearCase(
     return (await gpu.read(...read)) as Float32Array[];
   };
   return { gpu, program, run, tensors: { x, w, b, gy, y, gx, gw, gb } };
+}
+
+/** Fails unless the program's tiled kernels are the three passes' with `tile`, in `precision`. */
+function assertTiledPasses(program: Program, tile: TileSide, precision: Precision = "f32") {
+  const suffix = `${tile === 64 ? "tiled" : "tiled128"}${precision === "f16" ? "_f16" : ""}`;
+  const passes = program.dispatches.map((d) => d.name).filter((n) => n.includes("_tiled"));
+  const expected = ["forward", "backward_input", "backward_weight"];
+  assertEquals(passes, expected.map((pass) => `linear_${pass}_${suffix}`), `${tile}: kernels`);
 }
 
 // f32 sums of k products of unit-scale values are off by about k·2⁻²⁴·max|term|; the
@@ -196,14 +205,7 @@ for (const shape of tileShapes) {
     const results = [];
     for (const tile of [64, 128] as const) {
       const { program, run } = await linearCase(shape, "gpu", { tile });
-      const names = program.dispatches.map((d) => d.name);
-      const passes = names.filter((name) => name.startsWith("linear_") && name.includes("tiled"));
-      const suffix = tile === 64 ? "tiled" : "tiled128";
-      assertEquals(passes, [
-        `linear_forward_${suffix}`,
-        `linear_backward_input_${suffix}`,
-        `linear_backward_weight_${suffix}`,
-      ], `${tile}: kernels`);
+      assertTiledPasses(program, tile);
       results.push({ outputs: await run(values), dispatches: program.dispatchCount });
       program.destroy();
     }
@@ -218,7 +220,7 @@ for (const shape of tileShapes) {
 // outputs ([batch, out], [batch, in], [out, in]) each have 256 or more 128 × 128 tiles take
 // them; one short of 256 (15 × 17), or under 128 lines on one side however many tiles, keep
 // 64 × 64. Recorded only (the large shapes are never run).
-const tileChoices: { shape: number[]; tile: 64 | 128 }[] = [
+const tileChoices: { shape: number[]; tile: TileSide }[] = [
   { shape: [2048, 2048, 2048], tile: 128 },
   { shape: [1920, 2176, 1920], tile: 64 },
   { shape: [64, 100, 40000], tile: 64 },
@@ -236,13 +238,7 @@ for (const { shape, tile } of tileChoices) {
     linearForward(program, x, w, null);
     linearBackwardInput(program, gy, w);
     linearBackwardWeight(program, x, gy, gw, null);
-    const suffix = tile === 64 ? "tiled" : "tiled128";
-    const passes = program.dispatches.map((d) => d.name).filter((n) => n.includes("_tiled"));
-    assertEquals(passes, [
-      `linear_forward_${suffix}`,
-      `linear_backward_input_${suffix}`,
-      `linear_backward_weight_${suffix}`,
-    ], "kernels");
+    assertTiledPasses(program, tile);
     program.destroy();
   });
 }
@@ -356,13 +352,7 @@ for (const adapterClass of adapterClasses) {
       const gx = linearBackwardInput(program, gy, w, { tile });
       program.keep(y, gx);
       linearBackwardWeight(program, x, gy, gw, gb, { tile });
-      const suffix = tile === 64 ? "tiled_f16" : "tiled128_f16";
-      const passes = program.dispatches.map((d) => d.name).filter((n) => n.includes("_tiled"));
-      assertEquals(passes, [
-        `linear_forward_${suffix}`,
-        `linear_backward_input_${suffix}`,
-        `linear_backward_weight_${suffix}`,
-      ], "kernels");
+      assertTiledPasses(program, tile, "f16");
       gpu.write(x, Float16Array.from(get("input")));
       gpu.write(w, Float16Array.from(get("weight")));
       gpu.write(gy, Float16Array.from(get("grad_output")));
