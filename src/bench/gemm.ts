@@ -33,9 +33,9 @@ export interface GemmBenchRow {
  * layer's forward pass (x [N, N]·Wᵀ), and a 1×1 convolution of N channels over N pixels (one
  * image of 64 × N/64: the convolution kernels' implicit GEMM), forward and weight gradient;
  * where the adapter has `shader-f16`, also the linear forward pass on f16 operands (the tiled
- * kernels' f16 variant: f16 storage and slice sums, f32 across slices). Then the forward
- * passes once more on the tiled kernels (on any adapter) with each output tile forced,
- * 64 × 64 and 128 × 128 per workgroup, to compare the tiles on one run.
+ * kernels' f16 variant: f16 storage and slice sums, f32 across slices). Then each of these
+ * once more on the tiled kernels (on any adapter) with each output tile forced, 64 × 64 and
+ * 128 × 128 per workgroup, to compare the tiles on one run.
  * `size` must be a multiple of 64, and an N×N matrix must fit one binding of the adapter.
  */
 export async function benchGemm(
@@ -64,17 +64,13 @@ export async function benchGemm(
   type Recorder = (p: Program, tile?: TileSide) => void;
   const linear: Recorder = (p, tile) => void linearForward(p, x, weight, bias, { tile });
   const convolution: Recorder = (p, tile) => void conv2dForward(p, image, kernel, { tile });
-  // The forward passes, timed as the layers choose their kernels and then with each tile forced.
-  const forwards: { name: string; record: Recorder }[] = [
+  const weightGradient: Recorder = (p, tile) =>
+    conv2dBackwardWeight(p, image, gradY, gradKernel, { tile });
+  // The products, timed as the layers choose their kernels and then with each tile forced.
+  const products: { name: string; tile?: TileSide; record: Recorder }[] = [
     { name: "linear forward (x·Wᵀ + b)", record: linear },
     { name: "1×1 convolution forward", record: convolution },
-  ];
-  const products: { name: string; tile?: TileSide; record: Recorder }[] = [
-    ...forwards,
-    {
-      name: "1×1 convolution weight gradient",
-      record: (p) => conv2dBackwardWeight(p, image, gradY, gradKernel),
-    },
+    { name: "1×1 convolution weight gradient", record: weightGradient },
   ];
   if (gpu.features.has("shader-f16")) {
     const xHalf = setup.tensor([size, size], "x (f16)", "f16");
@@ -83,10 +79,10 @@ export async function benchGemm(
     const half: Recorder = (p, tile) => void linearForward(p, xHalf, weightHalf, bias, { tile });
     const f16 = { name: "linear forward, f16 operands", record: half };
     products.push(f16);
-    forwards.push(f16);
   }
+  const asChosen = products.slice();
   for (const tile of [64, 128] as const) {
-    for (const { name, record } of forwards) {
+    for (const { name, record } of asChosen) {
       products.push({ name: `${name}, ${tile}×${tile} tiles`, tile, record });
     }
   }

@@ -47,10 +47,10 @@ export interface Conv2dOptions {
    */
   readonly splits?: number;
   /**
-   * The tiled family's output tile in the forward and input-gradient passes: 64 or 128
-   * channels by as many pixels per workgroup; giving it implies `variant: "tiled"`. By default
-   * 128 where the pass alone has enough such tiles to fill a large GPU and at least 128 output
-   * channels, else 64. The weight gradient always takes 64 × 64 tiles.
+   * The tiled family's output tile: 64 × 64 or 128 × 128 outputs per workgroup (channels by
+   * pixels; in the weight gradient, output channels by input channels and taps); giving it
+   * implies `variant: "tiled"`. By default 128 in a pass whose output alone has enough such
+   * tiles to fill a large GPU and at least 128 lines each way (see gemmTile), else 64.
    */
   readonly tile?: TileSide;
 }
@@ -198,7 +198,7 @@ export function conv2dBackwardWeight(
   }
   const variant = variantFor(program.gpu, options, precision);
   if (variant === "tiled") {
-    weightGradTiled(program, x, gradY, gradWeight, g, options.splits, precision);
+    weightGradTiled(program, x, gradY, gradWeight, g, options, precision);
   } else {
     weightGradDirect(program, x, gradY, gradWeight, g, options.splits);
   }
@@ -649,24 +649,28 @@ function weightGradTiled(
   gradY: Tensor,
   gradWeight: Tensor,
   g: Geometry,
-  splitsOverride: number | undefined,
+  options: Conv2dOptions,
   precision: Precision,
 ): void {
   const { batch, cin, h, w, cout, oh, ow, k, stride, padding } = g;
   const kTotal = cin * k * k;
-  const tiles = Math.ceil(kTotal / 64) * Math.ceil(cout / 64);
+  const tile = gemmTile(cout, kTotal, options.tile);
+  const kTiles = Math.ceil(kTotal / tile);
+  const channelTiles = Math.ceil(cout / tile);
+  // In 64 × 64 tiles' work, as tiledConvolve counts them.
+  const tiles = kTiles * channelTiles * tileArea(tile);
   const { splits, per } = split(
     batch * oh * ow,
-    splitsOverride ?? Math.ceil(tiledTargetWorkgroups / tiles),
+    options.splits ?? Math.ceil(tiledTargetWorkgroups / tiles),
     16,
     program.gpu,
     gradWeight.size,
   );
   const out = program.temp([splits, gradWeight.size], "conv2d weight gradient partial sums");
   program.dispatch(
-    conv2dTiledKernels[precision].backwardWeight,
+    conv2dTiledKernels[precision].backwardWeight[tile],
     [x, gradY, out],
-    [Math.ceil(kTotal / 64), Math.ceil(cout / 64), splits],
+    [kTiles, channelTiles, splits],
     [batch, cin, h, w, cout, oh, ow, k, k, stride, padding, padding, per],
     weightGradFlops(g),
   );

@@ -1,8 +1,8 @@
 /**
  * Generates the GPU family's convolution kernels (shaders/conv2d_*_tiled*.wgsl): implicit
- * GEMMs over k = (input channel, tap) on tile.ts's micro-kernels; the forward kernel (which
- * also computes the input gradient) with 64 × 64 tiles (`_tiled`) and 128 × 128 ones
- * (`_tiled128`), the weight gradient with 64 × 64 ones. Each loader's four lanes are
+ * GEMMs over k = (input channel, tap) on tile.ts's micro-kernels, the forward kernel (which
+ * also computes the input gradient) and the weight gradient's, each with 64 × 64 tiles
+ * (`_tiled`) and with 128 × 128 ones (`_tiled128`). Each loader's four lanes are
  * written out with their own named indices (no private arrays), so the only loop left is the
  * one over k (forward) or over the output pixels of a split (weight gradient).
  *
@@ -279,21 +279,46 @@ function forward(precision: Precision, stores: Precision, t: TileShape): string 
 }
 
 /** The weight-gradient kernel for x and gy of `precision`; the gradient's sums are f32. */
-function backwardWeight(precision: Precision): string {
-  // Output pixel q = q0 + li % 16 as (image, row, column).
-  const pixel = counter(["n", "oy", "ox"], "params.out_h", "params.out_w", "q_begin + row", 16);
+/** The tiling a weight-gradient kernel's header describes. */
+function backwardWeightTiling(t: TileShape): string[] {
+  if (t.side === 64) {
+    return [
+      "// memory 16 pixels at a time. A workgroup computes a 64-channel × 64-k tile, each of its 256",
+      "// invocations a 4 × 4 block. It stores the sums of its split as out[split] in the layout of",
+      "// the gradient, and conv2d_reduce adds the splits into the gradient.",
+    ];
+  }
+  return [
+    "// memory 8 pixels at a time. A workgroup computes a 128-channel × 128-k tile, each of its 256",
+    "// invocations an 8 × 8 block (channels 4·ty .. + 3 and 64 + 4·ty .. + 3, k likewise by tx;",
+    "// conv2d_backward_weight_tiled is the 64 × 64 tiling). It stores the sums of its split as",
+    "// out[split] in the layout of the gradient, and conv2d_reduce adds the splits into it.",
+  ];
+}
+
+/**
+ * The weight-gradient kernel for x and gy of `precision` with tiles `t`; the gradient's sums
+ * are f32.
+ */
+function backwardWeight(precision: Precision, t: TileShape): string {
+  // Output pixel q = q0 + li % depth as (image, row, column).
+  const pixel = counter(
+    ["n", "oy", "ox"],
+    "params.out_h",
+    "params.out_w",
+    "q_begin + row",
+    t.depth,
+  );
   const { scalar, zero } = wgsl[precision];
   const note = precision === "f32"
     ? []
-    : [...f16Note(tile64), "// Its partial sums are f32, as the (f32) parameters' gradient is."];
+    : [...f16Note(t), "// Its partial sums are f32, as the (f32) parameters' gradient is."];
   return [
     generatedBy("conv2d.ts"),
     "// Weight gradient for GPUs: an implicit GEMM, gw[co, k] += Σ_q gy[co, q] · im2col(x)[q, k]",
     "// over the output pixels q of one split, k = (input channel, tap), staged through workgroup",
-    "// memory 16 pixels at a time. A workgroup computes a 64-channel × 64-k tile, each of its 256",
-    "// invocations a 4 × 4 block. It stores the sums of its split as out[split] in the layout of",
-    "// the gradient, and conv2d_reduce adds the splits into the gradient.",
-    "// Reads x and gy in NCHW. Grid: (ceil(k / 64), ceil(out_channels / 64), splits).",
+    ...backwardWeightTiling(t),
+    `// Reads x and gy in NCHW. Grid: (ceil(k / ${t.side}), ceil(out_channels / ${t.side}), splits).`,
     ...note,
     ...enable(precision),
     "struct Params {",
@@ -308,7 +333,7 @@ function backwardWeight(precision: Precision): string {
     `@group(0) @binding(2) var<storage, read> gy: array<${scalar}>;`,
     "@group(0) @binding(3) var<storage, read_write> out: array<f32>;",
     "",
-    ...tileDeclarations("output channels (gy) and by 64 values of k (x)", precision, tile64),
+    ...tileDeclarations(`output channels (gy) and by ${t.side} values of k (x)`, precision, t),
     "",
     "// gy of output channel co at output pixel q (image n, offset q_in in its plane), or 0 past",
     "// the split's end and the last channel.",
@@ -328,17 +353,17 @@ function backwardWeight(precision: Precision): string {
     "",
     "@compute @workgroup_size(256)",
     "fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3u) {",
-    "  let k0 = wid.x * 64u;",
-    "  let co0 = wid.y * 64u;",
+    `  let k0 = wid.x * ${t.side}u;`,
+    `  let co0 = wid.y * ${t.side}u;`,
     "  let taps = params.kh * params.kw;",
     "  let k_total = params.in_channels * taps;",
     "  let pixels = params.out_h * params.out_w;",
     "  let q_begin = wid.z * params.pixels_per_split;",
     "  let q_end = min(params.batch * pixels, q_begin + params.pixels_per_split);",
-    "  // This invocation stages pixel row li % 16 of each slice: output channels and values of k",
+    `  // This invocation stages pixel row li % ${t.depth} of each slice: output channels and values of k`,
     "  // col + j, j = 0..3, of the tile.",
-    "  let row = li % 16u;",
-    "  let col = li / 16u * 4u;",
+    `  let row = li % ${t.depth}u;`,
+    `  let col = li / ${t.depth}u * 4u;`,
     ...indent(pixel.declare, "  "),
     ...range(4).flatMap((j) => [
       `  let kq${j} = min(k0 + col + ${j}u, k_total - 1u);`,
@@ -347,8 +372,13 @@ function backwardWeight(precision: Precision): string {
       `  let dx${j} = i32(kq${j} % params.kw) - params.pad_x;`,
       `  let k_ok${j} = k0 + col + ${j}u < k_total;`,
     ]),
-    "  // ...and computes output channels co0 + 4·ty .. + 3 by k0 + 4·tx .. + 3.",
-    ...indent(accumulators(tile64), "  "),
+    ...(halves(t) === 1
+      ? ["  // ...and computes output channels co0 + 4·ty .. + 3 by k0 + 4·tx .. + 3."]
+      : [
+        "  // ...and computes output channels co0 + 4·ty .. + 3 and co0 + 64 + 4·ty .. + 3 by",
+        "  // k0 + 4·tx .. + 3 and k0 + 64 + 4·tx .. + 3.",
+      ]),
+    ...indent(accumulators(t), "  "),
     ...indent(
       sliceLoop(
         {
@@ -373,23 +403,24 @@ function backwardWeight(precision: Precision): string {
             "}",
           ],
           stage: [
-            `a_tile[row * ${rowStride(tile64)}u + col / 4u] = a_next;`,
-            `b_tile[row * ${rowStride(tile64)}u + col / 4u] = b_next;`,
+            `a_tile[row * ${rowStride(t)}u + col / 4u] = a_next;`,
+            `b_tile[row * ${rowStride(t)}u + col / 4u] = b_next;`,
           ],
         },
         precision,
-        tile64,
+        t,
       ),
       "  ",
     ),
-    ...range(4).flatMap((i) => [
+    ...blockCells(t).flatMap(([i, h]) => [
       `  {`,
-      `    let co = co0 + 4u * ty + ${i}u;`,
-      ...range(4).map((j) =>
-        `    if (co < params.out_channels && k0 + 4u * tx + ${j}u < k_total) { out[(wid.z * params.out_channels + co) * k_total + k0 + 4u * tx + ${j}u] = acc${i}.${
-          lanes[j]
-        }; }`
-      ),
+      `    let co = co0 + ${ownRow(i)};`,
+      ...range(4).map((j) => {
+        const k = `k0 + ${ownRow(4 * h + j, "tx")}`;
+        return `    if (co < params.out_channels && ${k} < k_total) { out[(wid.z * params.out_channels + co) * k_total + ${k}] = acc${
+          cell(t, i, h)
+        }.${lanes[j]}; }`;
+      }),
       `  }`,
     ]),
     "}",
@@ -399,25 +430,20 @@ function backwardWeight(precision: Precision): string {
 
 /**
  * The generated shaders, by file name in shaders/: each kernel in f32 and in f16, and the f16
- * forward once more storing f32 partial sums (`_parts`), for when its sum over k is split; the
- * forward kernels with 64 × 64 tiles and with 128 × 128 ones (`_tiled128`).
- *
- * The weight gradient has 64 × 64 tiles only: its grid is (input channels · taps) × output
- * channels, a few hundred 64 × 64 tiles at most in a ResNet, and reaches a GPU's thousand
- * workgroups by splitting its sum over pixels; fewer, larger tiles would need more splits and
- * more partial sums for the same parallel work.
+ * forward once more storing f32 partial sums (`_parts`), for when its sum over k is split;
+ * each with 64 × 64 tiles (`_tiled`) and with 128 × 128 ones (`_tiled128`).
  */
 export function conv2dShaders(): Map<string, string> {
-  return new Map([
-    ...[tile64, tile128].flatMap((t) => {
-      const name = t.side === 64 ? "conv2d_forward_tiled" : `conv2d_forward_tiled${t.side}`;
+  return new Map(
+    [tile64, tile128].flatMap((t) => {
+      const tiled = t.side === 64 ? "tiled" : `tiled${t.side}`;
       return [
-        [`${name}.wgsl`, forward("f32", "f32", t)],
-        [`${name}_f16.wgsl`, forward("f16", "f16", t)],
-        [`${name}_f16_parts.wgsl`, forward("f16", "f32", t)],
+        [`conv2d_forward_${tiled}.wgsl`, forward("f32", "f32", t)],
+        [`conv2d_forward_${tiled}_f16.wgsl`, forward("f16", "f16", t)],
+        [`conv2d_forward_${tiled}_f16_parts.wgsl`, forward("f16", "f32", t)],
+        [`conv2d_backward_weight_${tiled}.wgsl`, backwardWeight("f32", t)],
+        [`conv2d_backward_weight_${tiled}_f16.wgsl`, backwardWeight("f16", t)],
       ] as const;
     }),
-    ["conv2d_backward_weight_tiled.wgsl", backwardWeight("f32")],
-    ["conv2d_backward_weight_tiled_f16.wgsl", backwardWeight("f16")],
-  ]);
+  );
 }

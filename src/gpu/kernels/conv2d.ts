@@ -27,6 +27,12 @@ import backwardWeightTiled from "../../../shaders/conv2d_backward_weight_tiled.w
 import backwardWeightTiledF16 from "../../../shaders/conv2d_backward_weight_tiled_f16.wgsl" with {
   type: "text",
 };
+import backwardWeightTiled128 from "../../../shaders/conv2d_backward_weight_tiled128.wgsl" with {
+  type: "text",
+};
+import backwardWeightTiled128F16 from "../../../shaders/conv2d_backward_weight_tiled128_f16.wgsl" with {
+  type: "text",
+};
 import reduce from "../../../shaders/conv2d_reduce.wgsl" with { type: "text" };
 import splitSum from "../../../shaders/conv2d_split_sum.wgsl" with { type: "text" };
 
@@ -77,15 +83,12 @@ export interface Conv2dTiledSums {
   readonly parts: Kernel;
 }
 
-/**
- * The tiled kernels of the three passes, for operands of one type: the forward-shaped passes
- * by output tile (64 × 64 or 128 × 128), the weight gradient with 64 × 64 tiles.
- */
+/** The tiled kernels of the three passes, for operands of one type, by output tile. */
 export interface Conv2dTiledKernels {
   readonly forward: Readonly<Record<TileSide, Conv2dTiledSums>>;
   readonly backwardInput: Readonly<Record<TileSide, Conv2dTiledSums>>;
   /** Stores f32 partial sums at either precision: parameter gradients are f32. */
-  readonly backwardWeight: Kernel;
+  readonly backwardWeight: Readonly<Record<TileSide, Kernel>>;
 }
 
 // An f32 pass stores its partial sums in its output's type already.
@@ -112,7 +115,10 @@ export const conv2dTiledKernels: Readonly<Record<Precision, Conv2dTiledKernels>>
       64: sameSums("conv2d_backward_input_tiled", forwardTiled),
       128: sameSums("conv2d_backward_input_tiled128", forwardTiled128),
     },
-    backwardWeight: { name: "conv2d_backward_weight_tiled", code: backwardWeightTiled },
+    backwardWeight: {
+      64: { name: "conv2d_backward_weight_tiled", code: backwardWeightTiled },
+      128: { name: "conv2d_backward_weight_tiled128", code: backwardWeightTiled128 },
+    },
   },
   f16: {
     forward: {
@@ -127,6 +133,9 @@ export const conv2dTiledKernels: Readonly<Record<Precision, Conv2dTiledKernels>>
         forwardTiled128F16Parts,
       ),
     },
-    backwardWeight: { name: "conv2d_backward_weight_tiled_f16", code: backwardWeightTiledF16 },
+    backwardWeight: {
+      64: { name: "conv2d_backward_weight_tiled_f16", code: backwardWeightTiledF16 },
+      128: { name: "conv2d_backward_weight_tiled128_f16", code: backwardWeightTiled128F16 },
+    },
   },
 };
