@@ -249,7 +249,7 @@ const tileChoices: { cin: number; cout: number; pixels: number; tiles: Tiles }[]
   { cin: 2048, cout: 2048, pixels: 1920, tiles: [64, 64, 128] },
 ];
 for (const { cin, cout, pixels, tiles } of tileChoices) {
-  Deno.test(`conv2d tiled ${cin} → ${cout} channels over ${pixels} pixels takes ${tiles.join(" and ")} tiles`, async () => {
+  Deno.test(`conv2d tiled ${cin} → ${cout} channels over ${pixels} pixels takes ${tiles.join(", ")} tiles (forward, input gradient, weight gradient)`, async () => {
     const gpu = await testGpu();
     const program = new Program(gpu, "conv2d tile choice");
     const x = program.tensor([1, cin, pixels / 64, 64], "x");
