@@ -91,33 +91,30 @@ export const linearTiledKernels: Readonly<
   Record<TileSide, Readonly<Record<Precision, LinearTiledKernels>>>
 > = {
   64: {
-    f32: {
-      forward: { name: "linear_forward_tiled", code: forwardTiled },
-      backwardInput: { name: "linear_backward_input_tiled", code: backwardInputTiled },
-      backwardWeight: { name: "linear_backward_weight_tiled", code: backwardWeightTiled },
-    },
-    f16: {
-      forward: { name: "linear_forward_tiled_f16", code: forwardTiledF16 },
-      backwardInput: { name: "linear_backward_input_tiled_f16", code: backwardInputTiledF16 },
-      backwardWeight: { name: "linear_backward_weight_tiled_f16", code: backwardWeightTiledF16 },
-    },
+    f32: tiledKernels("tiled", forwardTiled, backwardInputTiled, backwardWeightTiled),
+    f16: tiledKernels("tiled_f16", forwardTiledF16, backwardInputTiledF16, backwardWeightTiledF16),
   },
   128: {
-    f32: {
-      forward: { name: "linear_forward_tiled128", code: forwardTiled128 },
-      backwardInput: { name: "linear_backward_input_tiled128", code: backwardInputTiled128 },
-      backwardWeight: { name: "linear_backward_weight_tiled128", code: backwardWeightTiled128 },
-    },
-    f16: {
-      forward: { name: "linear_forward_tiled128_f16", code: forwardTiled128F16 },
-      backwardInput: {
-        name: "linear_backward_input_tiled128_f16",
-        code: backwardInputTiled128F16,
-      },
-      backwardWeight: {
-        name: "linear_backward_weight_tiled128_f16",
-        code: backwardWeightTiled128F16,
-      },
-    },
+    f32: tiledKernels("tiled128", forwardTiled128, backwardInputTiled128, backwardWeightTiled128),
+    f16: tiledKernels(
+      "tiled128_f16",
+      forwardTiled128F16,
+      backwardInputTiled128F16,
+      backwardWeightTiled128F16,
+    ),
   },
 };
+
+/** The three passes' kernels linear_<pass>_<suffix> from their code. */
+function tiledKernels(
+  suffix: string,
+  forward: string,
+  backwardInput: string,
+  backwardWeight: string,
+): LinearTiledKernels {
+  return {
+    forward: { name: `linear_forward_${suffix}`, code: forward },
+    backwardInput: { name: `linear_backward_input_${suffix}`, code: backwardInput },
+    backwardWeight: { name: `linear_backward_weight_${suffix}`, code: backwardWeight },
+  };
+}
