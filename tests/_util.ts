@@ -83,6 +83,23 @@ export function assertClose(
   );
 }
 
+/** Fails unless two f32 tensors hold the same bits, element for element. */
+export function assertSameBits(actual: Float32Array, expected: Float32Array, label: string): void {
+  if (actual.length !== expected.length) {
+    throw new Error(`${label}: length ${actual.length}, expected ${expected.length}`);
+  }
+  const a = new Uint32Array(actual.buffer, actual.byteOffset, actual.length);
+  const e = new Uint32Array(expected.buffer, expected.byteOffset, expected.length);
+  const differ = a.filter((bits, i) => bits !== e[i]).length;
+  const first = a.findIndex((bits, i) => bits !== e[i]);
+  if (differ > 0) {
+    throw new Error(
+      `${label}: ${differ} of ${a.length} elements differ; first [${first}] ` +
+        `${actual[first]} vs ${expected[first]}`,
+    );
+  }
+}
+
 let shared: Promise<Gpu> | undefined;
 
 /** One device per test process: creating devices is slow and llvmpipe has two cores. */

@@ -646,14 +646,30 @@ Deno.test("bench --json at tiny sizes reports every measurement, with finite fig
   for (const key of ["gflopPerStep", "gflops", "imagesPerSecond"]) positive(half.step[key], key);
   // The matrix kernels on one N³ product, as the layers compute it.
   const gemm = await json("bench", ["--only", "gemm", "--gemm-size", "128", "--seconds", "0.05"]);
-  // Four rows where the adapter has shader-f16 (llvmpipe has): the last on f16 operands.
-  assertEquals([gemm.conv, gemm.step, gemm.gemm.map((r: { size: number }) => r.size)], [
+  // Twelve rows where the adapter has shader-f16 (llvmpipe has): four as the layers compute the
+  // product (the fourth on f16 operands), then the four on the tiled kernels with each tile
+  // forced, named in the row and in the kernels it ran.
+  type GemmRow = { size: number; name: string; tile?: number; kernels: string[]; gflops: number };
+  const rows: GemmRow[] = gemm.gemm;
+  assertEquals([gemm.conv, gemm.step, rows.map((r) => r.size)], [
     undefined,
     undefined,
-    [128, 128, 128, 128],
+    Array(12).fill(128),
   ], "only gemm");
-  assertEquals(gemm.gemm[3].name, "linear forward, f16 operands");
-  for (const row of gemm.gemm) positive(row.gflops, `${row.name} GFLOP/s`);
+  assertEquals(rows[3].name, "linear forward, f16 operands");
+  assertEquals(rows.map((r) => r.tile), [...Array(4), ...Array(4).fill(64), ...Array(4).fill(128)]);
+  assertEquals(rows.slice(4).map((r) => r.kernels[0]), [
+    "linear_forward_tiled",
+    "conv2d_forward_tiled",
+    "conv2d_backward_weight_tiled",
+    "linear_forward_tiled_f16",
+    "linear_forward_tiled128",
+    "conv2d_forward_tiled128",
+    "conv2d_backward_weight_tiled128",
+    "linear_forward_tiled128_f16",
+  ], "forced tiles' kernels");
+  assertEquals(rows[9].name, "1×1 convolution forward, 128×128 tiles");
+  for (const row of rows) positive(row.gflops, `${row.name} GFLOP/s`);
   // A product whose matrices no adapter can bind: one line that says the largest that fits.
   const huge = await task("bench", ["--only", "gemm", "--gemm-size", "65536"]);
   assertOneLineError(huge, "the largest size here is");

@@ -20,6 +20,7 @@ const fixture = () =>
 // 0.057, 27%, on the deep case's, 576 terms). A missing product (~1) or slice (~4) is far
 // outside it (terms ≤ 576 here: atol ≤ 0.19). Whether the slices' sums are added in f32 or
 // in f16 is below this resolution at these depths: the exact deep sums below pin that.
+// The 128 × 128 tiles' slices are 8 deep: shorter f16 sums, within the same bounds.
 // Finite differences cannot check these gradients: the smallest step of an f16 input moves
 // the loss by about as much as the f16 roundings of y do, so the quotient is noise. The f32
 // twins of these kernels are finite-difference checked in conv2d_test.ts; the f16 ones are the
@@ -28,13 +29,14 @@ function f16Tolerance(terms: number) {
   return { atol: 2 ** -7 * Math.sqrt(terms), rtol: 2 ** -10 };
 }
 
-// The kernels the f16 passes may record: the tiled family's f16 kernels, their split sums in
-// f16, and the weight gradient's reduction (f32 partial sums into the f32 gradient).
-const f16Kernels = /^conv2d_(forward|backward_input|backward_weight)_tiled_f16(_parts)?$/;
+// The kernels the f16 passes may record: the tiled family's f16 kernels (either tile), their
+// split sums in f16, and the weight gradient's reduction (f32 partial sums into the f32
+// gradient).
+const f16Kernels = /^conv2d_(forward|backward_input|backward_weight)_tiled(128)?_f16(_parts)?$/;
 const helpers = ["conv2d_split_sum_f16", "conv2d_reduce"];
 
-for (const adapterClass of adapterClasses) {
-  Deno.test(`conv2d on f16 operands (${adapterClass} adapter: tiled kernels) matches the PyTorch fixture`, async () => {
+for (const [adapterClass, tile] of adapterClasses.flatMap((a) => [[a, 64], [a, 128]] as const)) {
+  Deno.test(`conv2d on f16 operands (${adapterClass} adapter: tiled kernels, ${tile} × ${tile} tiles) matches the PyTorch fixture`, async () => {
     const f = await fixture();
     const gpu = await familyGpu(adapterClass);
     for (const name of cases) {
@@ -44,13 +46,13 @@ for (const adapterClass of adapterClasses) {
       const [cout, , k] = f.shape(`${name}.weight`);
       const [, , oh, ow] = f.shape(`${name}.output`);
       for (const splits of [undefined, 1]) {
-        const label = `${name} splits ${splits ?? "auto"} (${adapterClass})`;
+        const label = `${name} splits ${splits ?? "auto"} (${adapterClass}, tile ${tile})`;
         const program = new Program(gpu, `f16 conv2d ${label}`);
         const x = program.tensor([batch, cin, h, w], "x", "f16");
         const weight = program.tensor([cout, cin, k, k], "weight", "f16");
         const gy = program.tensor([batch, cout, oh, ow], "gy", "f16");
         const gw = program.tensor([cout, cin, k, k], "weight gradient");
-        const options = { stride, padding, splits };
+        const options = { stride, padding, splits, tile };
         const y = conv2dForward(program, x, weight, options);
         const gx = conv2dBackwardInput(program, gy, weight, x.shape, options);
         program.keep(y, gx);
@@ -63,7 +65,11 @@ for (const adapterClass of adapterClasses) {
             throw new Error(`${label}: recorded ${kernel}`);
           }
         }
-        if (splits === undefined) checkSplits(name, program, gw.size, label);
+        const tiled = tile === 64 ? "tiled" : "tiled128";
+        if (!names.some((kernel) => kernel.startsWith(`conv2d_forward_${tiled}_f16`))) {
+          throw new Error(`${label}: no conv2d_forward_${tiled}_f16 kernel recorded`);
+        }
+        if (splits === undefined) checkSplits(name, program, gw.size, label, tiled);
         gpu.write(x, Float16Array.from(get("input")));
         gpu.write(weight, Float16Array.from(get("weight")));
         gpu.write(gy, Float16Array.from(get("grad_output")));
@@ -91,11 +97,17 @@ for (const adapterClass of adapterClasses) {
  * weight gradient's splits are read off its reduction, which binds `splits` partial
  * gradients and the gradient.
  */
-function checkSplits(name: string, program: Program, gradientSize: number, label: string) {
+function checkSplits(
+  name: string,
+  program: Program,
+  gradientSize: number,
+  label: string,
+  tiled: string,
+) {
   const names = program.dispatches.map((d) => d.name);
   if (name === "deep") {
     for (const pass of ["forward", "backward_input"]) {
-      const kernel = `conv2d_${pass}_tiled_f16_parts`;
+      const kernel = `conv2d_${pass}_${tiled}_f16_parts`;
       if (!names.includes(kernel)) throw new Error(`${label}: ${kernel} not recorded`);
     }
   }
@@ -136,16 +148,17 @@ Deno.test("conv2d refuses mixed operand types, the direct family in f16 and an f
 // an f16 running sum (spacing 2⁻⁷ from 8 up, 0.25 from 256) drops the 2⁻⁸ parts and ends
 // near 512 (512.5 when the kernels were broken so). Each pass gets such a sum: the forward over 8,192 input channels, the
 // input gradient over 8,192 output channels, the weight gradient over 8,192 pixels; whole, and
-// split in 4 (128 slices a split: the forward-shaped passes' f32 partial sums).
+// split in 4 (128 slices a split: the forward-shaped passes' f32 partial sums). With 128 ×
+// 128 tiles (the forward-shaped passes; slices of 8) every other slice holds such a product.
 const slices = 512;
 const deepSum = (i: number) => i % 16 === 3 ? 1 + 2 ** -8 : 0;
 const exactSum = slices * (1 + 2 ** -8);
-for (const splits of [1, 4]) {
-  Deno.test(`conv2d f16 kernels add their slices' sums in f32 (splits ${splits})`, async () => {
+for (const [splits, tile] of [[1, 64], [4, 64], [1, 128], [4, 128]] as const) {
+  Deno.test(`conv2d f16 kernels add their slices' sums in f32 (splits ${splits}, ${tile} × ${tile} tiles)`, async () => {
     const gpu = await testGpu();
     const program = new Program(gpu, "conv2d f16 deep sums");
     const terms = 16 * slices;
-    const options = { splits };
+    const options = { splits, tile };
     const tensor = (shape: number[], label: string, values: (i: number) => number) => {
       const t = program.tensor(shape, label, "f16");
       return { t, values: Float16Array.from({ length: t.size }, (_, i) => values(i)) };

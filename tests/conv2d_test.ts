@@ -10,8 +10,9 @@ import {
 } from "../src/nn/conv2d.ts";
 import { ParameterBlock } from "../src/nn/parameters.ts";
 import { checkGradient, dot } from "./_gradcheck.ts";
-import { assertEquals, assertRejects } from "./_assert.ts";
-import { assertClose, loadFixture, norm, randn, testGpu } from "./_util.ts";
+import { assertEquals, assertRejects, assertThrows } from "./_assert.ts";
+import { assertClose, assertSameBits, loadFixture, norm, randn, testGpu } from "./_util.ts";
+import type { TileSide } from "../src/gpu/kernel.ts";
 
 const variants: Conv2dVariant[] = ["direct", "tiled"];
 
@@ -61,14 +62,20 @@ function reference(s: Shape, x: Float32Array, w: Float32Array, gy: Float32Array)
 }
 
 /** Records forward, input gradient and weight gradient of one convolution. */
-function record(program: Program, s: Shape, variant: Conv2dVariant, splits?: number) {
+function record(
+  program: Program,
+  s: Shape,
+  variant: Conv2dVariant,
+  splits?: number,
+  tile?: TileSide,
+) {
   const oh = conv2dOutputSize(s.h, s.k, s.stride, s.padding);
   const ow = conv2dOutputSize(s.w, s.k, s.stride, s.padding);
   const x = program.tensor([s.batch, s.cin, s.h, s.w], "x");
   const w = program.tensor([s.cout, s.cin, s.k, s.k], "w");
   const gy = program.tensor([s.batch, s.cout, oh, ow], "gy");
   const gw = program.tensor([s.cout, s.cin, s.k, s.k], "gw");
-  const options = { stride: s.stride, padding: s.padding, variant, splits };
+  const options = { stride: s.stride, padding: s.padding, variant, splits, tile };
   const y = conv2dForward(program, x, w, options);
   const gx = conv2dBackwardInput(program, gy, w, x.shape, options);
   program.keep(y, gx);
@@ -175,6 +182,106 @@ for (const variant of variants) {
     }
   });
 }
+
+// The 128 × 128 tiles sum k = (channel, tap), or the pixels of the weight gradient, in the
+// same order as the 64 × 64 ones, one fused multiply-add per term (slices of 8 instead of 16;
+// a term past the end adds an exact zero), so in f32 the forward pass, every stride phase of
+// the input gradient and the weight gradient give the same bits, whole or split into the same
+// parts. Shapes: 3×3 and 1×1 kernels, strides 1 and 2, padding; more than one 128 × 128 tile
+// of pixels and of channels in the forward (140 channels, 286 pixels), in the input gradient
+// (130 input channels) and in the weight gradient (140 × 81, 20 × 1,170); sums shorter than a
+// slice (one input channel of a 1×1 kernel; 5 output channels for the input gradient; 6
+// pixels for the weight gradient); one tile.
+const tileCases: Shape[] = [
+  { batch: 2, cin: 9, h: 11, w: 13, cout: 140, k: 3, stride: 1, padding: 1 },
+  { batch: 2, cin: 130, h: 9, w: 10, cout: 20, k: 3, stride: 2, padding: 1 },
+  { batch: 3, cin: 70, h: 7, w: 6, cout: 135, k: 1, stride: 2, padding: 0 },
+  { batch: 2, cin: 1, h: 6, w: 5, cout: 5, k: 1, stride: 1, padding: 0 },
+  { batch: 1, cin: 3, h: 2, w: 3, cout: 130, k: 3, stride: 1, padding: 1 },
+];
+Deno.test("conv2d 128 × 128 tiles give the 64 × 64 tiles' bits", async () => {
+  const gpu = await testGpu();
+  for (const [i, s] of tileCases.entries()) {
+    const oh = conv2dOutputSize(s.h, s.k, s.stride, s.padding);
+    const ow = conv2dOutputSize(s.w, s.k, s.stride, s.padding);
+    const x = randn(s.batch * s.cin * s.h * s.w, 40 + i);
+    const w = randn(s.cout * s.cin * s.k * s.k, 50 + i);
+    const gy = randn(s.batch * s.cout * oh * ow, 60 + i);
+    for (const splits of [1, 5]) {
+      const results: Float32Array[][] = [];
+      for (const tile of [64, 128] as const) {
+        const program = new Program(gpu, `conv2d ${tile} × ${tile} tiles`);
+        const t = record(program, s, "tiled", splits, tile);
+        const suffix = tile === 64 ? "tiled" : "tiled128";
+        const names = new Set(program.dispatches.map((d) => d.name));
+        for (const pass of ["forward", "backward_input", "backward_weight"]) {
+          if (!names.has(`conv2d_${pass}_${suffix}`)) {
+            throw new Error(
+              `[${Object.values(s)}] tile ${tile}: conv2d_${pass}_${suffix} not recorded`,
+            );
+          }
+        }
+        write(t.x, x, program);
+        write(t.w, w, program);
+        write(t.gy, gy, program);
+        gpu.submit(program);
+        results.push((await gpu.read(t.y, t.gx, t.gw)) as Float32Array[]);
+        program.destroy();
+      }
+      const label = `[${Object.values(s)}] splits ${splits}`;
+      assertSameBits(results[1][0], results[0][0], `${label} output`);
+      assertSameBits(results[1][1], results[0][1], `${label} input gradient`);
+      assertSameBits(results[1][2], results[0][2], `${label} weight gradient`);
+    }
+  }
+});
+
+// The tiled family takes 128 × 128 tiles where they alone are 256 or more and the pass's output
+// is at least 128 lines each way (see gemmTile): a 1×1 convolution of 2,048 channels over
+// 2,048 pixels has 16 × 16 in each pass; over 1,920 pixels (15 × 16) its forward and input
+// gradient keep 64 × 64, its weight gradient (2,048 × 2,048, whatever the pixels) does not;
+// one with 64 output channels over 32,768 pixels (256 pixel tiles) keeps 64 × 64, and so do
+// its input gradient (8 channels) and weight gradient (64 × 8). Recorded only.
+type Tiles = [TileSide, TileSide, TileSide];
+const tileChoices: { cin: number; cout: number; pixels: number; tiles: Tiles }[] = [
+  { cin: 2048, cout: 2048, pixels: 2048, tiles: [128, 128, 128] },
+  { cin: 8, cout: 64, pixels: 32768, tiles: [64, 64, 64] },
+  { cin: 2048, cout: 2048, pixels: 1920, tiles: [64, 64, 128] },
+];
+for (const { cin, cout, pixels, tiles } of tileChoices) {
+  Deno.test(`conv2d tiled ${cin} → ${cout} channels over ${pixels} pixels takes ${tiles.join(", ")} tiles (forward, input gradient, weight gradient)`, async () => {
+    const gpu = await testGpu();
+    const program = new Program(gpu, "conv2d tile choice");
+    const x = program.tensor([1, cin, pixels / 64, 64], "x");
+    const w = program.tensor([cout, cin, 1, 1], "w");
+    const gy = program.tensor([1, cout, pixels / 64, 64], "gy");
+    conv2dForward(program, x, w, { variant: "tiled" });
+    conv2dBackwardInput(program, gy, w, x.shape, { variant: "tiled" });
+    conv2dBackwardWeight(program, x, gy, program.tensor(w.shape, "gw"), { variant: "tiled" });
+    const suffix = (tile: TileSide) => tile === 64 ? "tiled" : "tiled128";
+    const expected = [
+      `conv2d_forward_${suffix(tiles[0])}`,
+      `conv2d_backward_input_${suffix(tiles[1])}`,
+      `conv2d_backward_weight_${suffix(tiles[2])}`,
+    ];
+    const names = program.dispatches.map((d) => d.name).filter((n) => n.includes("_tiled"));
+    assertEquals(names, expected, "kernels");
+    program.destroy();
+  });
+}
+
+Deno.test("conv2d refuses a tile for the direct family", async () => {
+  const gpu = await testGpu();
+  const program = new Program(gpu, "conv2d direct tile");
+  const x = program.tensor([1, 2, 5, 5], "x");
+  const w = program.tensor([3, 2, 3, 3], "w");
+  assertThrows(
+    () => conv2dForward(program, x, w, { variant: "direct", tile: 128 }),
+    Error,
+    `"direct" has no tiles`,
+  );
+  program.destroy();
+});
 
 // The tiled family splits a sum over (channel, tap) by itself when its 64 × 64 tiles are too
 // few to fill a GPU and the sum is deep enough: one tile and 36 slices of 16 (cin 64, 3×3)

@@ -1,10 +1,12 @@
 import { type AdapterClass, Program } from "../src/gpu/gpu.ts";
+import type { Precision, TileSide } from "../src/gpu/kernel.ts";
 import type { Tensor } from "../src/gpu/tensor.ts";
 import {
   Linear,
   linearBackwardInput,
   linearBackwardWeight,
   linearForward,
+  type LinearOptions,
 } from "../src/nn/linear.ts";
 import { ParameterBlock } from "../src/nn/parameters.ts";
 import { assertEquals } from "./_assert.ts";
@@ -12,6 +14,7 @@ import { checkGradient, dot } from "./_gradcheck.ts";
 import {
   adapterClasses,
   assertClose,
+  assertSameBits,
   familyGpu,
   loadFixture,
   loadFixtureFile,
@@ -49,9 +52,13 @@ function reference(
 
 /**
  * Records the forward and both backward passes of one linear layer on its own tensors, with
- * the given kernel family's tuning.
+ * the given kernel family's tuning (and `options`: a tile forces the tiled kernels).
  */
-async function linearCase([m, k, n]: number[], adapterClass: AdapterClass) {
+async function linearCase(
+  [m, k, n]: number[],
+  adapterClass: AdapterClass,
+  options: LinearOptions = {},
+) {
   const gpu = await familyGpu(adapterClass);
   const program = new Program(gpu, `linear ${m}×${k}→${n} (${adapterClass} kernels)`);
   const x = program.tensor([m, k], "x");
@@ -60,10 +67,10 @@ async function linearCase([m, k, n]: number[], adapterClass: AdapterClass) {
   const gy = program.tensor([m, n], "gy");
   const gw = program.tensor([n, k], "weight gradient");
   const gb = program.tensor([n], "bias gradient");
-  const y = linearForward(program, x, w, b);
-  const gx = linearBackwardInput(program, gy, w);
+  const y = linearForward(program, x, w, b, options);
+  const gx = linearBackwardInput(program, gy, w, options);
   program.keep(y, gx);
-  linearBackwardWeight(program, x, gy, gw, gb);
+  linearBackwardWeight(program, x, gy, gw, gb, options);
   const run = async (
     values: Float32Array<ArrayBuffer>[],
     read: Tensor[] = [y, gx, gw, gb],
@@ -75,6 +82,14 @@ async function linearCase([m, k, n]: number[], adapterClass: AdapterClass) {
     return (await gpu.read(...read)) as Float32Array[];
   };
   return { gpu, program, run, tensors: { x, w, b, gy, y, gx, gw, gb } };
+}
+
+/** Fails unless the program's tiled kernels are the three passes' with `tile`, in `precision`. */
+function assertTiledPasses(program: Program, tile: TileSide, precision: Precision = "f32") {
+  const suffix = `${tile === 64 ? "tiled" : "tiled128"}${precision === "f16" ? "_f16" : ""}`;
+  const passes = program.dispatches.map((d) => d.name).filter((n) => n.includes("_tiled"));
+  const expected = ["forward", "backward_input", "backward_weight"];
+  assertEquals(passes, expected.map((pass) => `linear_${pass}_${suffix}`), `${tile}: kernels`);
 }
 
 // f32 sums of k products of unit-scale values are off by about k·2⁻²⁴·max|term|; the
@@ -176,6 +191,58 @@ for (const { shape, dispatches } of splits) {
   }
 }
 
+// The 128 × 128 tiles sum k in the same order as the 64 × 64 ones, one fused multiply-add per
+// term (their slices are 8 deep instead of 16, and a term past the end adds an exact zero), so
+// in f32 every pass gives the same bits, bias sums included. [batch, in, out]: k below one
+// slice of 8 in each pass; odd widths in one tile; several 128 × 128 tiles each way with
+// partial ones (the weight gradient in 4 splits, as the 64 × 64 tiles split it); a long batch
+// that both tiles split 15 ways.
+const tileShapes = [[3, 5, 7], [37, 13, 10], [260, 37, 135], [1000, 6, 3]];
+for (const shape of tileShapes) {
+  Deno.test(`linear ${shape.join("×")}: 128 × 128 tiles give the 64 × 64 tiles' bits`, async () => {
+    const [m, k, n] = shape;
+    const values = [randn(m * k, 21), randn(n * k, 22), randn(n, 23), randn(m * n, 24)];
+    const results = [];
+    for (const tile of [64, 128] as const) {
+      const { program, run } = await linearCase(shape, "gpu", { tile });
+      assertTiledPasses(program, tile);
+      results.push({ outputs: await run(values), dispatches: program.dispatchCount });
+      program.destroy();
+    }
+    const [t64, t128] = results;
+    assertEquals(t128.dispatches, t64.dispatches, "dispatches (the same splits)");
+    const labels = ["output", "input gradient", "weight gradient", "bias gradient"];
+    labels.forEach((label, i) => assertSameBits(t128.outputs[i], t64.outputs[i], label));
+  });
+}
+
+// gemmTile's rule, as the passes apply it to their outputs: [batch, in, out] whose three
+// outputs ([batch, out], [batch, in], [out, in]) each have 256 or more 128 × 128 tiles take
+// them; one short of 256 (15 × 17), or under 128 lines on one side however many tiles, keep
+// 64 × 64. Recorded only (the large shapes are never run).
+const tileChoices: { shape: number[]; tile: TileSide }[] = [
+  { shape: [2048, 2048, 2048], tile: 128 },
+  { shape: [1920, 2176, 1920], tile: 64 },
+  { shape: [64, 100, 40000], tile: 64 },
+  { shape: [100, 30, 20], tile: 64 },
+];
+for (const { shape, tile } of tileChoices) {
+  Deno.test(`linear ${shape.join("×")} on a GPU takes ${tile} × ${tile} tiles`, async () => {
+    const [m, k, n] = shape;
+    const gpu = await familyGpu("gpu");
+    const program = new Program(gpu, "linear tile choice");
+    const x = program.tensor([m, k], "x");
+    const w = program.tensor([n, k], "weight");
+    const gy = program.tensor([m, n], "gy");
+    const gw = program.tensor([n, k], "weight gradient");
+    linearForward(program, x, w, null);
+    linearBackwardInput(program, gy, w);
+    linearBackwardWeight(program, x, gy, gw, null);
+    assertTiledPasses(program, tile);
+    program.destroy();
+  });
+}
+
 Deno.test("Linear layer: names, init, accumulating parameter gradients", async () => {
   const gpu = await testGpu();
   const layer = new Linear(9, 5);
@@ -258,12 +325,15 @@ Deno.test("Linear layer takes [..., in]: leading dimensions are rows of one GEMM
 // the slices' sums in f32, and y and gx are rounded to f16: against PyTorch's float64 results
 // from the same f16 values the errors reach about 2⁻¹¹ of each slice's sum per rounding (sums
 // of unit normals: |y| up to ~60 here, errors up to 0.05). atol 0.1 and rtol 2⁻⁸ hold those
-// with margin; a wrong or missing term is off by about 1.
+// with margin; a wrong or missing term is off by about 1. The 128 × 128 tiles' slices are 8
+// deep: shorter f16 sums, within the same bounds.
 const f16Tolerance = { atol: 0.1, rtol: 2 ** -8 };
 
 for (const adapterClass of adapterClasses) {
-  for (const name of ["tiles", "split"]) {
-    Deno.test(`linear on f16 operands (${name}; ${adapterClass} adapter: tiled kernels) matches the PyTorch fixture`, async () => {
+  for (
+    const [name, tile] of [["tiles", 64], ["split", 64], ["tiles", 128], ["split", 128]] as const
+  ) {
+    Deno.test(`linear on f16 operands (${name}, ${tile} × ${tile} tiles; ${adapterClass} adapter: tiled kernels) matches the PyTorch fixture`, async () => {
       const f = await loadFixtureFile(
         new URL("./fixtures/linear_f16.safetensors", import.meta.url).pathname,
       );
@@ -278,10 +348,11 @@ for (const adapterClass of adapterClasses) {
       const gy = program.tensor([m, n], "gy", "f16");
       const gw = program.tensor([n, k], "weight gradient");
       const gb = program.tensor([n], "bias gradient");
-      const y = linearForward(program, x, w, b);
-      const gx = linearBackwardInput(program, gy, w);
+      const y = linearForward(program, x, w, b, { tile });
+      const gx = linearBackwardInput(program, gy, w, { tile });
       program.keep(y, gx);
-      linearBackwardWeight(program, x, gy, gw, gb);
+      linearBackwardWeight(program, x, gy, gw, gb, { tile });
+      assertTiledPasses(program, tile, "f16");
       gpu.write(x, Float16Array.from(get("input")));
       gpu.write(w, Float16Array.from(get("weight")));
       gpu.write(gy, Float16Array.from(get("grad_output")));

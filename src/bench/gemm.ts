@@ -6,6 +6,7 @@
  */
 import { SelfsupError } from "../errors.ts";
 import { type Gpu, Program } from "../gpu/gpu.ts";
+import type { TileSide } from "../gpu/kernel.ts";
 import { conv2dBackwardWeight, conv2dForward } from "../nn/conv2d.ts";
 import { linearForward } from "../nn/linear.ts";
 import { noise, timeProgram } from "./conv.ts";
@@ -21,6 +22,10 @@ export interface GemmBenchRow {
   /** Steady-state (median) time of one product, weight packing and reductions included. */
   readonly milliseconds: number;
   readonly gflops: number;
+  /** The tiled kernels' output tile, where the row forces it (absent: the layer chooses). */
+  readonly tile?: TileSide;
+  /** The kernels the product dispatches, in order (which tile the layer chose, for one). */
+  readonly kernels: readonly string[];
 }
 
 /**
@@ -28,7 +33,9 @@ export interface GemmBenchRow {
  * layer's forward pass (x [N, N]·Wᵀ), and a 1×1 convolution of N channels over N pixels (one
  * image of 64 × N/64: the convolution kernels' implicit GEMM), forward and weight gradient;
  * where the adapter has `shader-f16`, also the linear forward pass on f16 operands (the tiled
- * kernels' f16 variant: f16 storage and slice sums, f32 across slices).
+ * kernels' f16 variant: f16 storage and slice sums, f32 across slices). Then each of these
+ * once more on the tiled kernels (on any adapter) with each output tile forced, 64 × 64 and
+ * 128 × 128 per workgroup, to compare the tiles on one run.
  * `size` must be a multiple of 64, and an N×N matrix must fit one binding of the adapter.
  */
 export async function benchGemm(
@@ -54,25 +61,40 @@ export async function benchGemm(
   const gradY = setup.tensor([1, size, 64, size / 64], "output gradient");
   const gradKernel = setup.tensor([size, size, 1, 1], "kernel gradient");
   for (const t of [x, weight, bias, image, kernel, gradY]) gpu.write(t, noise(t.size));
-  const products: [string, (p: Program) => void][] = [
-    ["linear forward (x·Wᵀ + b)", (p) => void linearForward(p, x, weight, bias)],
-    ["1×1 convolution forward", (p) => void conv2dForward(p, image, kernel)],
-    ["1×1 convolution weight gradient", (p) => conv2dBackwardWeight(p, image, gradY, gradKernel)],
+  type Recorder = (p: Program, tile?: TileSide) => void;
+  const linear: Recorder = (p, tile) => void linearForward(p, x, weight, bias, { tile });
+  const convolution: Recorder = (p, tile) => void conv2dForward(p, image, kernel, { tile });
+  const weightGradient: Recorder = (p, tile) =>
+    conv2dBackwardWeight(p, image, gradY, gradKernel, { tile });
+  // The products, timed as the layers choose their kernels and then with each tile forced.
+  const products: { name: string; tile?: TileSide; record: Recorder }[] = [
+    { name: "linear forward (x·Wᵀ + b)", record: linear },
+    { name: "1×1 convolution forward", record: convolution },
+    { name: "1×1 convolution weight gradient", record: weightGradient },
   ];
   if (gpu.features.has("shader-f16")) {
     const xHalf = setup.tensor([size, size], "x (f16)", "f16");
     const weightHalf = setup.tensor([size, size], "weight (f16)", "f16");
     for (const t of [xHalf, weightHalf]) gpu.write(t, Float16Array.from(noise(t.size)));
-    const name = "linear forward, f16 operands";
-    products.push([name, (p) => void linearForward(p, xHalf, weightHalf, bias)]);
+    const half: Recorder = (p, tile) => void linearForward(p, xHalf, weightHalf, bias, { tile });
+    const f16 = { name: "linear forward, f16 operands", record: half };
+    products.push(f16);
+  }
+  const asChosen = products.slice();
+  for (const tile of [64, 128] as const) {
+    for (const { name, record } of asChosen) {
+      products.push({ name: `${name}, ${tile}×${tile} tiles`, tile, record });
+    }
   }
   const gflop = 2 * size ** 3 / 1e9;
   const rows: GemmBenchRow[] = [];
-  for (const [name, record] of products) {
+  for (const { name, tile, record } of products) {
     const once = new Program(gpu, `bench GEMM ${name}`);
-    record(once);
+    record(once, tile);
+    const kernels = once.dispatches.map((d) => d.name);
     const milliseconds = await timeProgram(gpu, once, seconds);
-    rows.push({ name, size, gflop, milliseconds, gflops: gflop / (milliseconds / 1000) });
+    const gflops = gflop / (milliseconds / 1000);
+    rows.push({ name, size, gflop, milliseconds, gflops, ...(tile && { tile }), kernels });
     once.destroy();
   }
   setup.destroy();

@@ -53,6 +53,12 @@ export function kernelKey(kernel: Kernel): string {
 /** The storage types of activations and their gradients: f32, or f16 with `shader-f16`. */
 export type Precision = "f32" | "f16";
 
+/**
+ * The side of a tiled (GPU) GEMM kernel's output tile: 64 × 64 outputs per workgroup (4 × 4
+ * per invocation), or 128 × 128 (8 × 8); see src/gpu/generate/tile.ts.
+ */
+export type TileSide = 64 | 128;
+
 /** The declaration by which a shader names the type it stores activations in. */
 const actF32 = "alias act = f32;";
 

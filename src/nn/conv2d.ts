@@ -13,10 +13,11 @@ import {
   conv2dTiledKernels,
   type Conv2dTiledSums,
 } from "../gpu/kernels/conv2d.ts";
-import { inPrecision, type Precision, precisionOf } from "../gpu/kernel.ts";
+import { inPrecision, type Precision, precisionOf, type TileSide } from "../gpu/kernel.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { normal } from "./init.ts";
 import { toF16 } from "./precision.ts";
+import { gemmTile, tileArea } from "./gemm_tile.ts";
 import { type Entry, type Forward, type ForwardOptions, type Layer, Parameter } from "./module.ts";
 
 /**
@@ -45,6 +46,13 @@ export interface Conv2dOptions {
    * 16 terms. By default chosen from the shape so that the device has enough parallel work.
    */
   readonly splits?: number;
+  /**
+   * The tiled family's output tile: 64 × 64 or 128 × 128 outputs per workgroup (channels by
+   * pixels; in the weight gradient, output channels by input channels and taps); giving it
+   * implies `variant: "tiled"`. By default 128 in a pass whose output alone has enough such
+   * tiles to fill a large GPU and at least 128 lines each way (see gemmTile), else 64.
+   */
+  readonly tile?: TileSide;
 }
 
 /** The output size along one axis: ⌊(size + 2·padding − kernel) / stride⌋ + 1. */
@@ -74,12 +82,10 @@ export function conv2dForward(
   );
   const precision = precisionOf(x, weight);
   const variant = variantFor(program.gpu, options, precision);
-  const padded = roundUp(cout, channelBlock[variant]);
   const y = program.temp([batch, cout, oh, ow], "conv2d output", precision);
-  convolve(program, variant, "forward", x, weight, y, options.splits, {
+  convolve(program, variant, "forward", x, weight, y, options, {
     reduce: cin,
     cols: cout,
-    padded,
     nu: k,
     nv: k,
     colStride: cin * k * k,
@@ -128,7 +134,6 @@ export function conv2dBackwardInput(
   const precision = precisionOf(gradY, weight);
   const variant = variantFor(program.gpu, options, precision);
   const { batch, cin, h, w, cout, oh, ow, k, stride: s, padding } = g;
-  const padded = roundUp(cin, channelBlock[variant]);
   const gradX = program.temp([batch, cin, h, w], "conv2d input gradient", precision);
   const phases = [];
   for (let a = 0; a < Math.min(s, h); a++) {
@@ -140,10 +145,9 @@ export function conv2dBackwardInput(
   if (phases.some(({ rows, cols }) => rows.taps * cols.taps === 0)) program.clear(gradX);
   for (const { a, b, rows, cols } of phases) {
     if (rows.taps * cols.taps === 0) continue;
-    convolve(program, variant, "backward_input", gradY, weight, gradX, options.splits, {
+    convolve(program, variant, "backward_input", gradY, weight, gradX, options, {
       reduce: cout,
       cols: cin,
-      padded,
       nu: rows.taps,
       nv: cols.taps,
       colStride: k * k,
@@ -194,7 +198,7 @@ export function conv2dBackwardWeight(
   }
   const variant = variantFor(program.gpu, options, precision);
   if (variant === "tiled") {
-    weightGradTiled(program, x, gradY, gradWeight, g, options.splits, precision);
+    weightGradTiled(program, x, gradY, gradWeight, g, options, precision);
   } else {
     weightGradDirect(program, x, gradY, gradWeight, g, options.splits);
   }
@@ -264,11 +268,13 @@ interface Geometry {
   padding: number;
 }
 
-/** conv2d_pack_weights' parameters; see that shader. */
+/**
+ * conv2d_pack_weights' parameters (see that shader) but its padded width, which depends on
+ * the kernel family.
+ */
 interface PackParams {
   reduce: number;
   cols: number;
-  padded: number;
   nu: number;
   nv: number;
   colStride: number;
@@ -301,12 +307,13 @@ interface Placement {
   offsetX: number;
 }
 
-// Output channels per workgroup row of the forward kernels; packed weight rows are padded
-// to a multiple of it.
-const channelBlock: Record<Conv2dVariant, number> = { direct: 16, tiled: 64 };
+// Output channels per workgroup row of the direct forward kernels; packed weight rows are
+// padded to a multiple of it. (The tiled kernels' blocks are their tiles' side.)
+const directChannelBlock = 16;
 
 // Parallel work a pass aims for when it splits its sum: invocations on CPU adapters (SIMD
-// lanes of two or more cores), workgroups on GPUs (several per multiprocessor).
+// lanes of two or more cores), workgroups of 64 × 64 tiles on GPUs (several per
+// multiprocessor; of 128 × 128 tiles, a quarter as many).
 const directTargetLanes = 2048;
 const tiledTargetWorkgroups = 1024;
 // The tiled forward and input-gradient passes split their sum over k only into parts of at
@@ -314,12 +321,16 @@ const tiledTargetWorkgroups = 1024;
 const minSlicesPerSplit = 8;
 
 /**
- * The kernel family for operands of `precision`: the one asked for or the adapter's in f32;
- * in f16 the tiled one, the only family generated in f16.
+ * The kernel family for operands of `precision`: the one asked for (a tile asks for the tiled
+ * one) or the adapter's in f32; in f16 the tiled one, the only family generated in f16.
  */
 function variantFor(gpu: Gpu, options: Conv2dOptions, precision: Precision): Conv2dVariant {
+  if (options.variant === "direct" && options.tile !== undefined) {
+    throw new Error(`conv2d variant "direct" has no tiles; tile ${options.tile} is "tiled"'s`);
+  }
   if (precision === "f32") {
-    return options.variant ?? (gpu.adapterClass === "gpu" ? "tiled" : "direct");
+    const tiled = gpu.adapterClass === "gpu" || options.tile !== undefined;
+    return options.variant ?? (tiled ? "tiled" : "direct");
   }
   if (options.variant === "direct") {
     throw new Error(`conv2d variant "direct" has no f16 kernels; f16 operands take "tiled"`);
@@ -388,7 +399,7 @@ function convolve(
   x: Tensor,
   weight: Tensor,
   y: Tensor,
-  splitsOverride: number | undefined,
+  options: Conv2dOptions,
   pack: PackParams,
   at: Placement,
 ): void {
@@ -421,9 +432,7 @@ function convolve(
     at.stride,
     i32(padY),
     i32(padX),
-    pack.padded,
   ];
-  const params = [...shape, ...placement(at)];
   const forward = pass === "forward";
   // The multiply-adds of this convolution (of one phase, for the input gradient), every tap
   // counted as other tools count them, even one that reads only padding.
@@ -433,25 +442,27 @@ function convolve(
     const kernels = conv2dTiledKernels[precisionOf(x, weight)];
     const sums = forward ? kernels.forward : kernels.backwardInput;
     const read = { shape, weightReading, taps: nu * nv };
-    tiledConvolve(program, sums, [x, weight, y], read, pack, at, splitsOverride, flops);
+    tiledConvolve(program, sums, [x, weight, y], read, pack, at, options, flops);
     return;
   }
+  const padded = roundUp(pack.cols, directChannelBlock);
+  const params = [...shape, padded, ...placement(at)];
   const packed = program.temp(
-    [Math.max(4, pack.reduce * nu * nv * pack.padded)],
+    [Math.max(4, pack.reduce * nu * nv * padded)],
     "conv2d packed weights",
   );
   if (nu * nv > 0) {
     program.dispatch(conv2dPackWeightsKernel, [weight, packed], Math.ceil(packed.size / 256), [
       pack.reduce,
       pack.cols,
-      pack.padded,
+      padded,
       nu,
       nv,
       ...weightReading,
     ]);
   }
   const columns = Math.ceil(at.outW / 4);
-  const channelBlocks = pack.padded / 16;
+  const channelBlocks = padded / directChannelBlock;
   const is3x3 = nu === 3 && nv === 3 && padY === 1 && padX === 1 && at.stride <= 2;
   if (is3x3 && at.inW % 4 === 0 && at.outW % 4 === 0 && at.stepY === 1 && at.stepX === 1) {
     // The 3×3 kernel reads aligned vec4s of x through a second binding of the same buffer;
@@ -482,28 +493,34 @@ function placement(at: Placement): number[] {
 /**
  * Records the tiled kernel of a convolution (or of one phase of an input gradient) of x with
  * the weights w [Cout, Cin, k, k] into y: `read.shape` holds its conv2d_forward parameters
- * before the placement (which comes from `at`), `read.weightReading` how it reads w (the
- * packing's parameters), `read.taps` how many of the kernel's taps it sums over. When its
- * tiles are too few to fill a GPU, the sum over k = (input channel, tap) is split: each split
- * stores its partial outputs densely, in f32 at either precision, and conv2d_split_sum adds
- * them up into the output's placement.
+ * before the padded width and the placement (which come from the tile and `at`),
+ * `read.weightReading` how it reads w (the packing's parameters), `read.taps` how many of the
+ * kernel's taps it sums over. The tile is 128 × 128 on grids large enough (see gemmTile),
+ * which then need no split; when the tiles are too few to fill a GPU, the sum over k = (input
+ * channel, tap) is split: each split stores its partial outputs densely, in f32 at either
+ * precision, and conv2d_split_sum adds them up into the output's placement.
  */
 function tiledConvolve(
   program: Program,
-  sums: Conv2dTiledSums,
+  sums: Readonly<Record<TileSide, Conv2dTiledSums>>,
   [x, w, y]: readonly Tensor[],
   read: { shape: readonly number[]; weightReading: readonly number[]; taps: number },
   pack: PackParams,
   at: Placement,
-  splitsOverride: number | undefined,
+  options: Conv2dOptions,
   flops: number,
 ): void {
-  const { shape, weightReading } = read;
+  const { weightReading } = read;
   const pixels = at.batch * at.outH * at.outW;
-  const tiles = Math.ceil(pixels / 64) * (pack.padded / 64);
+  const tile = gemmTile(pack.cols, pixels, options.tile);
+  const padded = roundUp(pack.cols, tile);
+  const shape = [...read.shape, padded];
+  // Pixel tiles, and all tiles counted in 64 × 64 tiles' work.
+  const pixelTiles = Math.ceil(pixels / tile);
+  const tiles = pixelTiles * (padded / tile) * tileArea(tile);
   const kTotal = pack.reduce * read.taps;
   const count = at.batch * pack.cols * at.outH * at.outW;
-  const wanted = splitsOverride ??
+  const wanted = options.splits ??
     Math.min(
       Math.ceil(tiledTargetWorkgroups / tiles),
       Math.floor(kTotal / 16 / minSlicesPerSplit),
@@ -513,12 +530,11 @@ function tiledConvolve(
     ? { splits: 1, per: 16 }
     : split(kTotal, wanted, 16, program.gpu, count);
   // Pixel tiles past the adapter's 65,535 workgroups a dimension (large images) fold into z.
-  const pixelTiles = Math.ceil(pixels / 64);
   const layers = Math.ceil(pixelTiles / program.gpu.limits.maxComputeWorkgroupsPerDimension);
-  const grid = [Math.ceil(pixelTiles / layers), (pack.padded / 64) * splits, layers] as const;
+  const grid = [Math.ceil(pixelTiles / layers), (padded / tile) * splits, layers] as const;
   if (splits === 1) {
     program.dispatch(
-      sums.whole,
+      sums[tile].whole,
       [x, w, y],
       grid,
       [...shape, ...placement(at), perSplit, 0, ...weightReading],
@@ -538,7 +554,7 @@ function tiledConvolve(
     offsetX: 0,
   };
   const params = [...shape, ...placement(dense), perSplit, count, ...weightReading];
-  program.dispatch(sums.parts, [x, w, parts], grid, params, flops);
+  program.dispatch(sums[tile].parts, [x, w, parts], grid, params, flops);
   program.dispatch(
     inPrecision(conv2dSplitSumKernel, precisionOf(y)),
     [parts, y],
@@ -633,24 +649,28 @@ function weightGradTiled(
   gradY: Tensor,
   gradWeight: Tensor,
   g: Geometry,
-  splitsOverride: number | undefined,
+  options: Conv2dOptions,
   precision: Precision,
 ): void {
   const { batch, cin, h, w, cout, oh, ow, k, stride, padding } = g;
   const kTotal = cin * k * k;
-  const tiles = Math.ceil(kTotal / 64) * Math.ceil(cout / 64);
+  const tile = gemmTile(cout, kTotal, options.tile);
+  const kTiles = Math.ceil(kTotal / tile);
+  const channelTiles = Math.ceil(cout / tile);
+  // In 64 × 64 tiles' work, as tiledConvolve counts them.
+  const tiles = kTiles * channelTiles * tileArea(tile);
   const { splits, per } = split(
     batch * oh * ow,
-    splitsOverride ?? Math.ceil(tiledTargetWorkgroups / tiles),
+    options.splits ?? Math.ceil(tiledTargetWorkgroups / tiles),
     16,
     program.gpu,
     gradWeight.size,
   );
   const out = program.temp([splits, gradWeight.size], "conv2d weight gradient partial sums");
   program.dispatch(
-    conv2dTiledKernels[precision].backwardWeight,
+    conv2dTiledKernels[precision].backwardWeight[tile],
     [x, gradY, out],
-    [Math.ceil(kTotal / 64), Math.ceil(cout / 64), splits],
+    [kTiles, channelTiles, splits],
     [batch, cin, h, w, cout, oh, ow, k, k, stride, padding, padding, per],
     weightGradFlops(g),
   );

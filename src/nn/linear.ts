@@ -7,7 +7,7 @@ import {
   linearPadKernel,
   linearTiledKernels,
 } from "../gpu/kernels/linear.ts";
-import { type Precision, precisionOf } from "../gpu/kernel.ts";
+import { type Precision, precisionOf, type TileSide } from "../gpu/kernel.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import {
   type Entry,
@@ -18,23 +18,35 @@ import {
   Parameter,
 } from "./module.ts";
 import { uniform } from "./init.ts";
+import { gemmTile, tileArea } from "./gemm_tile.ts";
 
 // Outputs per invocation along each side, and invocations per workgroup, of the CPU family's
 // GEMM kernels.
 const block = 16;
 const workgroup = 64;
 
-// On GPU adapters the passes run as GEMMs tiled in workgroup memory, 64 × 64 outputs per
-// workgroup: the CPU family's register blocks (256 accumulators per invocation) would spill
-// out of a GPU's registers, and its 16 × 16 tiles leave most of a GPU idle.
-const tile = 64;
+// On GPU adapters the passes run as GEMMs tiled in workgroup memory, 64 × 64 or 128 × 128
+// outputs per workgroup (chosen per pass by gemmTile): the CPU family's register blocks (256
+// accumulators per invocation) would spill out of a GPU's registers, and its 16 × 16 tiles
+// leave most of a GPU idle.
+
+/** How a linear pass is computed, for tests and benchmarks; by default chosen from the shape. */
+export interface LinearOptions {
+  /**
+   * The tiled kernels' output tile (64 × 64 or 128 × 128 per workgroup). Giving it runs the
+   * tiled kernels on any adapter (they are correct on all). By default the tiled family runs
+   * on GPUs and for f16 operands, with 128 × 128 tiles where the pass alone has enough of them
+   * to fill a large GPU.
+   */
+  readonly tile?: TileSide;
+}
 
 /**
- * Whether the passes run as the tiled GEMMs: on GPU adapters, and for f16 operands, which only
- * the tiled family has (it is correct on any adapter).
+ * Whether the passes run as the tiled GEMMs: on GPU adapters, for f16 operands, which only
+ * the tiled family has (it is correct on any adapter), and when a tile is asked for.
  */
-function tiled(program: Program, precision: Precision): boolean {
-  return program.gpu.adapterClass === "gpu" || precision === "f16";
+function tiled(program: Program, precision: Precision, options: LinearOptions): boolean {
+  return program.gpu.adapterClass === "gpu" || precision === "f16" || options.tile !== undefined;
 }
 
 // The kernels load vec4 rows, so a matrix whose rows are not a multiple of 4 wide is copied
@@ -63,6 +75,7 @@ export function linearForward(
   x: Tensor,
   weight: Tensor,
   bias: Tensor | null,
+  options: LinearOptions = {},
 ): Tensor {
   const [m, k] = matrixShape(x, "input");
   const [n, wk] = matrixShape(weight, "weight");
@@ -72,10 +85,11 @@ export function linearForward(
   const precision = precisionOf(x, weight);
   const y = program.temp([m, n], "linear output", precision);
   const b = bias ?? zeroBias(program, n);
-  if (tiled(program, precision)) {
+  if (tiled(program, precision, options)) {
+    const tile = gemmTile(m, n, options.tile);
     const grid = [Math.ceil(n / tile), Math.ceil(m / tile)] as const;
     program.dispatch(
-      linearTiledKernels[precision].forward,
+      linearTiledKernels[tile][precision].forward,
       [x, weight, b, y],
       grid,
       [m, n, k, k, 0],
@@ -98,15 +112,21 @@ export function linearForward(
 }
 
 /** Records gx = gy·W for gy [N, out] and weight [out, in]; returns gx [N, in] (overwritten). */
-export function linearBackwardInput(program: Program, gradY: Tensor, weight: Tensor): Tensor {
+export function linearBackwardInput(
+  program: Program,
+  gradY: Tensor,
+  weight: Tensor,
+  options: LinearOptions = {},
+): Tensor {
   const [m, k] = matrixShape(gradY, "output gradient");
   const [wk, n] = matrixShape(weight, "weight");
   if (wk !== k) throw new Error(`Linear: gradient [${gradY.shape}], weight [${weight.shape}]`);
   const precision = precisionOf(gradY, weight);
   const gx = program.temp([m, n], "linear input gradient", precision);
-  if (tiled(program, precision)) {
+  if (tiled(program, precision, options)) {
+    const tile = gemmTile(m, n, options.tile);
     const grid = [Math.ceil(n / tile), Math.ceil(m / tile)] as const;
-    const kernel = linearTiledKernels[precision].backwardInput;
+    const kernel = linearTiledKernels[tile][precision].backwardInput;
     program.dispatch(kernel, [gradY, weight, gx], grid, [m, n, k, k, 0], 2 * m * n * k);
     return gx;
   }
@@ -125,7 +145,8 @@ export function linearBackwardInput(program: Program, gradY: Tensor, weight: Ten
 }
 
 // Output tiles worth having at once: llvmpipe needs a few workgroups of 64 invocations per
-// core (a 16 × 16 tile each), a GPU about a thousand workgroups (a 64 × 64 tile each).
+// core (a 16 × 16 tile each), a GPU about a thousand workgroups of 64 × 64 tiles (or a
+// quarter as many of 128 × 128).
 // Splitting the batch finds them when the weight is small (a probe, a projection head).
 const targetTiles = { cpu: 256, gpu: 1024 };
 // Fewer batch rows than this per split would cost more in partial sums than they save.
@@ -150,6 +171,7 @@ export function linearBackwardWeight(
   gradY: Tensor,
   gradWeight: Tensor,
   gradBias: Tensor | null,
+  options: LinearOptions = {},
 ): void {
   const [k, n] = matrixShape(x, "input");
   const [gk, m] = matrixShape(gradY, "output gradient");
@@ -161,10 +183,14 @@ export function linearBackwardWeight(
   }
   const biasSums = gradBias ?? program.temp([m], "unused bias gradient");
   const precision = precisionOf(x, gradY);
-  const side = tiled(program, precision) ? tile : block;
+  const isTiled = tiled(program, precision, options);
+  const tile = gemmTile(m, n, options.tile);
+  const side = isTiled ? tile : block;
   const tilesN = Math.ceil(n / side);
   const tiles = Math.ceil(m / side) * tilesN;
-  const wanted = Math.ceil(targetTiles[program.gpu.adapterClass] / tiles);
+  // On GPUs in 64 × 64 tiles' work: a 128 × 128 tile holds four.
+  const work = isTiled ? tiles * tileArea(tile) : tiles;
+  const wanted = Math.ceil(targetTiles[program.gpu.adapterClass] / work);
   const maxSplits = Math.max(1, Math.floor(k / minRowsPerSplit));
   const rowsPerSplit = Math.ceil(k / Math.min(wanted, maxSplits));
   // Every split must get rows: each one writes its whole slice of partial sums.
@@ -173,9 +199,9 @@ export function linearBackwardWeight(
   // Records the sums of every split: into the gradients (accumulate 1, one split) or into
   // each split's slice of partial sums (0).
   let sums: (outW: Tensor, outB: Tensor, accumulate: number) => void;
-  if (tiled(program, precision)) {
+  if (isTiled) {
     const grid = [tilesN, Math.ceil(m / tile), splits] as const;
-    const kernel = linearTiledKernels[precision].backwardWeight;
+    const kernel = linearTiledKernels[tile][precision].backwardWeight;
     sums = (outW, outB, accumulate) =>
       program.dispatch(
         kernel,

@@ -1,6 +1,8 @@
 /**
- * Generates the GPU family's convolution kernels (shaders/conv2d_*_tiled.wgsl): implicit GEMMs
- * over k = (input channel, tap) on tile.ts's micro-kernel. Each loader's four lanes are
+ * Generates the GPU family's convolution kernels (shaders/conv2d_*_tiled*.wgsl): implicit
+ * GEMMs over k = (input channel, tap) on tile.ts's micro-kernels, the forward kernel (which
+ * also computes the input gradient) and the weight gradient's, each with 64 × 64 tiles
+ * (`_tiled`) and with 128 × 128 ones (`_tiled128`). Each loader's four lanes are
  * written out with their own named indices (no private arrays), so the only loop left is the
  * one over k (forward) or over the output pixels of a split (weight gradient).
  *
@@ -8,15 +10,22 @@
  */
 import {
   accumulators,
+  blockCells,
+  cell,
   enable,
   f16Note,
   generatedBy,
+  halves,
   indent,
   lanes,
+  ownRow,
   range,
   rowStride,
   sliceLoop,
+  tile128,
+  tile64,
   tileDeclarations,
+  type TileShape,
   wgsl,
 } from "./tile.ts";
 import type { Precision } from "../kernel.ts";
@@ -42,16 +51,17 @@ const geometry = [
 ];
 
 /**
- * An index that starts at `first` and advances by 16 each slice, kept as three mixed-radix
- * digits (outer, middle < middleRadix, inner < innerRadix): its declarations, and its advance,
- * which takes adds and carries only. Integer division costs tens of instructions on GPUs; the
- * loaders would otherwise divide every slice.
+ * An index that starts at `first` and advances by `step` (a slice's depth) each slice, kept as
+ * three mixed-radix digits (outer, middle < middleRadix, inner < innerRadix): its
+ * declarations, and its advance, which takes adds and carries only. Integer division costs
+ * tens of instructions on GPUs; the loaders would otherwise divide every slice.
  */
 function counter(
   [outer, middle, inner]: readonly string[],
   middleRadix: string,
   innerRadix: string,
   first: string,
+  step: number,
 ) {
   const both = `(${middleRadix} * ${innerRadix})`;
   const at = `(${first})`;
@@ -60,9 +70,9 @@ function counter(
       `var ${outer} = ${at} / ${both};`,
       `var ${middle} = ${at} % ${both} / ${innerRadix};`,
       `var ${inner} = ${at} % ${innerRadix};`,
-      `let ${outer}_step = 16u / ${both};`,
-      `let ${middle}_step = 16u % ${both} / ${innerRadix};`,
-      `let ${inner}_step = 16u % ${innerRadix};`,
+      `let ${outer}_step = ${step}u / ${both};`,
+      `let ${middle}_step = ${step}u % ${both} / ${innerRadix};`,
+      `let ${inner}_step = ${step}u % ${innerRadix};`,
     ],
     advance: [
       `${inner} += ${inner}_step;`,
@@ -76,16 +86,35 @@ function counter(
   };
 }
 
+/** The tiling a forward kernel's header describes. */
+function forwardTiling(t: TileShape): string[] {
+  if (t.side === 64) {
+    return [
+      "// k = (input channel, tap), staged through workgroup memory 16 values of k at a time. A",
+      "// workgroup computes a 64-channel × 64-pixel tile, each of its 256 invocations a 4 × 4 block.",
+    ];
+  }
+  return [
+    "// k = (input channel, tap), staged through workgroup memory 8 values of k at a time. A",
+    "// workgroup computes a 128-channel × 128-pixel tile, each of its 256 invocations an 8 × 8",
+    "// block (channels 4·ty .. + 3 and 64 + 4·ty .. + 3, pixels likewise by tx; conv2d_forward_tiled",
+    "// is the 64 × 64 tiling).",
+  ];
+}
+
 /**
- * The forward kernel for operands of `precision`, storing its sums as `stores`: f32 ones
- * store f32; f16 ones store f16 outputs, or f32 partial sums when their sum over k is split.
+ * The forward kernel for operands of `precision` with tiles `t`, storing its sums as
+ * `stores`: f32 ones store f32; f16 ones store f16 outputs, or f32 partial sums when their sum
+ * over k is split.
  */
-function forward(precision: Precision, stores: Precision): string {
-  // k = k0 + li / 16 as (input channel, kernel row, kernel column).
-  const tap = counter(["ci", "ky", "kx"], "params.kh", "params.kw", "k_begin + k_row");
+function forward(precision: Precision, stores: Precision, t: TileShape): string {
+  // k = k0 + li / groups as (input channel, kernel row, kernel column).
+  const tap = counter(["ci", "ky", "kx"], "params.kh", "params.kw", "k_begin + k_row", t.depth);
+  // Invocation li stages k-row li / groups, lines 4·(li % groups) .. + 3 of the tile.
+  const groups = t.side / 4;
   const { scalar, zero } = wgsl[precision];
   const note = precision === "f32" ? [] : [
-    ...f16Note,
+    ...f16Note(t),
     stores === "f16"
       ? "// It stores y in f16, and is used when the sum is not split."
       : "// It stores the f32 partial sums of a split sum, which conv2d_split_sum adds up.",
@@ -93,14 +122,13 @@ function forward(precision: Precision, stores: Precision): string {
   return [
     generatedBy("conv2d.ts"),
     "// Convolution for GPUs: an implicit GEMM, y[co, pixel] = Σ_k w[k, co] · im2col(x)[k, pixel],",
-    "// k = (input channel, tap), staged through workgroup memory 16 values of k at a time. A",
-    "// workgroup computes a 64-channel × 64-pixel tile, each of its 256 invocations a 4 × 4 block.",
+    ...forwardTiling(t),
     "// Same parameters and output placement as conv2d_forward, so it also computes the input",
     "// gradient one stride phase at a time; it reads w itself, as conv2d_pack_weights does.",
     "// The sum over k may be split: split s sums k_per_split values of k from s·k_per_split",
     "// (a multiple of 16) and stores at s·split_stride onwards; conv2d_split_sum then adds the",
     "// splits up (0 and k_per_split ≥ k_total: one split, stored in place).",
-    "// Grid: (x, padded / 64 · splits, z) with x · z ≥ ceil(batch · out_h · out_w / 64): the",
+    `// Grid: (x, padded / ${t.side} · splits, z) with x · z ≥ ceil(batch · out_h · out_w / ${t.side}): the`,
     "// pixel tiles, folded into x and z past 65,535 (large images); y numbers the channel blocks",
     "// of split 0, then of split 1, ….",
     ...note,
@@ -134,7 +162,11 @@ function forward(precision: Precision, stores: Precision): string {
     `@group(0) @binding(2) var<storage, read> w: array<${scalar}>;`,
     `@group(0) @binding(3) var<storage, read_write> y: array<${stores}>;`,
     "",
-    ...tileDeclarations("output channels (weights) and by 64 pixels (inputs)", precision),
+    ...tileDeclarations(
+      `output channels (weights) and by ${t.side} pixels (inputs)`,
+      precision,
+      t,
+    ),
     "",
     "// Input value of channel ci at row iy, column ix of the image whose channel 0 starts at row",
     "// `base`, or 0 in the padding and for k past the end.",
@@ -175,56 +207,70 @@ function forward(precision: Precision, stores: Precision): string {
     "  @builtin(workgroup_id) wid: vec3u,",
     "  @builtin(num_workgroups) nwg: vec3u,",
     ") {",
-    "  let p0 = (wid.x + wid.z * nwg.x) * 64u;",
-    "  let blocks = params.padded / 64u;",
-    "  let co0 = wid.y % blocks * 64u;",
+    `  let p0 = (wid.x + wid.z * nwg.x) * ${t.side}u;`,
+    `  let blocks = params.padded / ${t.side}u;`,
+    `  let co0 = wid.y % blocks * ${t.side}u;`,
     "  let split = wid.y / blocks;",
     "  let taps = params.kh * params.kw;",
     "  let k_total = params.in_channels * taps;",
     "  let pixels = params.out_h * params.out_w;",
-    "  // This invocation stages row k0 + li / 16 of the weights (channels co0 + 4·(li % 16) ..)",
-    "  // and of the inputs (pixels qj = p0 + 4·(li % 16) + j, j = 0..3) of every slice; a pixel past",
+    `  // This invocation stages row k0 + li / ${groups} of the weights (channels co0 + 4·(li % ${groups}) ..)`,
+    `  // and of the inputs (pixels qj = p0 + 4·(li % ${groups}) + j, j = 0..3) of every slice; a pixel past`,
     "  // the end reads nothing (its window starts below the image).",
     "  let k_begin = split * params.k_per_split;",
     "  let k_end = min(k_total, k_begin + params.k_per_split);",
-    "  let k_row = li / 16u;",
+    `  let k_row = li / ${groups}u;`,
     ...indent(tap.declare, "  "),
     ...range(4).flatMap((j) => [
-      `  let q${j} = p0 + li % 16u * 4u + ${j}u;`,
+      `  let q${j} = p0 + li % ${groups}u * 4u + ${j}u;`,
       `  let base${j} = q${j} / pixels * params.in_channels * params.in_h;`,
       `  let iy${j} = select(-1 - i32(params.kh), i32(q${j} % pixels / params.out_w * params.stride) - params.pad_y, q${j} < params.batch * pixels);`,
       `  let ix${j} = i32(q${j} % params.out_w * params.stride) - params.pad_x;`,
     ]),
-    "  // ...and computes channels co0 + 4·ty .. + 3 at pixels p0 + 4·tx .. + 3.",
-    ...indent(accumulators(), "  "),
+    ...(halves(t) === 1
+      ? ["  // ...and computes channels co0 + 4·ty .. + 3 at pixels p0 + 4·tx .. + 3."]
+      : [
+        "  // ...and computes channels co0 + 4·ty .. + 3 and co0 + 64 + 4·ty .. + 3 at pixels",
+        "  // p0 + 4·tx .. + 3 and p0 + 64 + 4·tx .. + 3.",
+      ]),
+    ...indent(accumulators(t), "  "),
     ...indent(
-      sliceLoop({
-        counter: "k0",
-        begin: "k_begin",
-        end: "k_end",
-        fetch: (first) => [
-          "{",
-          `  let k = ${first} + k_row;`,
-          "  let k_ok = k < k_end;",
-          `  a_next = ${
-            vec4Of(precision, (j) => `w_at(co0 + li % 16u * 4u + ${j}u, ci, ky, kx, k_ok)`)
-          };`,
-          `  b_next = ${
-            vec4Of(precision, (j) => `x_at(base${j}, ci, iy${j} + i32(ky), ix${j} + i32(kx), k_ok)`)
-          };`,
-          ...indent(tap.advance, "  "),
-          "}",
-        ],
-        stage: [
-          `a_tile[k_row * ${rowStride}u + li % 16u] = a_next;`,
-          `b_tile[k_row * ${rowStride}u + li % 16u] = b_next;`,
-        ],
-      }, precision),
+      sliceLoop(
+        {
+          counter: "k0",
+          begin: "k_begin",
+          end: "k_end",
+          fetch: (first) => [
+            "{",
+            `  let k = ${first} + k_row;`,
+            "  let k_ok = k < k_end;",
+            `  a_next = ${
+              vec4Of(precision, (j) => `w_at(co0 + li % ${groups}u * 4u + ${j}u, ci, ky, kx, k_ok)`)
+            };`,
+            `  b_next = ${
+              vec4Of(
+                precision,
+                (j) => `x_at(base${j}, ci, iy${j} + i32(ky), ix${j} + i32(kx), k_ok)`,
+              )
+            };`,
+            ...indent(tap.advance, "  "),
+            "}",
+          ],
+          stage: [
+            `a_tile[k_row * ${rowStride(t)}u + li % ${groups}u] = a_next;`,
+            `b_tile[k_row * ${rowStride(t)}u + li % ${groups}u] = b_next;`,
+          ],
+        },
+        precision,
+        t,
+      ),
       "  ",
     ),
-    ...range(4).flatMap((i) =>
+    ...blockCells(t).flatMap(([i, h]) =>
       range(4).map((j) =>
-        `  store(co0 + 4u * ty + ${i}u, p0 + 4u * tx + ${j}u, acc${i}.${lanes[j]}, split);`
+        `  store(co0 + ${ownRow(i)}, p0 + ${ownRow(4 * h + j, "tx")}, acc${cell(t, i, h)}.${
+          lanes[j]
+        }, split);`
       )
     ),
     "}",
@@ -233,21 +279,46 @@ function forward(precision: Precision, stores: Precision): string {
 }
 
 /** The weight-gradient kernel for x and gy of `precision`; the gradient's sums are f32. */
-function backwardWeight(precision: Precision): string {
-  // Output pixel q = q0 + li % 16 as (image, row, column).
-  const pixel = counter(["n", "oy", "ox"], "params.out_h", "params.out_w", "q_begin + row");
+/** The tiling a weight-gradient kernel's header describes. */
+function backwardWeightTiling(t: TileShape): string[] {
+  if (t.side === 64) {
+    return [
+      "// memory 16 pixels at a time. A workgroup computes a 64-channel × 64-k tile, each of its 256",
+      "// invocations a 4 × 4 block. It stores the sums of its split as out[split] in the layout of",
+      "// the gradient, and conv2d_reduce adds the splits into the gradient.",
+    ];
+  }
+  return [
+    "// memory 8 pixels at a time. A workgroup computes a 128-channel × 128-k tile, each of its 256",
+    "// invocations an 8 × 8 block (channels 4·ty .. + 3 and 64 + 4·ty .. + 3, k likewise by tx;",
+    "// conv2d_backward_weight_tiled is the 64 × 64 tiling). It stores the sums of its split as",
+    "// out[split] in the layout of the gradient, and conv2d_reduce adds the splits into it.",
+  ];
+}
+
+/**
+ * The weight-gradient kernel for x and gy of `precision` with tiles `t`; the gradient's sums
+ * are f32.
+ */
+function backwardWeight(precision: Precision, t: TileShape): string {
+  // Output pixel q = q0 + li % depth as (image, row, column).
+  const pixel = counter(
+    ["n", "oy", "ox"],
+    "params.out_h",
+    "params.out_w",
+    "q_begin + row",
+    t.depth,
+  );
   const { scalar, zero } = wgsl[precision];
   const note = precision === "f32"
     ? []
-    : [...f16Note, "// Its partial sums are f32, as the (f32) parameters' gradient is."];
+    : [...f16Note(t), "// Its partial sums are f32, as the (f32) parameters' gradient is."];
   return [
     generatedBy("conv2d.ts"),
     "// Weight gradient for GPUs: an implicit GEMM, gw[co, k] += Σ_q gy[co, q] · im2col(x)[q, k]",
     "// over the output pixels q of one split, k = (input channel, tap), staged through workgroup",
-    "// memory 16 pixels at a time. A workgroup computes a 64-channel × 64-k tile, each of its 256",
-    "// invocations a 4 × 4 block. It stores the sums of its split as out[split] in the layout of",
-    "// the gradient, and conv2d_reduce adds the splits into the gradient.",
-    "// Reads x and gy in NCHW. Grid: (ceil(k / 64), ceil(out_channels / 64), splits).",
+    ...backwardWeightTiling(t),
+    `// Reads x and gy in NCHW. Grid: (ceil(k / ${t.side}), ceil(out_channels / ${t.side}), splits).`,
     ...note,
     ...enable(precision),
     "struct Params {",
@@ -262,7 +333,7 @@ function backwardWeight(precision: Precision): string {
     `@group(0) @binding(2) var<storage, read> gy: array<${scalar}>;`,
     "@group(0) @binding(3) var<storage, read_write> out: array<f32>;",
     "",
-    ...tileDeclarations("output channels (gy) and by 64 values of k (x)", precision),
+    ...tileDeclarations(`output channels (gy) and by ${t.side} values of k (x)`, precision, t),
     "",
     "// gy of output channel co at output pixel q (image n, offset q_in in its plane), or 0 past",
     "// the split's end and the last channel.",
@@ -282,17 +353,17 @@ function backwardWeight(precision: Precision): string {
     "",
     "@compute @workgroup_size(256)",
     "fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3u) {",
-    "  let k0 = wid.x * 64u;",
-    "  let co0 = wid.y * 64u;",
+    `  let k0 = wid.x * ${t.side}u;`,
+    `  let co0 = wid.y * ${t.side}u;`,
     "  let taps = params.kh * params.kw;",
     "  let k_total = params.in_channels * taps;",
     "  let pixels = params.out_h * params.out_w;",
     "  let q_begin = wid.z * params.pixels_per_split;",
     "  let q_end = min(params.batch * pixels, q_begin + params.pixels_per_split);",
-    "  // This invocation stages pixel row li % 16 of each slice: output channels and values of k",
+    `  // This invocation stages pixel row li % ${t.depth} of each slice: output channels and values of k`,
     "  // col + j, j = 0..3, of the tile.",
-    "  let row = li % 16u;",
-    "  let col = li / 16u * 4u;",
+    `  let row = li % ${t.depth}u;`,
+    `  let col = li / ${t.depth}u * 4u;`,
     ...indent(pixel.declare, "  "),
     ...range(4).flatMap((j) => [
       `  let kq${j} = min(k0 + col + ${j}u, k_total - 1u);`,
@@ -301,42 +372,55 @@ function backwardWeight(precision: Precision): string {
       `  let dx${j} = i32(kq${j} % params.kw) - params.pad_x;`,
       `  let k_ok${j} = k0 + col + ${j}u < k_total;`,
     ]),
-    "  // ...and computes output channels co0 + 4·ty .. + 3 by k0 + 4·tx .. + 3.",
-    ...indent(accumulators(), "  "),
+    ...(halves(t) === 1
+      ? ["  // ...and computes output channels co0 + 4·ty .. + 3 by k0 + 4·tx .. + 3."]
+      : [
+        "  // ...and computes output channels co0 + 4·ty .. + 3 and co0 + 64 + 4·ty .. + 3 by",
+        "  // k0 + 4·tx .. + 3 and k0 + 64 + 4·tx .. + 3.",
+      ]),
+    ...indent(accumulators(t), "  "),
     ...indent(
-      sliceLoop({
-        counter: "q0",
-        begin: "q_begin",
-        end: "q_end",
-        fetch: (first) => [
-          "{",
-          `  let q = ${first} + row;`,
-          "  let q_ok = q < q_end;",
-          "  let q_in = oy * params.out_w + ox;",
-          "  let iy = i32(oy * params.stride);",
-          "  let ix = i32(ox * params.stride);",
-          `  a_next = ${vec4Of(precision, (j) => `gy_at(co0 + col + ${j}u, n, q_in, q_ok)`)};`,
-          `  b_next = ${
-            vec4Of(precision, (j) => `x_at(n, ci${j}, iy + dy${j}, ix + dx${j}, q_ok && k_ok${j})`)
-          };`,
-          ...indent(pixel.advance, "  "),
-          "}",
-        ],
-        stage: [
-          `a_tile[row * ${rowStride}u + col / 4u] = a_next;`,
-          `b_tile[row * ${rowStride}u + col / 4u] = b_next;`,
-        ],
-      }, precision),
+      sliceLoop(
+        {
+          counter: "q0",
+          begin: "q_begin",
+          end: "q_end",
+          fetch: (first) => [
+            "{",
+            `  let q = ${first} + row;`,
+            "  let q_ok = q < q_end;",
+            "  let q_in = oy * params.out_w + ox;",
+            "  let iy = i32(oy * params.stride);",
+            "  let ix = i32(ox * params.stride);",
+            `  a_next = ${vec4Of(precision, (j) => `gy_at(co0 + col + ${j}u, n, q_in, q_ok)`)};`,
+            `  b_next = ${
+              vec4Of(
+                precision,
+                (j) => `x_at(n, ci${j}, iy + dy${j}, ix + dx${j}, q_ok && k_ok${j})`,
+              )
+            };`,
+            ...indent(pixel.advance, "  "),
+            "}",
+          ],
+          stage: [
+            `a_tile[row * ${rowStride(t)}u + col / 4u] = a_next;`,
+            `b_tile[row * ${rowStride(t)}u + col / 4u] = b_next;`,
+          ],
+        },
+        precision,
+        t,
+      ),
       "  ",
     ),
-    ...range(4).flatMap((i) => [
+    ...blockCells(t).flatMap(([i, h]) => [
       `  {`,
-      `    let co = co0 + 4u * ty + ${i}u;`,
-      ...range(4).map((j) =>
-        `    if (co < params.out_channels && k0 + 4u * tx + ${j}u < k_total) { out[(wid.z * params.out_channels + co) * k_total + k0 + 4u * tx + ${j}u] = acc${i}.${
-          lanes[j]
-        }; }`
-      ),
+      `    let co = co0 + ${ownRow(i)};`,
+      ...range(4).map((j) => {
+        const k = `k0 + ${ownRow(4 * h + j, "tx")}`;
+        return `    if (co < params.out_channels && ${k} < k_total) { out[(wid.z * params.out_channels + co) * k_total + ${k}] = acc${
+          cell(t, i, h)
+        }.${lanes[j]}; }`;
+      }),
       `  }`,
     ]),
     "}",
@@ -346,14 +430,20 @@ function backwardWeight(precision: Precision): string {
 
 /**
  * The generated shaders, by file name in shaders/: each kernel in f32 and in f16, and the f16
- * forward once more storing f32 partial sums (`_parts`), for when its sum over k is split.
+ * forward once more storing f32 partial sums (`_parts`), for when its sum over k is split;
+ * each with 64 × 64 tiles (`_tiled`) and with 128 × 128 ones (`_tiled128`).
  */
 export function conv2dShaders(): Map<string, string> {
-  return new Map([
-    ["conv2d_forward_tiled.wgsl", forward("f32", "f32")],
-    ["conv2d_forward_tiled_f16.wgsl", forward("f16", "f16")],
-    ["conv2d_forward_tiled_f16_parts.wgsl", forward("f16", "f32")],
-    ["conv2d_backward_weight_tiled.wgsl", backwardWeight("f32")],
-    ["conv2d_backward_weight_tiled_f16.wgsl", backwardWeight("f16")],
-  ]);
+  return new Map(
+    [tile64, tile128].flatMap((t) => {
+      const tiled = t.side === 64 ? "tiled" : `tiled${t.side}`;
+      return [
+        [`conv2d_forward_${tiled}.wgsl`, forward("f32", "f32", t)],
+        [`conv2d_forward_${tiled}_f16.wgsl`, forward("f16", "f16", t)],
+        [`conv2d_forward_${tiled}_f16_parts.wgsl`, forward("f16", "f32", t)],
+        [`conv2d_backward_weight_${tiled}.wgsl`, backwardWeight("f32", t)],
+        [`conv2d_backward_weight_${tiled}_f16.wgsl`, backwardWeight("f16", t)],
+      ] as const;
+    }),
+  );
 }

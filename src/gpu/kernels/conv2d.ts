@@ -1,4 +1,4 @@
-import type { Kernel, Precision } from "../kernel.ts";
+import type { Kernel, Precision, TileSide } from "../kernel.ts";
 import packWeights from "../../../shaders/conv2d_pack_weights.wgsl" with { type: "text" };
 import packActivations from "../../../shaders/conv2d_pack_activations.wgsl" with { type: "text" };
 import forward from "../../../shaders/conv2d_forward.wgsl" with { type: "text" };
@@ -8,6 +8,13 @@ import forwardTiledF16 from "../../../shaders/conv2d_forward_tiled_f16.wgsl" wit
   type: "text",
 };
 import forwardTiledF16Parts from "../../../shaders/conv2d_forward_tiled_f16_parts.wgsl" with {
+  type: "text",
+};
+import forwardTiled128 from "../../../shaders/conv2d_forward_tiled128.wgsl" with { type: "text" };
+import forwardTiled128F16 from "../../../shaders/conv2d_forward_tiled128_f16.wgsl" with {
+  type: "text",
+};
+import forwardTiled128F16Parts from "../../../shaders/conv2d_forward_tiled128_f16_parts.wgsl" with {
   type: "text",
 };
 import backwardWeight from "../../../shaders/conv2d_backward_weight.wgsl" with { type: "text" };
@@ -20,6 +27,12 @@ import backwardWeightTiled from "../../../shaders/conv2d_backward_weight_tiled.w
 import backwardWeightTiledF16 from "../../../shaders/conv2d_backward_weight_tiled_f16.wgsl" with {
   type: "text",
 };
+import backwardWeightTiled128 from "../../../shaders/conv2d_backward_weight_tiled128.wgsl" with {
+  type: "text",
+};
+import backwardWeightTiled128F16 from "../../../shaders/conv2d_backward_weight_tiled128_f16.wgsl" with {
+  type: "text",
+};
 import reduce from "../../../shaders/conv2d_reduce.wgsl" with { type: "text" };
 import splitSum from "../../../shaders/conv2d_split_sum.wgsl" with { type: "text" };
 
@@ -27,7 +40,8 @@ import splitSum from "../../../shaders/conv2d_split_sum.wgsl" with { type: "text
  * Convolution kernels; each WGSL file documents its parameters and grid. Plain names are the
  * general register-blocked kernels for CPU adapters, `_3x3` their specialisations to 3×3
  * kernels with padding 1 (conv2d_forward_3x3 has entry points `main` for stride 1 and
- * `main_stride2`), `_tiled` the workgroup-memory kernels for GPUs. The input gradient runs
+ * `main_stride2`), `_tiled` the workgroup-memory kernels for GPUs (`_tiled128`: with 128 × 128
+ * output tiles instead of 64 × 64). The input gradient runs
  * the forward kernels on flipped weights, one stride phase at a time, under its own names so
  * that profiles tell the passes apart.
  */
@@ -69,16 +83,17 @@ export interface Conv2dTiledSums {
   readonly parts: Kernel;
 }
 
-/** The tiled kernels of the three passes, for operands of one type. */
+/** The tiled kernels of the three passes, for operands of one type, by output tile. */
 export interface Conv2dTiledKernels {
-  readonly forward: Conv2dTiledSums;
-  readonly backwardInput: Conv2dTiledSums;
+  readonly forward: Readonly<Record<TileSide, Conv2dTiledSums>>;
+  readonly backwardInput: Readonly<Record<TileSide, Conv2dTiledSums>>;
   /** Stores f32 partial sums at either precision: parameter gradients are f32. */
-  readonly backwardWeight: Kernel;
+  readonly backwardWeight: Readonly<Record<TileSide, Kernel>>;
 }
 
 // An f32 pass stores its partial sums in its output's type already.
-function sameSums(kernel: Kernel): Conv2dTiledSums {
+function sameSums(name: string, code: string): Conv2dTiledSums {
+  const kernel = { name, code };
   return { whole: kernel, parts: kernel };
 }
 
@@ -92,17 +107,35 @@ function tiledSums(name: string, whole: string, parts: string): Conv2dTiledSums 
  */
 export const conv2dTiledKernels: Readonly<Record<Precision, Conv2dTiledKernels>> = {
   f32: {
-    forward: sameSums({ name: "conv2d_forward_tiled", code: forwardTiled }),
-    backwardInput: sameSums({ name: "conv2d_backward_input_tiled", code: forwardTiled }),
-    backwardWeight: { name: "conv2d_backward_weight_tiled", code: backwardWeightTiled },
+    forward: {
+      64: sameSums("conv2d_forward_tiled", forwardTiled),
+      128: sameSums("conv2d_forward_tiled128", forwardTiled128),
+    },
+    backwardInput: {
+      64: sameSums("conv2d_backward_input_tiled", forwardTiled),
+      128: sameSums("conv2d_backward_input_tiled128", forwardTiled128),
+    },
+    backwardWeight: {
+      64: { name: "conv2d_backward_weight_tiled", code: backwardWeightTiled },
+      128: { name: "conv2d_backward_weight_tiled128", code: backwardWeightTiled128 },
+    },
   },
   f16: {
-    forward: tiledSums("conv2d_forward_tiled_f16", forwardTiledF16, forwardTiledF16Parts),
-    backwardInput: tiledSums(
-      "conv2d_backward_input_tiled_f16",
-      forwardTiledF16,
-      forwardTiledF16Parts,
-    ),
-    backwardWeight: { name: "conv2d_backward_weight_tiled_f16", code: backwardWeightTiledF16 },
+    forward: {
+      64: tiledSums("conv2d_forward_tiled_f16", forwardTiledF16, forwardTiledF16Parts),
+      128: tiledSums("conv2d_forward_tiled128_f16", forwardTiled128F16, forwardTiled128F16Parts),
+    },
+    backwardInput: {
+      64: tiledSums("conv2d_backward_input_tiled_f16", forwardTiledF16, forwardTiledF16Parts),
+      128: tiledSums(
+        "conv2d_backward_input_tiled128_f16",
+        forwardTiled128F16,
+        forwardTiled128F16Parts,
+      ),
+    },
+    backwardWeight: {
+      64: { name: "conv2d_backward_weight_tiled_f16", code: backwardWeightTiledF16 },
+      128: { name: "conv2d_backward_weight_tiled128_f16", code: backwardWeightTiled128F16 },
+    },
   },
 };
