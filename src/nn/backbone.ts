@@ -103,9 +103,10 @@ export function checkImageSize(backbone: BackboneConfig, height: number, width: 
 /** Refuses a precision the backbone or the adapter cannot train in, naming the flag. */
 export function checkPrecision(precision: Precision, backbone: BackboneConfig, gpu: Gpu): void {
   if (precision === "f32") return;
-  if (backbone.name !== "resnet18") {
+  if (backbone.name === "text") {
     throw new SelfsupError(
-      `--precision f16 trains the ResNet; the ${describeBackbone(backbone)} trains in f32`,
+      `--precision f16 trains the ResNet and the ViT; the ${describeBackbone(backbone)} trains ` +
+        `in f32`,
     );
   }
   if (!gpu.features.has("shader-f16")) {
