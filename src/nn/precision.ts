@@ -39,9 +39,10 @@ export function toF32(program: Program, x: Tensor): Tensor {
  * A backbone that computes on f16 activations and gradients: images are cast to f16 as they
  * enter, features to f32 as they leave, and the features' gradient to f16 on its way back,
  * multiplied by the loss scale (see {@link HalfPrecision.useLossScale}) so that small
- * gradients do not flush to zero in f16. Evaluation-mode passes run the f32 network. Its layers cast their f32 weights to f16 for each
- * step (see Conv2d, Linear) and accumulate f32 parameter gradients. Parameters, names and config are
- * the inner backbone's: checkpoints do not know the precision a run trained in.
+ * gradients do not flush to zero in f16. Evaluation-mode passes run the f32 network. Its
+ * layers cast their f32 weights to f16 for each step (see Conv2d, Linear) and accumulate f32
+ * parameter gradients. Parameters, names and config are the inner backbone's: checkpoints do
+ * not know the precision a run trained in.
  */
 export class HalfPrecision implements Backbone {
   #lossScale?: Tensor;
