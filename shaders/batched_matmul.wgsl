@@ -5,7 +5,9 @@
 // a[aOffset + outer·aOuter + head·aHead + i·aRow + j·aCol], likewise for B, and C is
 // row-major with row stride cRow. Each invocation computes an 8×8 block of C[b] in four 4×4
 // register matrices: per step of the inner dimension it loads 8 + 8 values and does 64
-// multiply-adds. Rows and columns past the edge are clamped on load and not stored.
+// multiply-adds. Rows and columns past the edge are clamped on load and not stored. In
+// either precision (see inPrecision): the products and sums in f32, C rounded once.
+alias act = f32;
 struct Params {
   m: u32, n: u32, k: u32,
   heads: u32, batches: u32, tilesN: u32, tiles: u32,
@@ -14,9 +16,9 @@ struct Params {
   cOffset: u32, cOuter: u32, cHead: u32, cRow: u32,
 }
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@group(0) @binding(1) var<storage, read> a: array<act>;
+@group(0) @binding(2) var<storage, read> b: array<act>;
+@group(0) @binding(3) var<storage, read_write> c: array<act>;
 
 fn outer(u: vec4f, v: vec4f) -> mat4x4f {
   return mat4x4f(u * v.x, u * v.y, u * v.z, u * v.w);
@@ -24,11 +26,11 @@ fn outer(u: vec4f, v: vec4f) -> mat4x4f {
 
 // Four elements of A (or B) at the offsets in `base` plus `step`.
 fn loadA(base: vec4u, step: u32) -> vec4f {
-  return vec4f(a[base.x + step], a[base.y + step], a[base.z + step], a[base.w + step]);
+  return vec4f(vec4<act>(a[base.x + step], a[base.y + step], a[base.z + step], a[base.w + step]));
 }
 
 fn loadB(base: vec4u, step: u32) -> vec4f {
-  return vec4f(b[base.x + step], b[base.y + step], b[base.z + step], b[base.w + step]);
+  return vec4f(vec4<act>(b[base.x + step], b[base.y + step], b[base.z + step], b[base.w + step]));
 }
 
 // Writes a 4×4 block (column j holds output column col + j) inside the bounds.
@@ -36,7 +38,7 @@ fn store(block: mat4x4f, base: u32, row: u32, col: u32) {
   for (var i = 0u; i < 4u; i++) {
     if (row + i >= params.m) { return; }
     for (var j = 0u; j < 4u; j++) {
-      if (col + j < params.n) { c[base + (row + i) * params.cRow + col + j] = block[j][i]; }
+      if (col + j < params.n) { c[base + (row + i) * params.cRow + col + j] = act(block[j][i]); }
     }
   }
 }

@@ -12,6 +12,9 @@
 // `aStride` and `bStride` step between lines (rows, or columns for tn's A) in vec4s. Lines
 // past the edge are clamped on load and not stored: `mLast` and `nLast` are the last line of
 // A and of B, or the last vec4 along a contiguous i or j; `kLast` is B's last row for nn.
+// In either precision (see inPrecision): operands loaded as vec4f, products and sums in f32,
+// C rounded once.
+alias act = f32;
 struct Params {
   m: u32, n: u32, steps: u32, kLast: u32, mLast: u32, nLast: u32,
   heads: u32, batches: u32, tilesN: u32, tiles: u32,
@@ -20,9 +23,9 @@ struct Params {
   cOffset: u32, cOuter: u32, cHead: u32, cRow: u32,
 }
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> a: array<vec4f>;
-@group(0) @binding(2) var<storage, read> b: array<vec4f>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@group(0) @binding(1) var<storage, read> a: array<vec4<act>>;
+@group(0) @binding(2) var<storage, read> b: array<vec4<act>>;
+@group(0) @binding(3) var<storage, read_write> c: array<act>;
 
 // The invocation's matrix, the first row and column of its block, and the matrix's bases.
 struct Block { batch: u32, row: u32, col: u32, a: u32, b: u32, c: u32 }
@@ -49,11 +52,11 @@ fn lines(base: u32, first: u32, last: u32, stride: u32) -> vec4u {
 }
 
 fn loadA(o: vec4u, k: u32) -> mat4x4f {
-  return mat4x4f(a[o.x + k], a[o.y + k], a[o.z + k], a[o.w + k]);
+  return mat4x4f(vec4f(a[o.x + k]), vec4f(a[o.y + k]), vec4f(a[o.z + k]), vec4f(a[o.w + k]));
 }
 
 fn loadB(o: vec4u, k: u32) -> mat4x4f {
-  return mat4x4f(b[o.x + k], b[o.y + k], b[o.z + k], b[o.w + k]);
+  return mat4x4f(vec4f(b[o.x + k]), vec4f(b[o.y + k]), vec4f(b[o.z + k]), vec4f(b[o.w + k]));
 }
 
 fn outer4(u: vec4f, v: vec4f) -> mat4x4f {
@@ -65,7 +68,7 @@ fn store(m: mat4x4f, base: u32, row: u32, col: u32) {
   for (var i = 0u; i < 4u; i++) {
     if (row + i >= params.m) { return; }
     for (var j = 0u; j < 4u; j++) {
-      if (col + j < params.n) { c[base + (row + i) * params.cRow + col + j] = m[j][i]; }
+      if (col + j < params.n) { c[base + (row + i) * params.cRow + col + j] = act(m[j][i]); }
     }
   }
 }
@@ -142,10 +145,10 @@ fn tn(
   let j1 = p.b + min(p.col / 4u + 1u, params.nLast);
   var c00 = mat4x4f(); var c01 = mat4x4f(); var c10 = mat4x4f(); var c11 = mat4x4f();
   for (var k = 0u; k < params.steps; k++) {
-    let u0 = a[i0 + k * params.aStride];
-    let u1 = a[i1 + k * params.aStride];
-    let v0 = b[j0 + k * params.bStride];
-    let v1 = b[j1 + k * params.bStride];
+    let u0 = vec4f(a[i0 + k * params.aStride]);
+    let u1 = vec4f(a[i1 + k * params.aStride]);
+    let v0 = vec4f(b[j0 + k * params.bStride]);
+    let v1 = vec4f(b[j1 + k * params.bStride]);
     c00 += outer4(u0, v0); c01 += outer4(u0, v1);
     c10 += outer4(u1, v0); c11 += outer4(u1, v1);
   }

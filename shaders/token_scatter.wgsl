@@ -1,12 +1,14 @@
 // y[n, index[n, j]] = x[n, j] for x [N, K, D] into y [N, T, D], which the caller zero-fills
 // first: the gradient of token_gather.wgsl. The indices of a row must be distinct (a mask's
 // kept tokens, a permutation), so no two invocations write one element. One invocation per
-// element of x, 256 a group.
+// element of x, 256 a group. In
+// either precision (see inPrecision): a copy.
+alias act = f32;
 struct Params { size: u32, k: u32, t: u32, d: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<act>;
 @group(0) @binding(2) var<storage, read> index: array<u32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<act>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {

@@ -44,7 +44,7 @@ const command = new Command()
   )
   .option("--width <n>", "channels of ResNet layer1", positiveInteger, 64)
   .addOption(
-    new Option("--precision <type>", "the ResNet step's activations and gradients")
+    new Option("--precision <type>", "the step's activations and gradients (ResNet, ViT)")
       .choices(["f32", "f16"] as const).default("f32" as const),
   )
   .addOption(
@@ -92,6 +92,7 @@ await runTask("bench", async () => {
       dim: flags.vitDim,
       depth: flags.vitDepth,
       heads: flags.vitHeads,
+      precision: flags.precision,
     }
     : { name: "resnet18", stem: flags.stem, width: flags.width, precision: flags.precision };
   checkPrecision(flags.precision, stepBackbone, gpu);
@@ -106,7 +107,7 @@ await runTask("bench", async () => {
   say(`adapter: ${gpu.adapterName} (${gpu.adapterClass} kernels)`);
   say(
     backbone === "vit"
-      ? `ViT ${flags.vitDim}/${flags.vitDepth}/${flags.vitHeads}, patch ${flags.patchSize}, batch ${flags.batchSize}\n`
+      ? `ViT ${flags.vitDim}/${flags.vitDepth}/${flags.vitHeads}, patch ${flags.patchSize}, batch ${flags.batchSize}, ${flags.precision}\n`
       : backbone === "text"
       ? `text transformer ${
         describeBackbone(textEncoderConfig(flags.tokenizer))

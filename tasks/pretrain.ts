@@ -93,7 +93,7 @@ const command = new Command()
   .addOption(
     new Option(
       "--precision <type>",
-      "the ResNet's activations and gradients: f32, or f16 (needs shader-f16; loss-scaled)",
+      "the ResNet's or ViT's activations and gradients: f32, or f16 (needs shader-f16; loss-scaled)",
     ).choices(["f32", "f16"] as const),
   )
   .option("--epochs <n>", "training epochs", positiveInteger)

@@ -644,6 +644,18 @@ Deno.test("bench --json at tiny sizes reports every measurement, with finite fig
   ]);
   assertEquals([half.precision, half.step.method], ["f16", "simclr"], "f16 step");
   for (const key of ["gflopPerStep", "gflops", "imagesPerSecond"]) positive(half.step[key], key);
+  // And a ViT's (MAE's: its encoder in f16, its decoder in f32).
+  const halfVit = await json("bench", [
+    ...["--only", "step", "--precision", "f16", "--method", "mae", "--backbone", "vit"],
+    ...["--vit-dim", "16", "--vit-depth", "1", "--vit-heads", "2", "--patch-size", "8"],
+    ...["--batch-size", "2", "--seconds", "0.05", "--profile"],
+  ]);
+  assertEquals([halfVit.precision, halfVit.step.method], ["f16", "mae"], "f16 ViT step");
+  positive(halfVit.step.imagesPerSecond, "f16 ViT step images/s");
+  const kernels = halfVit.step.profile.map((k: { name: string }) => k.name);
+  for (const name of ["layer_norm_forward", "layer_norm_forward_f16", "softmax_forward_f16"]) {
+    if (!kernels.includes(name)) throw new Error(`the f16 ViT step lacks ${name}`);
+  }
   // The matrix kernels on one N³ product, as the layers compute it.
   const gemm = await json("bench", ["--only", "gemm", "--gemm-size", "128", "--seconds", "0.05"]);
   // Twelve rows where the adapter has shader-f16 (llvmpipe has): four as the layers compute the
@@ -966,7 +978,7 @@ Deno.test("finetune trains a checkpoint's backbone or a random one on labels, re
 });
 
 // Last: the flags the tests above gave each task.
-Deno.test("--precision f16 trains the ResNet with its loss scale checkpointed; the ViT and bench's ViT step refuse it", async () => {
+Deno.test("--precision f16 trains the ResNet with its loss scale checkpointed, and MAE's ViT evaluated in f32; the text encoder refuses it", async () => {
   const dir = await Deno.makeTempDir();
   const small = ["--limit", "64", "--batch-size", "16", "--workers", "1", "--epochs", "1"];
   const run = await task("pretrain", [
@@ -998,21 +1010,50 @@ Deno.test("--precision f16 trains the ResNet with its loss scale checkpointed; t
     stem: "imagenet",
     width: 4,
   });
+  // MAE's encoder in f16: its checkpoint describes the network alone, and its evaluation,
+  // run on the f32 network, gives what a probe of the checkpoint gives.
+  const vit = ["--backbone", "vit", "--vit-dim", "16", "--vit-depth", "1", "--vit-heads", "2"];
+  // A probe of 400 steps at a high rate: a trajectory that small differences of the features
+  // (f16's) would move, so that equal accuracies say the features were the same.
+  const evaluation = ["--probe-epochs", "50", "--probe-lr", "1", "--probe-batch-size", "8"];
+  const mae = await json("pretrain", [
+    ...["--method", "mae", "--precision", "f16", ...vit, "--patch-size", "8", ...small],
+    ...evaluation,
+    ...["--probe-features", "standardized", "--no-baseline", "--out", `${dir}/mae`],
+  ]);
+  const maeCheckpoint = await loadCheckpoint(`${dir}/mae/checkpoint.safetensors`);
+  assertEquals(
+    [mae.status, mae.steps, "precision" in maeCheckpoint.meta.architecture.backbone],
+    ["done", 4, false],
+    "MAE's f16 run",
+  );
+  // The encoder's loss scale: 4 steps, none overflowing at the first scale.
+  assertEquals(
+    ["loss_scale", "loss_scale_good_steps"].map((k) =>
+      maeCheckpoint.tensors.get(`method.${k}`)![0]
+    ),
+    [2 ** 16, 4],
+    "MAE's loss scale",
+  );
+  const probe = await json("probe", [
+    ...["--checkpoint", `${dir}/mae/checkpoint.safetensors`, "--epochs", "50", "--lr", "1"],
+    ...["--batch-size", "8", "--features", "standardized", "--k", "200"],
+  ]);
+  assertEquals(
+    [mae.probe.top1, mae.probe.train_top1, mae.knn.top1],
+    [probe.probe.top1, probe.probe.train_top1, probe.knn.top1],
+    "the f16 run's evaluation against a probe of its checkpoint",
+  );
+  // The text encoder is refused, in pretrain and in bench.
   assertOneLineError(
-    await task("pretrain", [...[
-      "--precision",
-      "f16",
-      "--backbone",
-      "vit",
-      ...small,
-      "--out",
-      `${dir}/vit`,
-    ]]),
-    "--precision f16 trains the ResNet",
+    await task("pretrain", [
+      ...["--method", "mlm", "--precision", "f16", ...small, "--out", `${dir}/mlm`],
+    ]),
+    "--precision f16 trains the ResNet and the ViT; the text transformer",
   );
   assertOneLineError(
-    await task("bench", ["--only", "step", "--backbone", "vit", "--precision", "f16"]),
-    "--precision f16 trains the ResNet",
+    await task("bench", ["--only", "step", "--method", "mlm", "--precision", "f16"]),
+    "--precision f16 trains the ResNet and the ViT",
   );
   // The convolution, GEMM and augmentation figures are f32's: f16 is refused, not ignored.
   assertOneLineError(

@@ -18,6 +18,7 @@ import {
   RunningStat,
 } from "../nn/module.ts";
 import { ParameterBlock } from "../nn/parameters.ts";
+import { HalfPrecision } from "../nn/precision.ts";
 import { Sequential } from "../nn/sequential.ts";
 import { addPositions, gatherTokens, scatterTokens, sincosPositions } from "../nn/tokens.ts";
 import { Block, VisionTransformer } from "../nn/vit.ts";
@@ -374,6 +375,9 @@ export const mae: Method<MaeOptions> = {
       );
     }
     const encoder = new VisionTransformer(config);
+    // In f16 the encoder's pieces run on f16 activations, the decoder and the loss in f32:
+    // the boundary HalfPrecision puts around a whole backbone, here around the encoder.
+    const half = config.precision === "f16" ? new HalfPrecision(encoder) : undefined;
     const patches = encoder.patches;
     const keep = visiblePatches(patches, options.maskRatio);
     if (keep < 1 || keep >= patches) {
@@ -396,33 +400,51 @@ export const mae: Method<MaeOptions> = {
       eps: pixelEps,
     };
 
-    /** The encoder on the visible patches, then the decoder: every patch's prediction. */
+    /** The encoder on the visible patches: images → encoded tokens [N, 1 + K, D]. */
+    const encode = (
+      program: Program,
+      images: Tensor,
+      index: MaskTensors,
+      mode: ForwardOptions,
+    ): Forward => {
+      const embed = encoder.embedPatches(program, images, { ...mode, inputGrad: false });
+      const visible = gatherTokens(program, embed.output, index.visible);
+      const inner = { ...mode, inputGrad: true };
+      const tokens = encoder.prependClassToken(program, visible, inner);
+      const encoded = encoder.encode(program, tokens.output, inner);
+      return {
+        output: encoded.output,
+        backward: (p, gradEncoded) => {
+          const gradVisible = tokens.backward(p, encoded.backward(p, gradEncoded)!)!;
+          return embed.backward(p, scatterTokens(p, gradVisible, index.visible, patches));
+        },
+      };
+    };
+
+    /** The encoder, then the decoder: every patch's prediction. */
     const reconstruct = (
       program: Program,
       images: Tensor,
       index: MaskTensors,
       mode: ForwardOptions,
     ) => {
-      const embed = encoder.embedPatches(program, images, { ...mode, inputGrad: false });
-      const visible = gatherTokens(program, embed.output, index.visible);
-      const inner = { ...mode, inputGrad: true };
-      const tokens = encoder.prependClassToken(program, visible, inner);
-      const encoded = encoder.encode(program, tokens.output, inner);
+      // Evaluation-mode passes (the preview) run the f32 network, as HalfPrecision's do.
+      const encoded = half && mode.train
+        ? half.around(program, images, (x) => encode(program, x, index, mode))
+        : encode(program, images, index, mode);
       const classToken = gatherTokens(program, encoded.output, index.first);
       const decoded = decoder.forward(program, encoded.output, index, mode);
       return {
         prediction: decoded.output,
         features: classToken.reshape([index.batchSize, encoder.featureDim]),
         backward(p: Program, gradPrediction: Tensor) {
-          const gradEncoded = decoded.backward(p, gradPrediction)!;
-          const gradVisible = tokens.backward(p, encoded.backward(p, gradEncoded)!)!;
-          embed.backward(p, scatterTokens(p, gradVisible, index.visible, patches));
+          encoded.backward(p, decoded.backward(p, gradPrediction)!);
         },
       };
     };
 
     return {
-      backbone: encoder,
+      backbone: half ?? encoder,
       trainable,
       state: new Map<string, ParameterBlock | Tensor>(),
       record(program: Program, { views }: StepInputs) {

@@ -1,5 +1,6 @@
 import type { Program } from "../gpu/gpu.ts";
 import type { AttentionProduct, MatmulForm } from "../gpu/kernels/transformer.ts";
+import { precisionOf } from "../gpu/kernel.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { batchedMatmul, type StridedMatrices, up4 } from "./batched_matmul.ts";
 import { constant, truncatedNormal } from "./init.ts";
@@ -109,7 +110,8 @@ export interface AttentionSaved {
  * Records the core of multi-head self-attention on the fused projection qkv [N, T, 3·D]
  * (timm's layout: q, k, v, each split into heads): softmax(q·kᵀ/√dh)·v per head, returned as
  * [N, T, D] with the heads interleaved, ready for the output projection. With a `mask`, the
- * keys it excludes get no attention.
+ * keys it excludes get no attention. In qkv's precision, f32 or (without a mask) f16: scores
+ * and probabilities are stored in it, their sums are f32.
  */
 export function attentionForward(
   program: Program,
@@ -119,7 +121,8 @@ export function attentionForward(
 ): { output: Tensor; saved: AttentionSaved } {
   const s = attentionShape(qkv, heads);
   const { t, headDim: dh } = s;
-  const scores = program.temp([s.n, heads, t, s.width], "attention scores");
+  const precision = precisionOf(qkv);
+  const scores = program.temp([s.n, heads, t, s.width], "attention scores", precision);
   const q = qkvPart(qkv, s, 0);
   const k = qkvPart(qkv, s, 1);
   const v = qkvPart(qkv, s, 2);
@@ -127,7 +130,7 @@ export function attentionForward(
   const probs = mask
     ? softmaxMaskedForward(program, scores, 1 / Math.sqrt(dh), mask)
     : softmaxForward(program, scores, 1 / Math.sqrt(dh), t);
-  const output = program.temp([s.n, t, s.d], "attention output");
+  const output = program.temp([s.n, t, s.d], "attention output", precision);
   product(program, s, "values", "nn", [scoreMatrices(probs, s), v, headOutputs(output, s)], [
     t,
     dh,
@@ -149,9 +152,10 @@ export function attentionBackward(
   const k = qkvPart(qkv, s, 1);
   const v = qkvPart(qkv, s, 2);
   const p = scoreMatrices(probs, s);
-  const gradQkv = program.temp(qkv.shape, "attention qkv gradient");
+  const precision = precisionOf(qkv, gradOutput);
+  const gradQkv = program.temp(qkv.shape, "attention qkv gradient", precision);
   const gradO = headOutputs(gradOutput, s);
-  const gradProbs = program.temp(probs.shape, "attention probability gradient");
+  const gradProbs = program.temp(probs.shape, "attention probability gradient", precision);
   const gp = scoreMatrices(gradProbs, s);
   product(program, s, "values_backward", "nt", [gradO, transposed(v), gp], [t, t, dh]);
   product(program, s, "values_backward", "tn", [transposed(p), gradO, qkvPart(gradQkv, s, 2)], [

@@ -21,7 +21,11 @@ export type BackboneConfig =
      */
     readonly precision?: Precision;
   }
-  | (VitConfig & { readonly name: "vit" })
+  | (VitConfig & {
+    readonly name: "vit";
+    /** As the ResNet's: the activations' type while training, left out of a built config. */
+    readonly precision?: Precision;
+  })
   | (TextEncoderConfig & { readonly name: "text" });
 
 /**
@@ -48,9 +52,8 @@ export interface Backbone extends Layer {
 export function createBackbone(config: BackboneConfig): Backbone {
   checkBackbone(config, "backbone");
   if (config.name === "text") return new TextEncoder(config);
-  if (config.name === "vit") return new VisionTransformer(config);
-  const resnet = new ResNet18(config);
-  return config.precision === "f16" ? new HalfPrecision(resnet) : resnet;
+  const network = config.name === "vit" ? new VisionTransformer(config) : new ResNet18(config);
+  return config.precision === "f16" ? new HalfPrecision(network) : network;
 }
 
 /**
@@ -69,7 +72,8 @@ export function checkBackbone(config: BackboneConfig, source: string): void {
     ? (config.stem === "cifar" || config.stem === "imagenet") && whole(config.width) &&
       [undefined, "f32", "f16"].includes(config.precision)
     : config?.name === "vit" &&
-      [config.imageSize, config.patchSize, config.dim, config.depth, config.heads].every(whole);
+      [config.imageSize, config.patchSize, config.dim, config.depth, config.heads].every(whole) &&
+      [undefined, "f32", "f16"].includes(config.precision);
   if (!valid) {
     throw new SelfsupError(`${source} describes an unknown backbone ${JSON.stringify(config)}`);
   }
@@ -99,9 +103,10 @@ export function checkImageSize(backbone: BackboneConfig, height: number, width: 
 /** Refuses a precision the backbone or the adapter cannot train in, naming the flag. */
 export function checkPrecision(precision: Precision, backbone: BackboneConfig, gpu: Gpu): void {
   if (precision === "f32") return;
-  if (backbone.name !== "resnet18") {
+  if (backbone.name === "text") {
     throw new SelfsupError(
-      `--precision f16 trains the ResNet; the ${describeBackbone(backbone)} trains in f32`,
+      `--precision f16 trains the ResNet and the ViT; the ${describeBackbone(backbone)} trains ` +
+        `in f32`,
     );
   }
   if (!gpu.features.has("shader-f16")) {

@@ -4,6 +4,7 @@ import {
   attentionProductKernel,
   type MatmulForm,
 } from "../gpu/kernels/transformer.ts";
+import { inPrecision, precisionOf } from "../gpu/kernel.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 
 /**
@@ -61,7 +62,8 @@ function vec4Operand(s: StridedMatrices, contiguous: "row" | "col"): number[] {
  * row and column strides swapped. `form` "strided" takes any strides; the vec4 forms need
  * A and B contiguous along (k, k) for "nt", (k, j) for "nn", (i, j) for "tn", with offsets
  * and strides multiples of 4, k a multiple of 4 for "nt", n for "nn" and "tn", and for "nn"
- * A's rows zero from k to the next multiple of 4.
+ * A's rows zero from k to the next multiple of 4. A, B and C are of one precision, f32 or f16
+ * (the products summed in f32).
  */
 export function batchedMatmul(
   program: Program,
@@ -83,7 +85,7 @@ export function batchedMatmul(
   const flops = 2 * batches * m * n * k;
   const grid = Math.ceil((batches * tiles) / workgroup);
   const tensors = [a.tensor, b.tensor, c.tensor];
-  const kernel = attentionProductKernel(use, form);
+  const kernel = inPrecision(attentionProductKernel(use, form), precisionOf(...tensors));
   const output = [c.offset, c.outerStride, c.headStride, c.rowStride];
   if (form === "strided") {
     program.dispatch(kernel, tensors, grid, [

@@ -1,19 +1,24 @@
 import type { Program } from "../gpu/gpu.ts";
 import { geluBackwardKernel, geluForwardKernel } from "../gpu/kernels/transformer.ts";
+import { inPrecision, precisionOf } from "../gpu/kernel.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import type { Entry, Forward, ForwardOptions, Layer } from "./module.ts";
 
-/** Records y = x·Φ(x), PyTorch's default (erf) GELU. */
+/** Records y = x·Φ(x), PyTorch's default (erf) GELU, in x's precision. */
 export function geluForward(program: Program, x: Tensor): Tensor {
-  const y = program.temp(x.shape, "gelu output");
-  program.dispatch(geluForwardKernel, [x, y], Math.ceil(x.size / 256), [x.size]);
+  const precision = precisionOf(x);
+  const y = program.temp(x.shape, "gelu output", precision);
+  const kernel = inPrecision(geluForwardKernel, precision);
+  program.dispatch(kernel, [x, y], Math.ceil(x.size / 256), [x.size]);
   return y;
 }
 
-/** Records the GELU input gradient from the forward input `x`. */
+/** Records the GELU input gradient from the forward input `x`, in their precision. */
 export function geluBackward(program: Program, x: Tensor, gradY: Tensor): Tensor {
-  const gradX = program.temp(x.shape, "gelu input gradient");
-  program.dispatch(geluBackwardKernel, [x, gradY, gradX], Math.ceil(x.size / 256), [x.size]);
+  const precision = precisionOf(x, gradY);
+  const gradX = program.temp(x.shape, "gelu input gradient", precision);
+  const kernel = inPrecision(geluBackwardKernel, precision);
+  program.dispatch(kernel, [x, gradY, gradX], Math.ceil(x.size / 256), [x.size]);
   return gradX;
 }
 

@@ -1,5 +1,5 @@
 import type { Program } from "../gpu/gpu.ts";
-import { f32 } from "../gpu/kernel.ts";
+import { f32, inPrecision, precisionOf } from "../gpu/kernel.ts";
 import {
   layerNormBackwardInputKernel,
   layerNormBackwardWeightKernel,
@@ -28,7 +28,10 @@ function rowsOf(x: Tensor, d: number): number {
   return x.size / d;
 }
 
-/** Records y = LayerNorm(x) over the last dimension of x [..., d], with γ and β of size d. */
+/**
+ * Records y = LayerNorm(x) over the last dimension of x [..., d], with γ and β of size d, in
+ * x's precision (γ, β and the statistics f32).
+ */
 export function layerNormForward(
   program: Program,
   x: Tensor,
@@ -38,17 +41,19 @@ export function layerNormForward(
 ): { output: Tensor; saved: LayerNormSaved } {
   const d = weight.size;
   const rows = rowsOf(x, d);
-  const output = program.temp(x.shape, "layer norm output");
+  const precision = precisionOf(x);
+  const output = program.temp(x.shape, "layer norm output", precision);
   const stats = program.temp([rows, 2], "layer norm statistics");
-  program.dispatch(layerNormForwardKernel, [x, weight, bias, output, stats], Math.ceil(rows / 64), [
-    rows,
-    d,
-    f32(eps),
-  ]);
+  program.dispatch(
+    inPrecision(layerNormForwardKernel, precision),
+    [x, weight, bias, output, stats],
+    Math.ceil(rows / 64),
+    [rows, d, f32(eps)],
+  );
   return { output, saved: { input: x, stats } };
 }
 
-/** Records the input gradient of a layer norm (overwritten). */
+/** Records the input gradient of a layer norm (overwritten), in the precision of x and gy. */
 export function layerNormBackwardInput(
   program: Program,
   saved: LayerNormSaved,
@@ -57,9 +62,10 @@ export function layerNormBackwardInput(
 ): Tensor {
   const x = saved.input;
   const rows = rowsOf(x, weight.size);
-  const gradX = program.temp(x.shape, "layer norm input gradient");
+  const precision = precisionOf(x, gradY);
+  const gradX = program.temp(x.shape, "layer norm input gradient", precision);
   program.dispatch(
-    layerNormBackwardInputKernel,
+    inPrecision(layerNormBackwardInputKernel, precision),
     [x, weight, saved.stats, gradY, gradX],
     Math.ceil(rows / 64),
     [rows, weight.size],
@@ -82,15 +88,14 @@ export function layerNormBackwardWeight(
   const params = (accumulate: number) => [rows, d, perChunk, chunks, accumulate];
   const grid = Math.ceil((chunks * d) / 64);
   const inputs = [saved.input, saved.stats, gradY];
+  const kernel = inPrecision(layerNormBackwardWeightKernel, precisionOf(saved.input, gradY));
   if (chunks === 1) {
-    program.dispatch(layerNormBackwardWeightKernel, [...inputs, gradWeight, gradBias], grid, [
-      ...params(1),
-    ]);
+    program.dispatch(kernel, [...inputs, gradWeight, gradBias], grid, params(1));
     return;
   }
   const partW = program.temp([chunks, d], "layer norm weight gradient partial sums");
   const partB = program.temp([chunks, d], "layer norm bias gradient partial sums");
-  program.dispatch(layerNormBackwardWeightKernel, [...inputs, partW, partB], grid, params(0));
+  program.dispatch(kernel, [...inputs, partW, partB], grid, params(0));
   program.dispatch(
     layerNormBackwardWeightReduceKernel,
     [partW, partB, gradWeight, gradBias],

@@ -19,6 +19,7 @@ import {
 } from "./module.ts";
 import { uniform } from "./init.ts";
 import { gemmTile, tileArea } from "./gemm_tile.ts";
+import { toF16 } from "./precision.ts";
 
 // Outputs per invocation along each side, and invocations per workgroup, of the CPU family's
 // GEMM kernels.
@@ -250,7 +251,8 @@ export interface LinearInit {
  * flattened into the rows of one GEMM (tokens of a transformer) and restored on the output.
  * Parameters are named and shaped as PyTorch's `nn.Linear` (weight [out, in], bias [out], or
  * no bias with `bias: null`) and by default initialised as it does: both uniform on
- * ±1/√inFeatures.
+ * ±1/√inFeatures. On f16 inputs it computes with an f16 copy of its (f32) weight, cast in each
+ * step, as Conv2d does; the bias and both gradients stay f32.
  */
 export class Linear implements Layer {
   readonly weight: Parameter;
@@ -275,15 +277,14 @@ export class Linear implements Layer {
     }
     const rows = input.size / this.inFeatures;
     const x = input.reshape([rows, this.inFeatures]);
-    const y = linearForward(program, x, this.weight.value, this.bias?.value ?? null);
+    const weight = input.dtype === "f16" ? toF16(program, this.weight.value) : this.weight.value;
+    const y = linearForward(program, x, weight, this.bias?.value ?? null);
     return {
       output: y.reshape([...shape.slice(0, -1), this.outFeatures]),
       backward: (p, gradOutput) => {
         const gradY = gradOutput.reshape([rows, this.outFeatures]);
         linearBackwardWeight(p, x, gradY, this.weight.grad, this.bias?.grad ?? null);
-        return options.inputGrad
-          ? linearBackwardInput(p, gradY, this.weight.value).reshape(shape)
-          : undefined;
+        return options.inputGrad ? linearBackwardInput(p, gradY, weight).reshape(shape) : undefined;
       },
     };
   }

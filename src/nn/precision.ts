@@ -39,9 +39,10 @@ export function toF32(program: Program, x: Tensor): Tensor {
  * A backbone that computes on f16 activations and gradients: images are cast to f16 as they
  * enter, features to f32 as they leave, and the features' gradient to f16 on its way back,
  * multiplied by the loss scale (see {@link HalfPrecision.useLossScale}) so that small
- * gradients do not flush to zero in f16. Evaluation-mode passes run the f32 network. Its layers cast their f32 weights to f16 for each
- * step (see Conv2d) and accumulate f32 parameter gradients. Parameters, names and config are
- * the inner backbone's: checkpoints do not know the precision a run trained in.
+ * gradients do not flush to zero in f16. Evaluation-mode passes run the f32 network. Its
+ * layers cast their f32 weights to f16 for each step (see Conv2d, Linear) and accumulate f32
+ * parameter gradients. Parameters, names and config are the inner backbone's: checkpoints do
+ * not know the precision a run trained in.
  */
 export class HalfPrecision implements Backbone {
   #lossScale?: Tensor;
@@ -78,7 +79,17 @@ export class HalfPrecision implements Backbone {
     if (!options.train) return this.inner.forward(program, input, options);
     // The gradient of the images would carry the loss scale; no method asks for it.
     if (options.inputGrad) throw new Error("An f16 backbone does not give its input's gradient");
-    const inner = this.inner.forward(program, toF16(program, input), options);
+    return this.around(program, input, (x) => this.inner.forward(program, x, options));
+  }
+
+  /**
+   * Records `pass`, a training pass of the inner network that gives no input gradient, on f16:
+   * its f32 input cast in, its output cast out to f32, the output's gradient cast in times the
+   * loss scale. For a method that runs the network in pieces (MAE's encoder on the visible
+   * patches) as {@link forward} runs it whole.
+   */
+  around(program: Program, input: Tensor, pass: (input: Tensor) => Forward): Forward {
+    const inner = pass(toF16(program, input));
     return {
       output: toF32(program, inner.output),
       backward: (p, gradOutput) => {

@@ -1,5 +1,5 @@
 import type { Program } from "../gpu/gpu.ts";
-import { f32 } from "../gpu/kernel.ts";
+import { f32, inPrecision, precisionOf } from "../gpu/kernel.ts";
 import { softmaxMaskedForwardKernel } from "../gpu/kernels/text.ts";
 import { softmaxBackwardKernel, softmaxForwardKernel } from "../gpu/kernels/transformer.ts";
 import type { Tensor } from "../gpu/tensor.ts";
@@ -18,13 +18,14 @@ function softmaxRows(x: Tensor, cols: number): [number, number] {
 /**
  * Records y = softmax(scale·x) (scale > 0) over the first `cols` values of each row of x
  * [..., width], width being cols rounded up to a multiple of 4; the padding of each row of y
- * is zeroed (as attention's score rows need).
+ * is zeroed (as attention's score rows need). In x's precision (computed in f32).
  */
 export function softmaxForward(program: Program, x: Tensor, scale: number, cols: number): Tensor {
   if (!(scale > 0)) throw new Error(`Softmax scale must be positive, got ${scale}`);
   const [rows, width] = softmaxRows(x, cols);
-  const y = program.temp(x.shape, "softmax output");
-  program.dispatch(softmaxForwardKernel, [x, y], Math.ceil(rows / 64), [
+  const precision = precisionOf(x);
+  const y = program.temp(x.shape, "softmax output", precision);
+  program.dispatch(inPrecision(softmaxForwardKernel, precision), [x, y], Math.ceil(rows / 64), [
     rows,
     cols,
     width,
@@ -49,6 +50,8 @@ export function softmaxMaskedForward(
   if (x.shape.length !== 4 || mask.tokens.dtype !== "u32" || mask.tokens.size !== n * t) {
     throw new Error(`Masked softmax of scores [${x.shape}] by tokens [${mask.tokens.shape}]`);
   }
+  // Only the text encoder masks attention, and it trains in f32.
+  if (x.dtype !== "f32") throw new Error(`Masked softmax of ${x.dtype} scores: f32 only`);
   const y = program.temp(x.shape, "masked softmax output");
   program.dispatch(softmaxMaskedForwardKernel, [x, mask.tokens, y], Math.ceil(rows / 64), [
     rows,
@@ -62,7 +65,10 @@ export function softmaxMaskedForward(
   return y;
 }
 
-/** Records the softmax input gradient from its output `y`, zero past `cols` as y is. */
+/**
+ * Records the softmax input gradient from its output `y`, zero past `cols` as y is, in the
+ * precision of y and gy.
+ */
 export function softmaxBackward(
   program: Program,
   y: Tensor,
@@ -71,8 +77,10 @@ export function softmaxBackward(
   cols: number,
 ): Tensor {
   const [rows, width] = softmaxRows(y, cols);
-  const gradX = program.temp(y.shape, "softmax input gradient");
-  program.dispatch(softmaxBackwardKernel, [y, gradY, gradX], Math.ceil(rows / 64), [
+  const precision = precisionOf(y, gradY);
+  const gradX = program.temp(y.shape, "softmax input gradient", precision);
+  const kernel = inPrecision(softmaxBackwardKernel, precision);
+  program.dispatch(kernel, [y, gradY, gradX], Math.ceil(rows / 64), [
     rows,
     cols,
     width,

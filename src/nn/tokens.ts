@@ -1,5 +1,7 @@
 // The token plumbing of a vision transformer: images into patches, position embeddings, the
-// class token, and tokens selected or put back by index (MAE's masking).
+// class token, and tokens selected or put back by index (MAE's masking). Each pass runs in its
+// activations' precision, f32 or f16; the class token and position embeddings are f32
+// parameters either way, and so are their gradients.
 import type { Program } from "../gpu/gpu.ts";
 import {
   classTokenBackwardFixedKernel,
@@ -12,6 +14,7 @@ import {
   tokenGatherKernel,
   tokenScatterKernel,
 } from "../gpu/kernels/transformer.ts";
+import { inPrecision, precisionOf } from "../gpu/kernel.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 
 function tokensShape(x: Tensor, what: string): [number, number, number] {
@@ -33,8 +36,10 @@ export function patchify(program: Program, images: Tensor, patchSize: number): T
   if (!Number.isInteger(p) || p < 1 || h % p !== 0 || w % p !== 0) {
     throw new Error(`Patch size ${p} does not divide images [${images.shape}]`);
   }
-  const y = program.temp([n, (h / p) * (w / p), c * p * p], "patches");
-  program.dispatch(patchifyForwardKernel, [images, y], Math.ceil(y.size / 256), [
+  const precision = precisionOf(images);
+  const y = program.temp([n, (h / p) * (w / p), c * p * p], "patches", precision);
+  const kernel = inPrecision(patchifyForwardKernel, precision);
+  program.dispatch(kernel, [images, y], Math.ceil(y.size / 256), [
     y.size,
     c,
     h,
@@ -77,8 +82,10 @@ function checkPositions(x: Tensor, pos: Tensor, first: number): [number, number,
  */
 export function addPositions(program: Program, x: Tensor, pos: Tensor, first: number): Tensor {
   const [, t, d] = checkPositions(x, pos, first);
-  const y = program.temp(x.shape, "tokens with positions");
-  program.dispatch(posEmbedForwardKernel, [x, pos, y], Math.ceil(x.size / 256), [
+  const precision = precisionOf(x);
+  const y = program.temp(x.shape, "tokens with positions", precision);
+  const kernel = inPrecision(posEmbedForwardKernel, precision);
+  program.dispatch(kernel, [x, pos, y], Math.ceil(x.size / 256), [
     x.size,
     t * d,
     first * d,
@@ -97,7 +104,8 @@ export function addPositionsBackward(
   first: number,
 ): void {
   const [n, t, d] = checkPositions(gradY, gradPos, first);
-  program.dispatch(posEmbedBackwardKernel, [gradY, gradPos], Math.ceil((t * d) / 256), [
+  const kernel = inPrecision(posEmbedBackwardKernel, precisionOf(gradY));
+  program.dispatch(kernel, [gradY, gradPos], Math.ceil((t * d) / 256), [
     t * d,
     n,
     first * d,
@@ -115,8 +123,10 @@ export function prependClassToken(program: Program, x: Tensor, cls: Tensor, pos:
       `Class token [${cls.shape}] and positions [${pos.shape}] for tokens [${x.shape}]`,
     );
   }
-  const y = program.temp([n, p + 1, d], "tokens with class token");
-  program.dispatch(classTokenForwardKernel, [x, cls, pos, y], Math.ceil(y.size / 256), [
+  const precision = precisionOf(x);
+  const y = program.temp([n, p + 1, d], "tokens with class token", precision);
+  const kernel = inPrecision(classTokenForwardKernel, precision);
+  program.dispatch(kernel, [x, cls, pos, y], Math.ceil(y.size / 256), [
     y.size,
     p + 1,
     d,
@@ -136,13 +146,16 @@ export function prependClassTokenBackward(
   gradPos: Tensor | undefined,
 ): Tensor {
   const [n, t, d] = tokensShape(gradY, "Class token backward");
-  const gradX = program.temp([n, t - 1, d], "tokens gradient");
+  const precision = precisionOf(gradY);
+  const gradX = program.temp([n, t - 1, d], "tokens gradient", precision);
   const grid = Math.ceil((t * d) / 256);
   const params = [t * d, n, d];
   if (gradPos) {
-    program.dispatch(classTokenBackwardKernel, [gradY, gradX, gradCls, gradPos], grid, params);
+    const kernel = inPrecision(classTokenBackwardKernel, precision);
+    program.dispatch(kernel, [gradY, gradX, gradCls, gradPos], grid, params);
   } else {
-    program.dispatch(classTokenBackwardFixedKernel, [gradY, gradX, gradCls], grid, params);
+    const kernel = inPrecision(classTokenBackwardFixedKernel, precision);
+    program.dispatch(kernel, [gradY, gradX, gradCls], grid, params);
   }
   return gradX;
 }
@@ -158,8 +171,10 @@ function checkIndex(x: Tensor, index: Tensor): [number, number] {
 export function gatherTokens(program: Program, x: Tensor, index: Tensor): Tensor {
   const [, t, d] = tokensShape(x, "Token gather");
   const [n, k] = checkIndex(x, index);
-  const y = program.temp([n, k, d], "gathered tokens");
-  program.dispatch(tokenGatherKernel, [x, index, y], Math.ceil(y.size / 256), [y.size, k, t, d]);
+  const precision = precisionOf(x);
+  const y = program.temp([n, k, d], "gathered tokens", precision);
+  const kernel = inPrecision(tokenGatherKernel, precision);
+  program.dispatch(kernel, [x, index, y], Math.ceil(y.size / 256), [y.size, k, t, d]);
   return y;
 }
 
@@ -173,14 +188,20 @@ export function scatterTokens(program: Program, x: Tensor, index: Tensor, tokens
   if (index.shape[1] !== k) {
     throw new Error(`Token scatter: index [${index.shape}], tokens [${x.shape}]`);
   }
-  const y = program.temp([n, tokens, d], "scattered tokens");
+  const precision = precisionOf(x);
+  const y = program.temp([n, tokens, d], "scattered tokens", precision);
   program.clear(y);
-  program.dispatch(tokenScatterKernel, [x, index, y], Math.ceil(x.size / 256), [
-    x.size,
-    k,
-    tokens,
-    d,
-  ]);
+  program.dispatch(
+    inPrecision(tokenScatterKernel, precision),
+    [x, index, y],
+    Math.ceil(x.size / 256),
+    [
+      x.size,
+      k,
+      tokens,
+      d,
+    ],
+  );
   return y;
 }
 

@@ -175,7 +175,9 @@ export class VisionTransformer implements Layer {
 
   constructor(config: VitConfig) {
     checkConfig(config);
-    this.config = { ...config, name: "vit" };
+    // A run's precision is not the network's (see BackboneConfig): a built config leaves it out.
+    const { precision: _, ...network } = config as VitConfig & { precision?: unknown };
+    this.config = { ...network, name: "vit" };
     const { dim, patchSize, imageSize } = config;
     const grid = imageSize / patchSize;
     this.patches = grid * grid;
