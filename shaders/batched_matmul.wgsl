@@ -5,8 +5,9 @@
 // a[aOffset + outer·aOuter + head·aHead + i·aRow + j·aCol], likewise for B, and C is
 // row-major with row stride cRow. Each invocation computes an 8×8 block of C[b] in four 4×4
 // register matrices: per step of the inner dimension it loads 8 + 8 values and does 64
-// multiply-adds. Rows and columns past the edge are clamped on load and not stored. In
-// either precision (see inPrecision): the products and sums in f32, C rounded once.
+// multiply-adds. Rows and columns past the edge are clamped on load and not stored. C is the
+// sums times `scale` (1 but for attention's f16 scores, see attentionForward). In either
+// precision (see inPrecision): the products and sums in f32, C rounded once.
 alias act = f32;
 struct Params {
   m: u32, n: u32, k: u32,
@@ -14,6 +15,7 @@ struct Params {
   aOffset: u32, aOuter: u32, aHead: u32, aRow: u32, aCol: u32,
   bOffset: u32, bOuter: u32, bHead: u32, bRow: u32, bCol: u32,
   cOffset: u32, cOuter: u32, cHead: u32, cRow: u32,
+  scale: f32,
 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> a: array<act>;
@@ -38,7 +40,7 @@ fn store(block: mat4x4f, base: u32, row: u32, col: u32) {
   for (var i = 0u; i < 4u; i++) {
     if (row + i >= params.m) { return; }
     for (var j = 0u; j < 4u; j++) {
-      if (col + j < params.n) { c[base + (row + i) * params.cRow + col + j] = act(block[j][i]); }
+      if (col + j < params.n) { c[base + (row + i) * params.cRow + col + j] = act(block[j][i] * params.scale); }
     }
   }
 }

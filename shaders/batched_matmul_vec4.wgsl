@@ -12,8 +12,8 @@
 // `aStride` and `bStride` step between lines (rows, or columns for tn's A) in vec4s. Lines
 // past the edge are clamped on load and not stored: `mLast` and `nLast` are the last line of
 // A and of B, or the last vec4 along a contiguous i or j; `kLast` is B's last row for nn.
-// In either precision (see inPrecision): operands loaded as vec4f, products and sums in f32,
-// C rounded once.
+// C is the sums times `scale`, as in batched_matmul.wgsl. In either precision (see
+// inPrecision): operands loaded as vec4f, products and sums in f32, C rounded once.
 alias act = f32;
 struct Params {
   m: u32, n: u32, steps: u32, kLast: u32, mLast: u32, nLast: u32,
@@ -21,6 +21,7 @@ struct Params {
   aOffset: u32, aOuter: u32, aHead: u32, aStride: u32,
   bOffset: u32, bOuter: u32, bHead: u32, bStride: u32,
   cOffset: u32, cOuter: u32, cHead: u32, cRow: u32,
+  scale: f32,
 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> a: array<vec4<act>>;
@@ -68,7 +69,7 @@ fn store(m: mat4x4f, base: u32, row: u32, col: u32) {
   for (var i = 0u; i < 4u; i++) {
     if (row + i >= params.m) { return; }
     for (var j = 0u; j < 4u; j++) {
-      if (col + j < params.n) { c[base + (row + i) * params.cRow + col + j] = act(m[j][i]); }
+      if (col + j < params.n) { c[base + (row + i) * params.cRow + col + j] = act(m[j][i] * params.scale); }
     }
   }
 }

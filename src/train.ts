@@ -171,9 +171,13 @@ export async function pretrain(
   // A device made for this call goes with it (one per call would pile up in a process that
   // trains again); the caller's stays the caller's.
   using _made = options.gpu ? null : gpu;
+  const backbone = method.backbone?.(methodOptions, config.backbone) ?? config.backbone;
+  // Refused before the data are loaded (a download, an extraction): that is minutes to wait for
+  // an error.
+  const precision = config.precision ?? "f32";
+  checkPrecision(precision, backbone, gpu);
   const data = await loadRunData(config, log);
   const { train, mean, std } = data;
-  const backbone = method.backbone?.(methodOptions, config.backbone) ?? config.backbone;
   const architecture: CheckpointMeta["architecture"] = {
     method: method.name,
     backbone,
@@ -199,8 +203,6 @@ export async function pretrain(
     stepsPerEpoch,
     seed: config.seed,
   };
-  const precision = config.precision ?? "f32";
-  checkPrecision(precision, backbone, gpu);
   if (precision === "f16" && gpu.adapterClass === "cpu") {
     log(`note: ${gpu.adapterName} emulates f16 arithmetic; --precision f16 trains slower there`);
   }

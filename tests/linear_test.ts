@@ -195,9 +195,10 @@ for (const { shape, dispatches } of splits) {
 // term (their slices are 8 deep instead of 16, and a term past the end adds an exact zero), so
 // in f32 every pass gives the same bits, bias sums included. [batch, in, out]: k below one
 // slice of 8 in each pass; odd widths in one tile; several 128 × 128 tiles each way with
-// partial ones (the weight gradient in 4 splits, as the 64 × 64 tiles split it); a long batch
-// that both tiles split 15 ways.
-const tileShapes = [[3, 5, 7], [37, 13, 10], [260, 37, 135], [1000, 6, 3]];
+// partial ones (the weight gradient in 4 splits, as the 64 × 64 tiles split it); inputs wider
+// than 128, so that the input gradient's and the weight gradient's columns fill both halves
+// of a tile and a partial second one (2 splits); a long batch that both tiles split 15 ways.
+const tileShapes = [[3, 5, 7], [37, 13, 10], [260, 37, 135], [130, 133, 70], [1000, 6, 3]];
 for (const shape of tileShapes) {
   Deno.test(`linear ${shape.join("×")}: 128 × 128 tiles give the 64 × 64 tiles' bits`, async () => {
     const [m, k, n] = shape;

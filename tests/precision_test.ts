@@ -13,9 +13,10 @@
 // gradients and 2.4–3.3 times on the features (llvmpipe); the bounds are 3 and 6 times, and a
 // wiring bug is off by O(1), far past them. The ViT's kernels are checked in vit_f16_test and
 // linear_test; its bounds are below.
-import { Program } from "../src/gpu/gpu.ts";
+import { type Gpu, Program } from "../src/gpu/gpu.ts";
+import { SelfsupError } from "../src/errors.ts";
 import { initializeBlock } from "../src/methods/method.ts";
-import { type BackboneConfig, createBackbone } from "../src/nn/backbone.ts";
+import { type BackboneConfig, checkPrecision, createBackbone } from "../src/nn/backbone.ts";
 import { ParameterBlock } from "../src/nn/parameters.ts";
 import { assertEquals, assertThrows } from "./_assert.ts";
 import { norm, randn, testGpu } from "./_util.ts";
@@ -140,6 +141,22 @@ const halves: ImageBackbone[] = [
   { name: "resnet18", stem: "cifar", width: 4, precision: "f16" },
   { name: "vit", imageSize: 8, patchSize: 4, dim: 8, depth: 1, heads: 2, precision: "f16" },
 ];
+// Where --precision f16 cannot train, a one-line SelfsupError names the flag and the reason;
+// f32 trains anywhere. The adapter is described by what checkPrecision reads.
+Deno.test("--precision f16 is refused on an adapter without shader-f16", () => {
+  const lacking = { features: new Set<string>(), adapterName: "Adapter X" } as unknown as Gpu;
+  const having = { features: new Set(["shader-f16"]), adapterName: "Adapter Y" } as unknown as Gpu;
+  for (const config of halves) {
+    assertThrows(
+      () => checkPrecision("f16", config, lacking),
+      SelfsupError,
+      "--precision f16 needs an adapter with shader-f16, which Adapter X lacks",
+    );
+    checkPrecision("f16", config, having);
+    checkPrecision("f32", config, lacking);
+  }
+});
+
 for (const config of halves) {
   Deno.test(`an f16 ${config.name} evaluates as the f32 network, and gives no gradient of its images`, async () => {
     const gpu = await testGpu();

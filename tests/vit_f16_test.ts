@@ -8,6 +8,7 @@
 import { Program } from "../src/gpu/gpu.ts";
 import type { MatmulForm } from "../src/gpu/kernels/transformer.ts";
 import type { Tensor } from "../src/gpu/tensor.ts";
+import { attentionForward } from "../src/nn/attention.ts";
 import { batchedMatmul, type StridedMatrices } from "../src/nn/batched_matmul.ts";
 import { geluBackward, geluForward } from "../src/nn/gelu.ts";
 import {
@@ -255,3 +256,40 @@ Deno.test("token gather and scatter, and patchify, copy f16 values exactly", asy
   assertClose(gxv, fixture.get("gather.grad_x"), { ...exact, label: "scattered" });
   assertClose(pv, fixture.get("patchify.y"), { ...exact, label: "patches" });
 });
+
+// f16 holds the attention scores, so they must be scaled by 1/√dh before they are rounded, as
+// PyTorch scales q before its product: unscaled they would overflow at √dh times smaller
+// logits. Here q = k = 64·s_t on 16 lanes (s_t: orthogonal ±1 vectors), so that q·k is
+// 16·64² = 65,536 on the diagonal, past f16's largest value (65,504), and 0 off it; the head
+// of width 18 (the strided products) adds two lanes of ±16 (±512 to q·k). Scaled, the
+// diagonal is ~16,000 above the rest: the probabilities are one-hot on it and the output is v
+// itself, exactly. Unscaled scores store inf, and the softmax makes NaN of it.
+for (const headDim of [16, 18]) {
+  Deno.test(`attention on f16 qkv (head width ${headDim}, ${headDim % 4 === 0 ? "vec4" : "strided"} products) scales its scores before they are stored`, async () => {
+    const gpu = await testGpu();
+    const program = new Program(gpu, "f16 attention with large logits");
+    const [t, d] = [5, headDim];
+    // Walsh functions: token 0 all +1, token j the sign of bit j − 1 of the lane.
+    const sign = (token: number, i: number) =>
+      (token === 0 || (i >> (token - 1)) % 2 === 0) ? 1 : -1;
+    const qkv = new Float16Array(t * 3 * d);
+    for (let token = 0; token < t; token++) {
+      for (let i = 0; i < d; i++) {
+        const base = token * 3 * d;
+        const q = 64 * sign(token, i % 16) * (i < 16 ? 1 : 0.25);
+        qkv[base + i] = q;
+        qkv[base + d + i] = q;
+        qkv[base + 2 * d + i] = token + i / 32;
+      }
+    }
+    const x = program.tensor([1, t, 3 * d], "qkv", "f16");
+    const { output } = attentionForward(program, x, 1);
+    gpu.write(x, qkv);
+    const [y] = await results(gpu, program, { f16: [output] });
+    const expected = new Float32Array(t * d);
+    for (let token = 0; token < t; token++) {
+      for (let i = 0; i < d; i++) expected[token * d + i] = qkv[token * 3 * d + 2 * d + i];
+    }
+    assertClose(y, expected, { ...exact, label: "attention output" });
+  });
+}

@@ -79,7 +79,7 @@ function transposed(s: StridedMatrices): StridedMatrices {
   return { ...s, rowStride: s.colStride, colStride: s.rowStride };
 }
 
-// Records one of attention's products, C = A·B over every (sample, head), with the vec4
+// Records one of attention's products, C = scale·A·B over every (sample, head), with the vec4
 // kernel of the operands' layout when the head width allows it.
 function product(
   program: Program,
@@ -88,6 +88,7 @@ function product(
   form: Exclude<MatmulForm, "strided">,
   [a, b, c]: StridedMatrices[],
   [m, n, k]: number[],
+  scale = 1,
 ): void {
   batchedMatmul(program, use, s.vec4 ? form : "strided", a, b, c, {
     m,
@@ -95,6 +96,7 @@ function product(
     k,
     outer: s.n,
     heads: s.heads,
+    scale,
   });
 }
 
@@ -111,7 +113,7 @@ export interface AttentionSaved {
  * (timm's layout: q, k, v, each split into heads): softmax(q·kᵀ/√dh)·v per head, returned as
  * [N, T, D] with the heads interleaved, ready for the output projection. With a `mask`, the
  * keys it excludes get no attention. In qkv's precision, f32 or (without a mask) f16: scores
- * and probabilities are stored in it, their sums are f32.
+ * and probabilities are stored in it (f16 scores already scaled), their sums are f32.
  */
 export function attentionForward(
   program: Program,
@@ -126,10 +128,16 @@ export function attentionForward(
   const q = qkvPart(qkv, s, 0);
   const k = qkvPart(qkv, s, 1);
   const v = qkvPart(qkv, s, 2);
-  product(program, s, "scores", "nt", [q, transposed(k), scoreMatrices(scores, s)], [t, t, dh]);
+  // f16 scores are scaled by 1/√dh in f32 before they are rounded, as PyTorch scales q before
+  // its product: unscaled, q·k would overflow f16 at √dh times smaller logits. f32 scores are
+  // scaled by the softmax, as they were before f16 was (the same bits).
+  const scale = 1 / Math.sqrt(dh);
+  const [scoreScale, softmaxScale] = precision === "f16" ? [scale, 1] : [1, scale];
+  const scoreProduct = [q, transposed(k), scoreMatrices(scores, s)];
+  product(program, s, "scores", "nt", scoreProduct, [t, t, dh], scoreScale);
   const probs = mask
-    ? softmaxMaskedForward(program, scores, 1 / Math.sqrt(dh), mask)
-    : softmaxForward(program, scores, 1 / Math.sqrt(dh), t);
+    ? softmaxMaskedForward(program, scores, softmaxScale, mask)
+    : softmaxForward(program, scores, softmaxScale, t);
   const output = program.temp([s.n, t, s.d], "attention output", precision);
   product(program, s, "values", "nn", [scoreMatrices(probs, s), v, headOutputs(output, s)], [
     t,

@@ -4,7 +4,7 @@ import {
   attentionProductKernel,
   type MatmulForm,
 } from "../gpu/kernels/transformer.ts";
-import { inPrecision, precisionOf } from "../gpu/kernel.ts";
+import { f32, inPrecision, precisionOf } from "../gpu/kernel.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 
 /**
@@ -27,6 +27,8 @@ export interface BatchedMatmulShape {
   readonly k: number;
   readonly outer: number;
   readonly heads: number;
+  /** A factor on C, applied in f32 before C is rounded to its type: 1 if left out. */
+  readonly scale?: number;
 }
 
 // Outputs per side of one invocation's block, and invocations per workgroup.
@@ -63,7 +65,7 @@ function vec4Operand(s: StridedMatrices, contiguous: "row" | "col"): number[] {
  * A and B contiguous along (k, k) for "nt", (k, j) for "nn", (i, j) for "tn", with offsets
  * and strides multiples of 4, k a multiple of 4 for "nt", n for "nn" and "tn", and for "nn"
  * A's rows zero from k to the next multiple of 4. A, B and C are of one precision, f32 or f16
- * (the products summed in f32).
+ * (the products summed in f32, times `shape.scale` if given).
  */
 export function batchedMatmul(
   program: Program,
@@ -86,7 +88,7 @@ export function batchedMatmul(
   const grid = Math.ceil((batches * tiles) / workgroup);
   const tensors = [a.tensor, b.tensor, c.tensor];
   const kernel = inPrecision(attentionProductKernel(use, form), precisionOf(...tensors));
-  const output = [c.offset, c.outerStride, c.headStride, c.rowStride];
+  const output = [c.offset, c.outerStride, c.headStride, c.rowStride, f32(shape.scale ?? 1)];
   if (form === "strided") {
     program.dispatch(kernel, tensors, grid, [
       ...[m, n, k, heads, batches, tilesN, tiles],
