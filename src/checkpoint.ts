@@ -119,11 +119,11 @@ export async function captureCheckpoint(
   });
   const trained = contents.blocks.get("");
   const optimizerState = new Map<string, Map<string, Float32Array>>();
-  optimizer.forEach(([stateName], i) => {
+  optimizer.forEach(([stateName, tensor], i) => {
     const flat = flats[2 * blocks.length + extra.length + i];
     const byParameter = new Map<string, Float32Array>();
-    for (const { name, offset, size } of trained!.segments) {
-      byParameter.set(name, flat.slice(offset, offset + size));
+    for (const { name, begin, end } of stateRanges(trained!, tensor)) {
+      byParameter.set(name, flat.slice(begin, end));
     }
     optimizerState.set(stateName, byParameter);
   });
@@ -298,7 +298,33 @@ export function assertArchitecture(
   }
 }
 
-/** Uploads a checkpoint's optimizer state into the optimizer's flat state tensors. */
+/**
+ * Where each parameter's entry lies in an optimizer state tensor: a flat one, in the block's
+ * layout, holds a range per parameter; a per-parameter one (Adam's `step`) one value each.
+ */
+function stateRanges(
+  block: ParameterBlock,
+  state: Tensor,
+): { name: string; begin: number; end: number }[] {
+  if (state.size === block.values.size) {
+    return block.segments.map(({ name, offset, size }) => ({
+      name,
+      begin: offset,
+      end: offset + size,
+    }));
+  }
+  if (state.size === Math.max(block.segments.length, 1)) {
+    return block.segments.map(({ name }, i) => ({ name, begin: i, end: i + 1 }));
+  }
+  throw new Error(`An optimizer state of ${state.size} values fits no layout of the block`);
+}
+
+/**
+ * Uploads a checkpoint's optimizer state into the optimizer's state tensors. Every state must
+ * be there, but for Adam's `step`: a checkpoint written before Adam counted its own steps has
+ * none, and its updates took their bias corrections from the run's step, so every
+ * parameter's count starts at the checkpoint's step and the run resumes as it would have.
+ */
 export function loadOptimizerState(
   gpu: Gpu,
   block: ParameterBlock,
@@ -313,17 +339,21 @@ export function loadOptimizerState(
     );
   }
   for (const [stateName, tensor] of state) {
-    const byParameter = checkpoint.optimizerState.get(stateName);
-    if (!byParameter) throw new SelfsupError(`${source} has no optimizer state ${stateName}`);
+    const stored = checkpoint.optimizerState.get(stateName);
+    if (!stored && stateName === "step") {
+      gpu.write(tensor, new Float32Array(tensor.size).fill(checkpoint.meta.progress.step));
+      continue;
+    }
+    if (!stored) throw new SelfsupError(`${source} has no optimizer state ${stateName}`);
     const flat = new Float32Array(tensor.size);
-    for (const { name, offset, size } of block.segments) {
-      const values = byParameter.get(name);
-      if (!values || values.length !== size) {
+    for (const { name, begin, end } of stateRanges(block, tensor)) {
+      const values = stored.get(name);
+      if (!values || values.length !== end - begin) {
         throw new SelfsupError(
           `${source}: optimizer state ${stateName} of ${name} is missing or misshapen`,
         );
       }
-      flat.set(values, offset);
+      flat.set(values, begin);
     }
     gpu.write(tensor, flat);
   }

@@ -4,6 +4,7 @@ import {
   decodeCheckpoint,
   encodeCheckpoint,
   loadCheckpoint,
+  loadOptimizerState,
   restoreContents,
   saveCheckpoint,
 } from "../src/checkpoint.ts";
@@ -48,6 +49,11 @@ Deno.test("a checkpoint has torchvision's names for the backbone, method. and op
   const gpu = await testGpu();
   const run = await mocoRun(1);
   const optimizer = createOptimizer(gpu, run.trainable, { name: "adam" });
+  // Adam's step count per parameter, as if some had been frozen for a while.
+  const counts = Float32Array.from(run.trainable.segments, (_, i) => 3 - (i % 2)) as Float32Array<
+    ArrayBuffer
+  >;
+  gpu.write(optimizer.state.get("step")!, counts);
   const contents = checkpointContents(run, optimizer);
   const checkpoint = await captureCheckpoint(gpu, contents, meta());
   const bytes = encodeCheckpoint(checkpoint);
@@ -73,6 +79,7 @@ Deno.test("a checkpoint has torchvision's names for the backbone, method. and op
       "method.key.backbone.bn1.running_mean",
       "method.queue",
       "optimizer.exp_avg.backbone.conv1.weight",
+      "optimizer.step.backbone.conv1.weight",
     ]
   ) {
     assertEquals(file.tensors.has(key), true, key);
@@ -88,7 +95,12 @@ Deno.test("a checkpoint has torchvision's names for the backbone, method. and op
   const names = (m: Map<string, unknown>) => [...m.keys()].sort();
   assertEquals(checkpoint.tensors.size, 2 * 104 + 1, "tensors captured");
   assertEquals(names(decoded.tensors), names(checkpoint.tensors), "tensors decoded");
-  assertEquals(names(decoded.optimizerState), ["exp_avg", "exp_avg_sq"], "optimizer states");
+  assertEquals(
+    names(decoded.optimizerState),
+    ["exp_avg", "exp_avg_sq", "step"],
+    "optimizer states",
+  );
+  assertEquals(file.tensors.get("optimizer.step.backbone.conv1.weight")!.shape, [1], "a count");
   for (const [state, byName] of checkpoint.optimizerState) {
     assertEquals(byName.size, 64, `${state} entries`);
     const other = decoded.optimizerState.get(state)!;
@@ -108,8 +120,27 @@ Deno.test("a checkpoint has torchvision's names for the backbone, method. and op
   for (const [name, values] of checkpoint.tensors) {
     assertEquals(Array.from(again.tensors.get(name)!), Array.from(values), `restored ${name}`);
   }
+  // Adam's counts come back; a checkpoint from before Adam kept them resumes every
+  // parameter's count at the checkpoint's step, which the host's bias corrections used.
+  const resumed = createOptimizer(gpu, other.trainable, { name: "adam" });
+  const count = resumed.state.get("step")!;
+  loadOptimizerState(gpu, other.trainable, decoded, "adam", resumed.state, "test");
+  assertEquals([...(await gpu.read(count))[0]], [...counts], "step counts restored");
+  decoded.optimizerState.delete("step");
+  loadOptimizerState(gpu, other.trainable, decoded, "adam", resumed.state, "test");
+  assertEquals(
+    [...(await gpu.read(count))[0]],
+    [...counts].map(() => 3),
+    "step counts of an older checkpoint",
+  );
+  decoded.optimizerState.delete("exp_avg");
+  assertThrows(
+    () => loadOptimizerState(gpu, other.trainable, decoded, "adam", resumed.state, "test"),
+    SelfsupError,
+    "test has no optimizer state exp_avg",
+  );
   for (const r of [run, other]) r.destroy();
-  optimizer.destroy();
+  for (const o of [optimizer, resumed]) o.destroy();
 });
 
 Deno.test("the backbone loads alone from any method's checkpoint, and a fine-tuned one keeps torchvision's fc", async () => {

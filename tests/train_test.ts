@@ -1,3 +1,4 @@
+import { saveCheckpoint } from "../src/checkpoint.ts";
 import { datasetNormalization, loadImages } from "../src/data/load.ts";
 import { SelfsupError } from "../src/errors.ts";
 import { evaluateBackbone } from "../src/evaluate.ts";
@@ -55,6 +56,18 @@ Deno.test("a run resumed from its epoch-1 checkpoint ends bit-identical to an un
 
 Deno.test("a run interrupted mid-epoch resumes bit-identical to an uninterrupted one", async () => {
   await assertResumesBitIdentical(tiny, 2, { epoch: 0, batch: 2 });
+});
+
+Deno.test("an Adam checkpoint from before Adam kept its step count resumes bit-identical", async () => {
+  const gpu = await testGpu();
+  const dir = await Deno.makeTempDir();
+  await interruptedRun(gpu, tiny, `${dir}/split`, 3);
+  const older = await checkpointOf(`${dir}/split`);
+  assertEquals([older.meta.optimizer, older.optimizerState.delete("step")], ["adam", true], "");
+  await saveCheckpoint(`${dir}/split/checkpoint.safetensors`, older);
+  const summary = await resume(gpu, tiny, `${dir}/split`);
+  assertEquals([summary.status, summary.steps], ["done", 8], "resumed run");
+  assertSameState(await checkpointOf(`${dir}/split`), await wholeRun(gpu, tiny));
 });
 
 Deno.test("a run interrupted on an epoch's last batch resumes at the next epoch, bit-identical", async () => {

@@ -21,6 +21,8 @@ import { SelfsupError } from "../errors.ts";
  */
 export class ChunkTable {
   readonly tensor: Tensor;
+  /** u32, one per parameter (segment): the index of its first chunk in {@link tensor}. */
+  readonly firstChunks: Tensor;
   #frozen = "";
 
   constructor(
@@ -36,6 +38,17 @@ export class ChunkTable {
       "u32",
     );
     this.#write(new Set());
+    this.firstChunks = gpu.tensor(
+      [Math.max(block.segments.length, 1)],
+      "optimizer first chunks",
+      "u32",
+    );
+    if (block.segments.length) {
+      gpu.write(
+        this.firstChunks,
+        Uint32Array.from(block.segments, (s) => s.offset / segmentAlignment),
+      );
+    }
   }
 
   /**
@@ -54,6 +67,7 @@ export class ChunkTable {
 
   destroy(): void {
     this.gpu.release(this.tensor.buffer);
+    this.gpu.release(this.firstChunks.buffer);
   }
 
   #write(frozen: ReadonlySet<string>): void {

@@ -25,12 +25,14 @@ export interface Optimizer {
    * until called again (an empty list frees them all), as PyTorch's optimizers skip a
    * parameter whose gradient is None (DINO's last layer and SwAV's prototypes in the first
    * epoch; see `MethodRun.frozen`). Like {@link Optimizer.prepare}, it applies from the next
-   * submit. SGD and LARS then match PyTorch exactly; Adam's bias correction counts the run's
-   * steps, where PyTorch counts each parameter's own, so a parameter freed after many steps
-   * first moves (1 − β₁)/√(1 − β₂) times as far as in PyTorch (3.2 with the default betas).
+   * submit. Every optimizer then matches PyTorch: Adam's bias corrections count each
+   * parameter's own updates (its `step` state), which a frozen parameter does not advance.
    */
   freeze(names: readonly string[]): void;
-  /** State tensors by name (flat, in the parameter block's layout), for checkpoints and exact resume. */
+  /**
+   * State tensors by name, for checkpoints and exact resume: flat, in the parameter block's
+   * layout, or one value per parameter (Adam's `step`).
+   */
   readonly state: ReadonlyMap<string, Tensor>;
   /** Returns the optimizer's buffers, its state included, to the pool. */
   destroy(): void;

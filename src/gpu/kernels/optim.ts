@@ -1,5 +1,6 @@
 import type { Kernel } from "../kernel.ts";
 import adamUpdate from "../../../shaders/adam_update.wgsl" with { type: "text" };
+import adamCount from "../../../shaders/adam_count.wgsl" with { type: "text" };
 import sgdUpdate from "../../../shaders/sgd_update.wgsl" with { type: "text" };
 import larsNorms from "../../../shaders/lars_norms.wgsl" with { type: "text" };
 import larsTrust from "../../../shaders/lars_trust.wgsl" with { type: "text" };
@@ -13,6 +14,9 @@ import emaUpdate from "../../../shaders/ema_update.wgsl" with { type: "text" };
 
 /** Adam and AdamW over the flat block; dispatch ceil(n / 256) workgroups. */
 export const adamUpdateKernel: Kernel = { name: "adam_update", code: adamUpdate };
+
+/** Adam's step count per parameter, after its update; dispatch ceil(segments / 64). */
+export const adamCountKernel: Kernel = { name: "adam_count", code: adamCount };
 
 /** SGD with momentum over the flat block; dispatch ceil(n / 256) workgroups. */
 export const sgdUpdateKernel: Kernel = { name: "sgd_update", code: sgdUpdate };
