@@ -16,7 +16,7 @@ import {
 import { inPrecision, type Precision, precisionOf, type TileSide } from "../gpu/kernel.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { normal } from "./init.ts";
-import { toF16 } from "./precision.ts";
+import { weightFor } from "./precision.ts";
 import { gemmTile, tileArea } from "./gemm_tile.ts";
 import { type Entry, type Forward, type ForwardOptions, type Layer, Parameter } from "./module.ts";
 
@@ -242,7 +242,7 @@ export class Conv2d implements Layer {
    * step, and accumulates the weight's gradient in f32.
    */
   forward(program: Program, input: Tensor, options: ForwardOptions): Forward {
-    const weight = input.dtype === "f16" ? toF16(program, this.weight.value) : this.weight.value;
+    const weight = weightFor(program, this.weight.value, input);
     const output = conv2dForward(program, input, weight, this.#options);
     return {
       output,

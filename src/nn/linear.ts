@@ -19,7 +19,7 @@ import {
 } from "./module.ts";
 import { uniform } from "./init.ts";
 import { gemmTile, tileArea } from "./gemm_tile.ts";
-import { toF16 } from "./precision.ts";
+import { weightFor } from "./precision.ts";
 
 // Outputs per invocation along each side, and invocations per workgroup, of the CPU family's
 // GEMM kernels.
@@ -277,7 +277,7 @@ export class Linear implements Layer {
     }
     const rows = input.size / this.inFeatures;
     const x = input.reshape([rows, this.inFeatures]);
-    const weight = input.dtype === "f16" ? toF16(program, this.weight.value) : this.weight.value;
+    const weight = weightFor(program, this.weight.value, input);
     const y = linearForward(program, x, weight, this.bias?.value ?? null);
     return {
       output: y.reshape([...shape.slice(0, -1), this.outFeatures]),

@@ -3,7 +3,7 @@ import type { Tensor } from "../gpu/tensor.ts";
 import { uniform } from "./init.ts";
 import { linearBackwardInput, linearBackwardWeight, linearForward } from "./linear.ts";
 import { type Entry, type Forward, type ForwardOptions, type Layer, Parameter } from "./module.ts";
-import { toF16 } from "./precision.ts";
+import { weightFor } from "./precision.ts";
 import { patchify, patchifyBackward } from "./tokens.ts";
 
 /**
@@ -35,7 +35,7 @@ export class PatchEmbed implements Layer {
     const [n, count, size] = patches.shape;
     const rows = patches.reshape([n * count, size]);
     const weight = (t: Tensor) => t.reshape([this.dim, size]);
-    const value = input.dtype === "f16" ? toF16(program, this.weight.value) : this.weight.value;
+    const value = weightFor(program, this.weight.value, input);
     const y = linearForward(program, rows, weight(value), this.bias.value);
     return {
       output: y.reshape([n, count, this.dim]),

@@ -36,6 +36,14 @@ export function toF32(program: Program, x: Tensor): Tensor {
 }
 
 /**
+ * The weight (f32) a layer computes with on `input`: itself, or on f16 input an f16 copy cast
+ * in this step. The layer's parameter and its gradient stay f32.
+ */
+export function weightFor(program: Program, weight: Tensor, input: Tensor): Tensor {
+  return input.dtype === "f16" ? toF16(program, weight) : weight;
+}
+
+/**
  * A backbone that computes on f16 activations and gradients: images are cast to f16 as they
  * enter, features to f32 as they leave, and the features' gradient to f16 on its way back,
  * multiplied by the loss scale (see {@link HalfPrecision.useLossScale}) so that small
